@@ -1,0 +1,7 @@
+"""`python -m payload_conversions` is `chat-pipeline`."""
+
+import sys
+
+from payload_conversions.cli import main
+
+sys.exit(main())
