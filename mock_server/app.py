@@ -1,0 +1,250 @@
+"""The app factory: one Flask route per contract operation, bound to its handler by operationId.
+
+Every request goes through the same pipeline: CORS preflight, auth, faults, contract validation,
+handler; errors come back in the envelope of the operation's surface; each request is journaled.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from typing import Any
+
+from flask import Flask, Response, current_app, g, request
+from werkzeug.exceptions import HTTPException
+
+from mock_server import store
+from mock_server.admin import admin_blueprint
+from mock_server.config import MockConfig
+from mock_server.contract import Operation
+from mock_server.errors import ApiError, error_response, surface_for_path
+from mock_server.faults import fault_error, parse_fault, pick_global
+from mock_server.handlers import HANDLERS, HTTP_ERROR_OVERRIDES, VALIDATION_OVERRIDES, Call
+from mock_server.journal import redact
+from mock_server.state import MockState, build_state, db, get_state, release_db
+from mock_server.streaming import Pacing
+from mock_server.validation import validate_request
+
+_AUTH_MISSING = "Authorization header must be provided and start with 'Bearer'"
+_AUTH_INVALID = "Access token is invalid"
+_HF_AUTH_INVALID = "Authorization header is correct, but the token seems invalid"
+_OPENAI_AUTH_INVALID = "Incorrect API key provided."
+EXPOSED_HEADERS = "Retry-After, WWW-Authenticate, X-Mock-Operation, Content-Type"
+JOURNAL_BODY_LIMIT = 16384
+
+
+def create_app(config: MockConfig | dict[str, Any] | None = None) -> Flask:
+    """A ready mock. `config` is a MockConfig, a dict of its fields, or None for the defaults."""
+    cfg = MockConfig.coerce(config)
+    state = build_state(cfg)
+    missing = sorted(op.operation_id for op in state.contract.operations if op.operation_id not in HANDLERS)
+    if missing:
+        raise RuntimeError(f"no handler for contract operations: {', '.join(missing)}")
+    app = Flask("mock_server")
+    app.config["MAX_CONTENT_LENGTH"] = cfg.max_upload_mb * 1024 * 1024
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["chat_mock"] = state
+    for op in state.contract.operations:
+        app.add_url_rule(
+            op.url_rule,
+            endpoint=op.operation_id,
+            view_func=_view(op),
+            methods=[op.method],
+            provide_automatic_options=False,
+        )
+    app.register_blueprint(admin_blueprint, url_prefix="/_mock")
+    app.before_request(_preflight)
+    app.after_request(_after)
+    app.teardown_request(_close_db)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _crash)
+    return app
+
+
+def _view(op: Operation):
+    def view(**path_args: str) -> Response:
+        g.operation = op
+        state = get_state_current()
+        surface = op.tag
+        try:
+            key = _authenticate(surface)
+            fault = _fault_for(state, op)
+            if fault.get("latency_ms"):
+                time.sleep(fault["latency_ms"] / 1000.0)
+            if "status" in fault:
+                raise fault_error(fault, surface, model=_model_name(path_args))
+            try:
+                validated = validate_request(op, request, path_args)
+            except ApiError as err:
+                override = VALIDATION_OVERRIDES.get((op.operation_id, err.param or ""))
+                if override:
+                    err.status, err.code, err.message = override
+                raise
+            call = Call(op=op, key=key, v=validated, fault=fault, pacing=_pacing(state), state=state)
+            return HANDLERS[op.operation_id](call)
+        except ApiError as err:
+            return error_response(surface, err)
+
+    view.__name__ = op.operation_id
+    return view
+
+
+def get_state_current() -> MockState:
+    return get_state(current_app)
+
+
+def _model_name(path_args: dict[str, str]) -> str | None:
+    if "owner" in path_args and "model" in path_args:
+        return f"{path_args['owner']}/{path_args['model']}"
+    return None
+
+
+def _authenticate(surface: str) -> str:
+    state = get_state_current()
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    challenge = {"WWW-Authenticate": 'Bearer realm="api"'}
+    if scheme != "Bearer" or not token.strip():
+        raise ApiError(401, _AUTH_MISSING, "unauthorized", headers=challenge)
+    token = token.strip()
+    if token not in state.config.api_keys:
+        message = {"conversational": _HF_AUTH_INVALID, "chat-completions": _OPENAI_AUTH_INVALID}.get(
+            surface, _AUTH_INVALID
+        )
+        raise ApiError(401, message, "unauthorized", headers=challenge)
+    return token
+
+
+def _fault_for(state: MockState, op: Operation) -> dict[str, Any]:
+    """The request's fault: the X-Mock-Fault header, else a matching global fault, else {}."""
+    header = request.headers.get("X-Mock-Fault")
+    if header:
+        try:
+            return parse_fault(header)
+        except ValueError as exc:
+            raise ApiError(400, f"X-Mock-Fault: {exc}", "invalid_param", param="X-Mock-Fault") from exc
+    conn = db(state)
+    rows = store.list_faults(conn)
+    if not rows:
+        return {}
+    row = pick_global(rows, op.operation_id, random.Random())
+    if row is None or not store.take_fault(conn, row["id"], row["remaining"] is not None):
+        return {}
+    return row["fault"]
+
+
+def _pacing(state: MockState) -> Pacing:
+    cfg = state.config
+
+    def header(name: str, default: float) -> float:
+        raw = request.headers.get(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError as exc:
+            raise ApiError(400, f"{name}: '{raw}' is not a number", "invalid_param", param=name) from exc
+        if value < 0:
+            raise ApiError(400, f"{name}: must be >= 0", "invalid_param", param=name)
+        return value
+
+    return Pacing(
+        ttft_ms=header("X-Mock-TTFT-Ms", cfg.ttft_ms),
+        interval_ms=header("X-Mock-Token-Interval-Ms", cfg.token_interval_ms),
+        jitter_ms=header("X-Mock-Jitter-Ms", cfg.jitter_ms),
+        seed=int(header("X-Mock-Seed", cfg.seed)),
+    )
+
+
+def _preflight() -> Response | None:
+    g.started = time.monotonic()
+    if request.method == "OPTIONS":
+        resp = Response(status=204)
+        resp.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
+        resp.headers["Access-Control-Allow-Headers"] = request.headers.get(
+            "Access-Control-Request-Headers", "Authorization, Content-Type, X-Mock-Fault"
+        )
+        resp.headers["Access-Control-Max-Age"] = "600"
+        return resp
+    return None
+
+
+def _after(resp: Response) -> Response:
+    if resp.status_code == 204:
+        resp.headers.pop("Content-Type", None)  # no body, no type
+    resp.headers["Access-Control-Allow-Origin"] = "*"
+    resp.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
+    op = g.get("operation")
+    if op is not None:
+        resp.headers["X-Mock-Operation"] = op.operation_id
+    if request.method != "OPTIONS" and not request.path.startswith("/_mock") and _journal_on():
+        _journal(resp, op)
+    if resp.is_streamed:  # a long stream must not hold a database connection
+        release_db()
+    return resp
+
+
+def _journal_body() -> str:
+    if request.mimetype == "multipart/form-data":
+        parts = {k: v for k, v in request.form.items()}
+        parts.update({k: f"<file {f.filename!r} {f.mimetype}>" for k, f in request.files.items()})
+        return json.dumps(parts)
+    return request.get_data(cache=True)[:JOURNAL_BODY_LIMIT].decode("utf-8", "replace")
+
+
+def _journal_on() -> bool:
+    return get_state_current().config.journal_size > 0
+
+
+def _journal(resp: Response, op: Operation | None) -> None:
+    state = get_state_current()
+    try:
+        body = _journal_body()
+    except Exception as exc:  # e.g. a body over the size cap: the journal must never break an answer
+        body = f"<body not recorded: {type(exc).__name__}>"
+    state.journal.add(
+        {
+            "ts": time.time(),
+            "method": request.method,
+            "path": request.path,
+            "query": request.query_string.decode("latin-1"),
+            "headers": redact(dict(request.headers)),
+            "body": body,
+            "status": resp.status_code,
+            "operation_id": op.operation_id if op else None,
+            "duration_ms": round((time.monotonic() - g.get("started", time.monotonic())) * 1000, 3),
+        }
+    )
+
+
+def _close_db(_exc: BaseException | None) -> None:
+    release_db()
+
+
+def _http_error(exc: HTTPException) -> Response:
+    """404, 405, 413 and friends from routing, in the envelope of the URL's surface."""
+    op = g.get("operation")
+    surface = op.tag if op else surface_for_path(request.path)
+    status = exc.code or 500
+    message = {
+        404: f"The requested URL {request.path} was not found on this server.",
+        405: f"The method {request.method} is not allowed for the requested URL.",
+        413: "The request body is too large.",
+    }.get(status, exc.description or exc.name)
+    code = None
+    if op is not None and (op.operation_id, status) in HTTP_ERROR_OVERRIDES:
+        code, message = HTTP_ERROR_OVERRIDES[(op.operation_id, status)]
+    resp = error_response(surface, ApiError(status, message, code))
+    if status == 405 and exc.get_response().headers.get("Allow"):
+        resp.headers["Allow"] = exc.get_response().headers["Allow"]
+    return resp
+
+
+def _crash(exc: Exception) -> Response:
+    """An unexpected exception is still answered in the surface's envelope (never an HTML page)."""
+    op = g.get("operation")
+    surface = op.tag if op else surface_for_path(request.path)
+    logging.getLogger("mock_server").exception("unhandled error")
+    return error_response(surface, ApiError(500, f"The mock failed: {type(exc).__name__}: {exc}"))

@@ -1,0 +1,147 @@
+"""`chat-mock`: serve the mock with gunicorn + gevent (default) or werkzeug (--dev)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import tempfile
+from typing import Any
+
+from mock_server.config import DEFAULT_API_KEY, MockConfig, keys_from_env
+
+# Realistic pacing for people; the app factory's defaults (all 0) are for tests.
+USER_TTFT_MS = 300.0
+USER_TOKEN_INTERVAL_MS = 30.0
+USER_JITTER_MS = 10.0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="chat-mock",
+        description="Serve a stateful, streaming mock of the Chat App, conversational and chat completions "
+        "APIs, driven by openapi.yaml.",
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=5001)
+    p.add_argument(
+        "--api-key",
+        action="append",
+        dest="api_keys",
+        metavar="KEY",
+        help=f"accepted API key (repeatable); default: $CHAT_MOCK_API_KEYS or {DEFAULT_API_KEY}",
+    )
+    p.add_argument(
+        "--store", metavar="PATH", help="SQLite file to keep state in (default: a private temp file)"
+    )
+    p.add_argument("--reset", action="store_true", help="wipe and reseed the --store file at start")
+    p.add_argument("--workers", type=int, default=1, help="gunicorn worker processes (default 1)")
+    p.add_argument(
+        "--worker-connections",
+        type=int,
+        default=2000,
+        help="simultaneous connections per gevent worker (default 2000)",
+    )
+    p.add_argument("--dev", action="store_true", help="run werkzeug's threaded development server instead")
+    p.add_argument("--ttft-ms", type=float, default=USER_TTFT_MS, help="time to first token (default 300)")
+    p.add_argument(
+        "--token-interval-ms",
+        type=float,
+        default=USER_TOKEN_INTERVAL_MS,
+        help="time between tokens (default 30)",
+    )
+    p.add_argument("--jitter-ms", type=float, default=USER_JITTER_MS, help="+/- random jitter (default 10)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the pacing jitter (default 0)")
+    p.add_argument("--ping-interval", type=float, default=10.0, help="seconds of idle before `event: ping`")
+    p.add_argument("--stall-max-s", type=float, default=30.0, help="upper bound of a stalled stream")
+    p.add_argument(
+        "--journal-size", type=int, default=1000, help="requests kept in the journal (0 disables it)"
+    )
+    p.add_argument("--admin-token", help="require this token on /_mock/ (default: admin API open)")
+    p.add_argument("--fixtures", metavar="DIR", help="fixtures directory (default: the packaged fixtures)")
+    p.add_argument("--contract", metavar="PATH", help="openapi.yaml to serve (default: the packaged one)")
+    p.add_argument("--log-level", default="info")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> MockConfig:
+    return MockConfig(
+        api_keys=args.api_keys or keys_from_env() or [DEFAULT_API_KEY],
+        store=args.store,
+        contract_path=args.contract,
+        fixtures_dir=args.fixtures,
+        ttft_ms=args.ttft_ms,
+        token_interval_ms=args.token_interval_ms,
+        jitter_ms=args.jitter_ms,
+        seed=args.seed,
+        ping_interval_s=args.ping_interval,
+        stall_max_s=args.stall_max_s,
+        journal_size=args.journal_size,
+        admin_token=args.admin_token,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    cfg = config_from_args(args)
+    temp_path = None
+    if not cfg.store:  # one private file shared by all workers of this server
+        fd, temp_path = tempfile.mkstemp(prefix="chat-mock-", suffix=".sqlite3")
+        os.close(fd)
+        cfg.store = temp_path
+    elif args.reset:
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(cfg.store + suffix):
+                os.remove(cfg.store + suffix)
+    print(
+        f"chat-mock: http://{args.host}:{args.port}/v1 keys={','.join(cfg.api_keys)} store={cfg.store}",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        if args.dev:
+            from mock_server.app import create_app
+
+            create_app(cfg).run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+        else:
+            _serve_gunicorn(cfg, args)
+    finally:
+        if temp_path:
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(OSError):
+                    os.remove(temp_path + suffix)
+    return 0
+
+
+def _serve_gunicorn(cfg: MockConfig, args: argparse.Namespace) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    options: dict[str, Any] = {
+        "bind": f"{args.host}:{args.port}",
+        "workers": args.workers,
+        "worker_class": "gevent",
+        "worker_connections": args.worker_connections,
+        "control_socket_disable": True,
+        "timeout": 120,
+        "graceful_timeout": 5,
+        "keepalive": 5,
+        "loglevel": args.log_level,
+        "backlog": 4096,
+    }
+
+    class MockApplication(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            from mock_server.app import create_app  # imported in the worker, after gevent patched it
+
+            return create_app(cfg)
+
+    MockApplication().run()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,140 @@
+"""Read openapi.yaml into route descriptions and compiled request validators.
+
+Everything the mock knows about routes, parameters and request bodies comes from here, so the
+contract stays the single source of truth.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import jsonschema
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from mock_server.yamlload import load_yaml
+
+CONTRACT_URI = "urn:chat-contract-kit:openapi"
+HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+
+
+@dataclass
+class Parameter:
+    name: str
+    location: str  # query | path | header
+    required: bool
+    schema: dict[str, Any]
+    validator: jsonschema.Draft202012Validator
+
+
+@dataclass
+class Operation:
+    """One contract operation, ready to be served."""
+
+    operation_id: str
+    method: str  # upper case
+    path: str  # contract path key, e.g. /messages/{message_id}/feedbacks
+    base_path: str  # server base path, e.g. /v1 or ""
+    tag: str
+    parameters: list[Parameter]
+    body_required: bool
+    body_validators: dict[str, jsonschema.Draft202012Validator]  # media type -> validator
+    body_schemas: dict[str, dict[str, Any]]
+    raw: dict[str, Any] = field(repr=False)
+
+    @property
+    def url_rule(self) -> str:
+        """The Flask rule: base path + path with `{x}` turned into `<x>`."""
+        return self.base_path + re.sub(r"\{([^}]+)\}", r"<\1>", self.path)
+
+
+class Contract:
+    """The parsed contract plus a `referencing` registry over the whole document."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.doc: dict[str, Any] = load_yaml(path.read_text(encoding="utf-8"))
+        resource = Resource.from_contents(self.doc, default_specification=DRAFT202012)
+        self.registry = Registry().with_resource(CONTRACT_URI, resource)
+        self.operations: list[Operation] = list(self._operations())
+
+    def resolve(self, node: Any) -> Any:
+        """Follow local `$ref`s to the node they name."""
+        while isinstance(node, dict) and "$ref" in node:
+            target: Any = self.doc
+            for part in node["$ref"].lstrip("#/").split("/"):
+                target = target[part.replace("~1", "/").replace("~0", "~")]
+            node = target
+        return node
+
+    def validator(self, schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
+        """A Draft 2020-12 validator for a fragment whose `$ref`s point into the contract."""
+        wrapped = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": CONTRACT_URI + "#frag"}
+        wrapped.update(_rebase(schema))
+        return jsonschema.Draft202012Validator(
+            wrapped, registry=self.registry, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+        )
+
+    def _base_path(self, *levels: dict[str, Any]) -> str:
+        for level in levels:
+            servers = level.get("servers")
+            if servers:
+                return urlparse(servers[0]["url"]).path.rstrip("/")
+        return ""
+
+    def _operations(self):
+        for path, item in self.doc.get("paths", {}).items():
+            item = self.resolve(item)
+            shared = [self.resolve(p) for p in item.get("parameters", [])]
+            for method in HTTP_METHODS:
+                if method not in item:
+                    continue
+                op = item[method]
+                params = {(p["name"], p["in"]): p for p in shared}
+                params.update({(p["name"], p["in"]): p for p in map(self.resolve, op.get("parameters", []))})
+                body = self.resolve(op.get("requestBody", {}))
+                content = body.get("content", {})
+                yield Operation(
+                    operation_id=op["operationId"],
+                    method=method.upper(),
+                    path=path,
+                    base_path=self._base_path(op, item, self.doc),
+                    tag=(op.get("tags") or ["chat-app"])[0],
+                    parameters=[
+                        Parameter(
+                            p["name"],
+                            p["in"],
+                            bool(p.get("required")),
+                            self.resolve(p.get("schema", {})),  # resolved: type and default for coercion
+                            self.validator(p.get("schema", {})),
+                        )
+                        for p in params.values()
+                        if p["in"] in {"query", "path", "header"}
+                    ],
+                    body_required=bool(body.get("required")),
+                    body_validators={mt: self.validator(m.get("schema", {})) for mt, m in content.items()},
+                    body_schemas={mt: m.get("schema", {}) for mt, m in content.items()},
+                    raw=op,
+                )
+
+    def operation(self, operation_id: str) -> Operation:
+        for op in self.operations:
+            if op.operation_id == operation_id:
+                return op
+        raise KeyError(operation_id)
+
+
+def _rebase(node: Any) -> Any:
+    """Point local `#/...` refs of a fragment at the contract document."""
+    if isinstance(node, dict):
+        return {
+            k: (CONTRACT_URI + v if k == "$ref" and isinstance(v, str) and v.startswith("#") else _rebase(v))
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_rebase(v) for v in node]
+    return node

@@ -1,0 +1,31 @@
+"""Handlers by operationId; the app refuses to start if the contract names one that is missing here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Response
+
+from mock_server.handlers.base import Call
+from mock_server.handlers.chat_app import CHAT_APP_HANDLERS
+from mock_server.handlers.completions import COMPLETION_HANDLERS
+from mock_server.handlers.conversational import CONVERSATIONAL_HANDLERS
+
+HANDLERS: dict[str, Callable[[Call], Response]] = {
+    **CHAT_APP_HANDLERS,
+    **CONVERSATIONAL_HANDLERS,
+    **COMPLETION_HANDLERS,
+}
+
+# Contract violations that a real server reports with its own error code: (operationId, field).
+VALIDATION_OVERRIDES: dict[tuple[str, str], tuple[int, str, str]] = {
+    ("audioToText", "file"): (400, "no_audio_uploaded", "No audio uploaded."),
+    ("audioToText", "body"): (400, "no_audio_uploaded", "No audio uploaded."),
+}
+
+# Errors raised by the HTTP layer itself (e.g. a body over the hard size cap), per operation.
+HTTP_ERROR_OVERRIDES: dict[tuple[str, int], tuple[str, str]] = {
+    ("audioToText", 413): ("audio_too_large", "Audio size exceeded. The limit is 15 MB."),
+}
+
+__all__ = ["HANDLERS", "HTTP_ERROR_OVERRIDES", "VALIDATION_OVERRIDES", "Call"]

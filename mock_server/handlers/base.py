@@ -1,0 +1,65 @@
+"""What every handler receives, and small response helpers."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import sqlite3
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Response, request
+
+from mock_server.contract import Operation
+from mock_server.state import MockState, db
+from mock_server.streaming import Pacing
+from mock_server.validation import Validated
+
+
+@dataclass
+class Call:
+    op: Operation
+    key: str  # the caller's API key (data is scoped to it)
+    v: Validated
+    fault: dict[str, Any]
+    pacing: Pacing
+    state: MockState
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return self.v.body if isinstance(self.v.body, dict) else {}
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        return db(self.state)
+
+
+def json_response(payload: Any, status: int = 200) -> Response:
+    return Response(json.dumps(payload, ensure_ascii=False), status=status, mimetype="application/json")
+
+
+def connection_dropper() -> Callable[[], None]:
+    """A function that shuts the client's TCP connection down mid-response, as a crashed upstream
+    does. gunicorn and werkzeug's server put the socket in the environ; without one it does nothing."""
+    sock = request.environ.get("gunicorn.socket") or request.environ.get("werkzeug.socket")
+
+    def drop() -> None:
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    return drop
+
+
+def sse_response(frames: Iterator[bytes]) -> Response:
+    """A streamed text/event-stream; the headers stop proxies from buffering it.
+
+    The generator needs no request context (it works from closures), so none is kept alive: the
+    request is torn down, and its database connection released, as soon as streaming starts.
+    """
+    resp = Response(frames, mimetype="text/event-stream")
+    resp.headers["Cache-Control"] = "no-cache"
+    resp.headers["X-Accel-Buffering"] = "no"
+    return resp

@@ -1,0 +1,79 @@
+"""The request journal: entries are buffered per process and written to SQLite in batches.
+
+One INSERT per request would make every request take the database's single write lock, which
+halves throughput with two workers. Instead each process flushes its buffer every FLUSH_S in one
+transaction; a read (or clear) flushes its own buffer and then waits one more period, so entries of
+requests that finished before the read, in any worker, are visible to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+from typing import Any
+
+from mock_server import store
+
+FLUSH_S = 0.025
+
+
+class Journal:
+    def __init__(self, pool: Any, keep: int) -> None:
+        self.pool = pool
+        self.keep = keep
+        self._buffer: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._pid = -1
+
+    def _ensure_flusher(self) -> None:
+        if self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self._pid = os.getpid()
+            self._buffer = []  # never flush entries inherited from a parent process
+            threading.Thread(target=self._run, name="chat-mock-journal", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(FLUSH_S)
+            with contextlib.suppress(Exception):  # a locked or reset database: next tick
+                self.flush()
+
+    def add(self, entry: dict[str, Any]) -> None:
+        self._ensure_flusher()
+        with self._lock:
+            self._buffer.append(entry)
+
+    def flush(self) -> None:
+        with self._lock:
+            entries, self._buffer = self._buffer, []
+        if not entries:
+            return
+        conn = self.pool.acquire()
+        try:
+            with store.transaction(conn):
+                store.journal_add_many(conn, entries, self.keep)
+        finally:
+            self.pool.release(conn)
+
+    def settle(self) -> None:
+        """Make every finished request's entry visible: flush ours, wait for the other workers."""
+        self.flush()
+        time.sleep(FLUSH_S * 1.5)
+        self.flush()
+
+
+def redact(headers: dict[str, str]) -> dict[str, str]:
+    return {
+        k: ("<redacted>" if k.lower() in {"authorization", "x-mock-admin-token"} else v)
+        for k, v in headers.items()
+    }
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)

@@ -1,0 +1,402 @@
+"""SQLite state shared by every worker: conversations, messages, stop signals, faults, journal.
+
+One connection per request (or per stream generator); WAL and a busy timeout let several gunicorn
+workers write the same file. Every read and write of chat data is scoped to (api key, user).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS conversations (
+    id TEXT PRIMARY KEY, api_key TEXT NOT NULL, user TEXT NOT NULL, name TEXT NOT NULL,
+    inputs TEXT NOT NULL, status TEXT NOT NULL, introduction TEXT,
+    created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS conversations_owner
+    ON conversations (api_key, user, updated_at DESC, created_at DESC, id DESC);
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, conversation_id TEXT NOT NULL,
+    api_key TEXT NOT NULL, user TEXT NOT NULL, inputs TEXT NOT NULL, query TEXT NOT NULL,
+    answer TEXT NOT NULL, rating TEXT, feedback_content TEXT, created_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS messages_conversation ON messages (conversation_id, created_at, seq);
+CREATE TABLE IF NOT EXISTS stops (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL, api_key TEXT NOT NULL,
+    user TEXT NOT NULL, requested_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS faults (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, spec TEXT NOT NULL, operation_id TEXT,
+    remaining INTEGER, probability REAL NOT NULL DEFAULT 1.0, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS journal (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL,
+    query TEXT NOT NULL, headers TEXT NOT NULL, body TEXT NOT NULL, status INTEGER NOT NULL,
+    operation_id TEXT, duration_ms REAL NOT NULL);
+"""
+
+CHAT_TABLES = ("conversations", "messages", "stops")
+
+
+LOCK_WAIT_S = 30.0
+
+
+class RetryingConnection(sqlite3.Connection):
+    """A connection that waits for the write lock with time.sleep instead of SQLite's busy handler.
+
+    SQLite's own busy handler sleeps inside C, which blocks a whole gevent worker (every stream it
+    serves) while another worker writes; time.sleep is patched by gevent and yields instead.
+    """
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:  # type: ignore[override]
+        delay, deadline = 0.0005, time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                return super().execute(sql, parameters)
+            except sqlite3.OperationalError as exc:
+                text = str(exc)
+                if ("locked" not in text and "busy" not in text) or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.002)
+
+
+def connect(path: str) -> sqlite3.Connection:
+    """A connection in autocommit mode (explicit BEGIN IMMEDIATE for multi-statement writes).
+
+    synchronous=OFF: a mock needs its state to survive a process restart, not a power cut, and
+    fsyncs at WAL checkpoints would stall a gevent worker for milliseconds.
+    """
+    conn = sqlite3.connect(
+        path, timeout=0, isolation_level=None, check_same_thread=False, factory=RetryingConnection
+    )
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA busy_timeout = 0")
+    conn.execute("PRAGMA synchronous = OFF")
+    return conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE ... COMMIT: takes the write lock up front, so read-then-write is atomic."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def init_schema(path: str) -> None:
+    conn = connect(path)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        for statement in SCHEMA.split(";"):  # one by one, so each waits for the lock like any write
+            if statement.strip():
+                conn.execute(statement)
+    finally:
+        conn.close()
+
+
+# ---------- conversations ----------
+
+
+def conversation_row(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "inputs": json.loads(row["inputs"]),
+        "status": row["status"],
+        "introduction": row["introduction"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }
+
+
+def get_conversation(conn: sqlite3.Connection, key: str, user: str, conv_id: str) -> sqlite3.Row | None:
+    return conn.execute(
+        "SELECT * FROM conversations WHERE id = ? AND api_key = ? AND user = ?", (conv_id, key, user)
+    ).fetchone()
+
+
+def insert_conversation(conn: sqlite3.Connection, key: str, user: str, conv: dict[str, Any]) -> None:
+    conn.execute(
+        "INSERT INTO conversations (id, api_key, user, name, inputs, status, introduction,"
+        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            conv["id"],
+            key,
+            user,
+            conv["name"],
+            json.dumps(conv.get("inputs", {})),
+            conv.get("status", "normal"),
+            conv.get("introduction"),
+            conv["created_at"],
+            conv.get("updated_at", conv["created_at"]),
+        ),
+    )
+
+
+def list_conversations(
+    conn: sqlite3.Connection, key: str, user: str, last_id: str | None, limit: int
+) -> tuple[list[dict[str, Any]], bool] | None:
+    """A page in (updated_at, created_at, id) descending order; None when last_id is unknown."""
+    args: list[Any] = [key, user]
+    where = ""
+    if last_id:
+        last = get_conversation(conn, key, user, last_id)
+        if last is None:
+            return None
+        where = " AND (updated_at, created_at, id) < (?, ?, ?)"
+        args += [last["updated_at"], last["created_at"], last["id"]]
+    rows = conn.execute(
+        "SELECT * FROM conversations WHERE api_key = ? AND user = ?"
+        + where
+        + " ORDER BY updated_at DESC, created_at DESC, id DESC LIMIT ?",
+        (*args, limit + 1),
+    ).fetchall()
+    return [conversation_row(r) for r in rows[:limit]], len(rows) > limit
+
+
+def rename_conversation(conn: sqlite3.Connection, key: str, user: str, conv_id: str, name: str) -> None:
+    conn.execute(
+        "UPDATE conversations SET name = ? WHERE id = ? AND api_key = ? AND user = ?",
+        (name, conv_id, key, user),
+    )
+
+
+def delete_conversation(conn: sqlite3.Connection, key: str, user: str, conv_id: str) -> bool:
+    with transaction(conn):
+        cur = conn.execute(
+            "DELETE FROM conversations WHERE id = ? AND api_key = ? AND user = ?", (conv_id, key, user)
+        )
+        if cur.rowcount:
+            conn.execute("DELETE FROM messages WHERE conversation_id = ?", (conv_id,))
+        return cur.rowcount > 0
+
+
+# ---------- messages ----------
+
+
+def message_row(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "conversation_id": row["conversation_id"],
+        "inputs": json.loads(row["inputs"]),
+        "query": row["query"],
+        "answer": row["answer"],
+        "feedback": {"rating": row["rating"]} if row["rating"] else None,
+        "created_at": row["created_at"],
+    }
+
+
+def insert_message(conn: sqlite3.Connection, key: str, user: str, msg: dict[str, Any]) -> None:
+    conn.execute(
+        "INSERT INTO messages (id, conversation_id, api_key, user, inputs, query, answer, rating, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            msg["id"],
+            msg["conversation_id"],
+            key,
+            user,
+            json.dumps(msg.get("inputs", {})),
+            msg["query"],
+            msg["answer"],
+            (msg.get("feedback") or {}).get("rating"),
+            msg["created_at"],
+        ),
+    )
+
+
+def first_query(conn: sqlite3.Connection, conv_id: str) -> str | None:
+    row = conn.execute(
+        "SELECT query FROM messages WHERE conversation_id = ? ORDER BY created_at, seq LIMIT 1", (conv_id,)
+    ).fetchone()
+    return row["query"] if row else None
+
+
+def list_messages(
+    conn: sqlite3.Connection, conv_id: str, first_id: str | None, limit: int
+) -> tuple[list[dict[str, Any]], bool] | None:
+    """The `limit` newest messages older than first_id, ascending; None when first_id is unknown."""
+    args: list[Any] = [conv_id]
+    where = ""
+    if first_id:
+        first = conn.execute(
+            "SELECT created_at, seq FROM messages WHERE id = ? AND conversation_id = ?", (first_id, conv_id)
+        ).fetchone()
+        if first is None:
+            return None
+        where = " AND (created_at, seq) < (?, ?)"
+        args += [first["created_at"], first["seq"]]
+    rows = conn.execute(
+        "SELECT * FROM messages WHERE conversation_id = ?"
+        + where
+        + " ORDER BY created_at DESC, seq DESC LIMIT ?",
+        (*args, limit + 1),
+    ).fetchall()
+    page = [message_row(r) for r in reversed(rows[:limit])]
+    return page, len(rows) > limit
+
+
+def get_message(conn: sqlite3.Connection, key: str, user: str, message_id: str) -> sqlite3.Row | None:
+    return conn.execute(
+        "SELECT * FROM messages WHERE id = ? AND api_key = ? AND user = ?", (message_id, key, user)
+    ).fetchone()
+
+
+def set_feedback(conn: sqlite3.Connection, message_id: str, rating: str | None, content: str | None) -> None:
+    conn.execute(
+        "UPDATE messages SET rating = ?, feedback_content = ? WHERE id = ?", (rating, content, message_id)
+    )
+
+
+def set_answer(conn: sqlite3.Connection, message_id: str, answer: str) -> None:
+    conn.execute("UPDATE messages SET answer = ? WHERE id = ?", (answer, message_id))
+
+
+# ---------- stop signals ----------
+
+
+def request_stop(conn: sqlite3.Connection, key: str, user: str, task_id: str) -> None:
+    conn.execute(
+        "INSERT INTO stops (task_id, api_key, user, requested_at) VALUES (?, ?, ?, ?)",
+        (task_id, key, user, time.time()),
+    )
+
+
+def stops_after(conn: sqlite3.Connection, seq: int) -> list[sqlite3.Row]:
+    return conn.execute("SELECT * FROM stops WHERE seq > ? ORDER BY seq", (seq,)).fetchall()
+
+
+# ---------- faults ----------
+
+
+def add_fault(
+    conn: sqlite3.Connection,
+    spec: dict[str, Any],
+    operation_id: str | None,
+    count: int | None,
+    probability: float,
+) -> int:
+    cur = conn.execute(
+        "INSERT INTO faults (spec, operation_id, remaining, probability, created_at) VALUES (?, ?, ?, ?, ?)",
+        (json.dumps(spec), operation_id, count, probability, time.time()),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def list_faults(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    rows = conn.execute("SELECT * FROM faults ORDER BY id").fetchall()
+    return [
+        {
+            "id": r["id"],
+            "fault": json.loads(r["spec"]),
+            "operation_id": r["operation_id"],
+            "remaining": r["remaining"],
+            "probability": r["probability"],
+        }
+        for r in rows
+    ]
+
+
+def take_fault(conn: sqlite3.Connection, fault_id: int, counted: bool) -> bool:
+    """Consume one use of a counted fault; False when another request used the last one."""
+    if not counted:
+        return True
+    cur = conn.execute(
+        "UPDATE faults SET remaining = remaining - 1 WHERE id = ? AND remaining > 0", (fault_id,)
+    )
+    conn.execute("DELETE FROM faults WHERE id = ? AND remaining <= 0", (fault_id,))
+    return cur.rowcount == 1
+
+
+def clear_faults(conn: sqlite3.Connection, fault_id: int | None = None) -> int:
+    if fault_id is None:
+        return conn.execute("DELETE FROM faults").rowcount
+    return conn.execute("DELETE FROM faults WHERE id = ?", (fault_id,)).rowcount
+
+
+# ---------- journal ----------
+
+
+def journal_add_many(conn: sqlite3.Connection, entries: list[dict[str, Any]], keep: int) -> None:
+    """Append entries and trim the ring to the newest `keep`."""
+    conn.executemany(
+        "INSERT INTO journal (ts, method, path, query, headers, body, status, operation_id, duration_ms)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                e["ts"],
+                e["method"],
+                e["path"],
+                e["query"],
+                json.dumps(e["headers"]),
+                e["body"],
+                e["status"],
+                e["operation_id"],
+                e["duration_ms"],
+            )
+            for e in entries
+        ],
+    )
+    last = conn.execute("SELECT MAX(seq) AS s FROM journal").fetchone()["s"] or 0
+    conn.execute("DELETE FROM journal WHERE seq <= ?", (last - keep,))
+
+
+def journal_list(conn: sqlite3.Connection, filters: dict[str, Any], limit: int) -> list[dict[str, Any]]:
+    where, args = [], []
+    for column in ("method", "path", "operation_id", "status"):
+        if filters.get(column) is not None:
+            where.append(f"{column} = ?")
+            args.append(filters[column])
+    if filters.get("since") is not None:
+        where.append("seq > ?")
+        args.append(filters["since"])
+    sql = "SELECT * FROM journal" + (" WHERE " + " AND ".join(where) if where else "")
+    rows = conn.execute(sql + " ORDER BY seq DESC LIMIT ?", (*args, limit)).fetchall()
+    return [
+        {
+            "seq": r["seq"],
+            "ts": r["ts"],
+            "method": r["method"],
+            "path": r["path"],
+            "query": r["query"],
+            "headers": json.loads(r["headers"]),
+            "body": r["body"],
+            "status": r["status"],
+            "operation_id": r["operation_id"],
+            "duration_ms": r["duration_ms"],
+        }
+        for r in rows
+    ]
+
+
+def journal_clear(conn: sqlite3.Connection) -> None:
+    conn.execute("DELETE FROM journal")
+
+
+# ---------- meta / reset ----------
+
+
+def get_meta(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return row["value"] if row else None
+
+
+def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+
+def wipe(conn: sqlite3.Connection, journal: bool = True, faults: bool = True) -> None:
+    """Delete all chat data (and optionally journal and faults); the caller reseeds."""
+    for table in CHAT_TABLES:
+        conn.execute(f"DELETE FROM {table}")
+    if journal:
+        conn.execute("DELETE FROM journal")
+    if faults:
+        conn.execute("DELETE FROM faults")

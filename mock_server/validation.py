@@ -1,0 +1,156 @@
+"""Request validation against the contract: parameters, content type and body.
+
+Failures become `ApiError`s whose message names the offending field first ("limit: ..."), and whose
+`param` carries the field for the chat-completions envelope.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonschema
+from flask import Request
+from werkzeug.datastructures import FileStorage
+
+from mock_server.contract import Operation
+from mock_server.errors import ApiError
+
+FILE_PLACEHOLDER = "<file>"
+# What a 404 says when a path segment cannot name anything (the real servers' wording).
+PATH_NOT_FOUND = {
+    "conversation_id": "Conversation Not Exists.",
+    "message_id": "Message Not Exists.",
+    "task_id": "Task Not Exists.",
+    "owner": "Model does not exist",
+    "model": "Model does not exist",
+}
+
+
+@dataclass
+class Validated:
+    """What a handler gets: coerced parameters, the parsed body, uploaded files."""
+
+    params: dict[str, Any] = field(default_factory=dict)
+    body: Any = None
+    media_type: str | None = None
+    files: dict[str, FileStorage] = field(default_factory=dict)
+
+
+def _coerce(value: str, schema: dict[str, Any]) -> Any:
+    """Turn a query/path/header string into the schema's scalar type when it parses as one."""
+    types = schema.get("type")
+    types = [types] if isinstance(types, str) else (types or [])
+    try:
+        if "integer" in types:
+            return int(value)
+        if "number" in types:
+            return float(value)
+    except ValueError:
+        return value
+    if "boolean" in types and value.lower() in {"true", "false"}:
+        return value.lower() == "true"
+    return value
+
+
+def _field_of(error: jsonschema.ValidationError, prefix: str = "") -> str:
+    """A dotted name for the failing field; `required` errors name the missing property."""
+    parts = [str(p) for p in error.absolute_path]
+    if error.validator == "required" and isinstance(error.instance, dict):
+        missing = [k for k in error.validator_value if k not in error.instance]
+        if missing:
+            parts.append(missing[0])
+    name = ".".join(parts)
+    if prefix:
+        name = f"{prefix}.{name}" if name else prefix
+    return name
+
+
+def _first_error(
+    validator: jsonschema.Draft202012Validator, instance: Any
+) -> jsonschema.ValidationError | None:
+    errors = sorted(
+        validator.iter_errors(instance), key=lambda e: (len(list(e.absolute_path)), str(e.message))
+    )
+    return errors[0] if errors else None
+
+
+def schema_error(error: jsonschema.ValidationError, prefix: str = "") -> ApiError:
+    """An `invalid_param` 400 naming the field, from one jsonschema error."""
+    name = _field_of(error, prefix)
+    message = error.message
+    if error.validator in {"anyOf", "oneOf"} and error.context:
+        # A combined rule: the schema's own description says it best; the field is the one the
+        # last branch names (branches are written most-general first).
+        last = error.context[-1]
+        name = _field_of(last, prefix) or name
+        message = error.schema.get("description") or last.message
+    elif error.validator == "required":
+        message = f"{name.rsplit('.', 1)[-1]} is required"
+    name = name or "body"  # the document as a whole (e.g. a list where an object belongs)
+    return ApiError(400, f"{name}: {message}", "invalid_param", param=name)
+
+
+def validate_request(op: Operation, request: Request, path_args: dict[str, str]) -> Validated:
+    out = Validated()
+    for param in op.parameters:
+        if param.location == "path":
+            raw = path_args.get(param.name)
+        elif param.location == "query":
+            raw = request.args.get(param.name)
+        else:
+            raw = request.headers.get(param.name)
+        if raw is None:
+            if param.required:
+                raise ApiError(
+                    400, f"{param.name}: {param.name} is required", "invalid_param", param=param.name
+                )
+            if "default" in param.schema:
+                out.params[param.name] = param.schema["default"]
+            continue
+        value = _coerce(raw, param.schema)
+        error = _first_error(param.validator, value)
+        if error is not None:
+            if param.location == "path":  # a malformed id in the URL cannot name a resource
+                message = PATH_NOT_FOUND.get(param.name, f"{param.name} Not Exists.")
+                raise ApiError(404, message, "not_found", param=param.name)
+            raise schema_error(error, param.name)
+        out.params[param.name] = value
+    if op.body_validators:
+        _validate_body(op, request, out)
+    return out
+
+
+def _validate_body(op: Operation, request: Request, out: Validated) -> None:
+    media_type = request.mimetype or ""
+    has_body = bool(request.content_length) or bool(request.headers.get("Transfer-Encoding"))
+    if not has_body and not media_type:
+        if op.body_required:
+            raise ApiError(400, "body: a request body is required", "invalid_param", param="body")
+        return
+    if media_type not in op.body_validators:
+        allowed = ", ".join(op.body_validators)
+        raise ApiError(
+            415, f"Content-Type must be {allowed}, got '{media_type or 'none'}'", "unsupported_media_type"
+        )
+    out.media_type = media_type
+    if media_type == "application/json" or media_type.endswith("+json"):
+        raw = request.get_data(cache=True)
+        if not raw.strip():
+            raise ApiError(400, "body: the JSON body is empty", "invalid_param", param="body")
+        try:
+            instance = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ApiError(400, f"body: invalid JSON ({exc})", "invalid_param", param="body") from exc
+    elif media_type in {"multipart/form-data", "application/x-www-form-urlencoded"}:
+        instance = {k: v for k, v in request.form.items()}
+        for name, storage in request.files.items():
+            out.files[name] = storage
+            instance[name] = FILE_PLACEHOLDER
+    else:
+        instance = request.get_data(as_text=True)
+    error = _first_error(op.body_validators[media_type], instance)
+    if error is not None:
+        raise schema_error(error)
+    out.body = instance

@@ -1,0 +1,79 @@
+"""Fixtures for the mock's tests: apps on a private SQLite file, a contract-checked client, a live server."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.serving import make_server
+
+from mock_server import create_app
+from tests.contract import parse_sse
+from tests.mock.contract_check import CheckedClient
+
+KEY = "app-mock-dev-key"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+SEEDED_USER = "abc-123"
+SEEDED_CONVERSATION = "45701982-8118-4bc5-8e9b-64562b4555f2"
+LONG_CONVERSATION = "1c7e55fb-1ba2-4e10-81b5-30addcea2276"
+INPUTS = {"book": "Die Hard"}
+
+
+@pytest.fixture
+def make_app(tmp_path: Path) -> Callable[..., Any]:
+    """Build an app on this test's store file (several apps on one file act like several workers)."""
+
+    def factory(**overrides: Any) -> Any:
+        config: dict[str, Any] = {"store": str(tmp_path / "store.sqlite3"), "ping_interval_s": 10.0}
+        config.update(overrides)
+        return create_app(config)
+
+    return factory
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Any]) -> Any:
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Any) -> CheckedClient:
+    return CheckedClient(app)
+
+
+@pytest.fixture
+def live_server(make_app: Callable[..., Any]) -> Iterator[Callable[..., str]]:
+    """Start real threaded HTTP servers (werkzeug) for clients that need sockets; returns base URLs."""
+    servers = []
+
+    def start(**overrides: Any) -> str:
+        server = make_server("127.0.0.1", 0, make_app(**overrides), threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def chat(
+    client: CheckedClient,
+    query: str = "hello",
+    user: str = "u1",
+    headers: dict[str, str] | None = None,
+    **body: Any,
+) -> Any:
+    payload = {"inputs": dict(INPUTS), "query": query, "user": user, **body}
+    return client.post("/v1/chat-messages", json=payload, headers={**AUTH, **(headers or {})})
+
+
+def events(resp: Any) -> list[dict[str, Any]]:
+    """The JSON payloads of a chat stream's data frames (pings skipped)."""
+    return [json.loads(e["data"]) for e in parse_sse(resp.get_data(as_text=True)) if "data" in e]

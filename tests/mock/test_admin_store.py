@@ -1,0 +1,161 @@
+"""Admin API (health, reset, fixtures, journal) and the SQLite store (restart, concurrency)."""
+
+from __future__ import annotations
+
+import threading
+
+from tests.mock.conftest import AUTH, SEEDED_CONVERSATION, SEEDED_USER, chat
+from tests.mock.contract_check import CheckedClient
+
+
+def test_health(client) -> None:
+    body = client.client.get("/_mock/health").json
+    assert body["status"] == "ok"
+    assert "sendChatMessage" in body["operations"] and len(body["operations"]) == 11
+    assert body["counts"]["conversations"] >= 28
+
+
+def test_reset_restores_the_seed(client) -> None:
+    chat(client, "hello", user="temp")
+    client.delete(f"/v1/conversations/{SEEDED_CONVERSATION}", headers=AUTH, json={"user": SEEDED_USER})
+    client.client.post("/_mock/faults", json={"fault": "latency_ms=1"})
+    assert client.client.post("/_mock/reset").json == {"result": "success"}
+    assert client.get("/v1/conversations?user=temp", headers=AUTH).json["data"] == []
+    url = f"/v1/messages?conversation_id={SEEDED_CONVERSATION}&user={SEEDED_USER}"
+    assert len(client.get(url, headers=AUTH).json["data"]) == 2
+    assert client.client.get("/_mock/faults").json["data"] == []
+
+
+def test_load_fixtures_document(client) -> None:
+    doc = {
+        "users": [
+            {
+                "user": "zoe",
+                "conversations": [
+                    {
+                        "id": "5b7a4f2e-1111-4222-8333-944455556666",
+                        "name": "Loaded",
+                        "inputs": {"book": "b"},
+                        "created_at": 1700000000,
+                        "updated_at": 1700000100,
+                        "messages": [
+                            {
+                                "id": "5b7a4f2e-1111-4222-8333-944455556667",
+                                "query": "q1",
+                                "answer": "a1",
+                                "created_at": 1700000000,
+                            },
+                            {
+                                "id": "5b7a4f2e-1111-4222-8333-944455556668",
+                                "query": "q2",
+                                "answer": "a2",
+                                "created_at": 1700000100,
+                                "feedback": {"rating": "dislike"},
+                            },
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
+    resp = client.client.post("/_mock/fixtures", json=doc)
+    assert resp.json == {"result": "success", "loaded": 3}
+    convs = client.get("/v1/conversations?user=zoe", headers=AUTH).json["data"]
+    assert [(c["name"], c["updated_at"]) for c in convs] == [("Loaded", 1700000100)]
+    msgs = client.get(f"/v1/messages?conversation_id={convs[0]['id']}&user=zoe", headers=AUTH).json["data"]
+    assert [m["query"] for m in msgs] == ["q1", "q2"] and msgs[1]["feedback"] == {"rating": "dislike"}
+    assert client.client.post("/_mock/fixtures", json=doc).status_code == 400  # duplicate ids
+    replaced = client.client.post("/_mock/fixtures?replace=true", json=doc)
+    assert replaced.status_code == 200
+    assert client.get(f"/v1/conversations?user={SEEDED_USER}", headers=AUTH).json["data"] == []
+    assert (
+        client.client.post("/_mock/fixtures", data="{oops", content_type="application/json").status_code
+        == 400
+    )
+
+
+def test_journal_records_redacts_filters_and_clears(client) -> None:
+    admin = client.client
+    chat(client, "hello", user="j1")
+    client.get("/v1/parameters", headers=AUTH)
+    client.get("/v1/parameters")
+    entries = admin.get("/_mock/journal").json["data"]
+    assert [e["operation_id"] for e in entries[:3]] == ["getParameters", "getParameters", "sendChatMessage"]
+    first = entries[2]
+    assert first["method"] == "POST" and first["path"] == "/v1/chat-messages" and first["status"] == 200
+    assert '"query": "hello"' in first["body"]
+    assert first["headers"]["Authorization"] == "<redacted>"
+    assert AUTH["Authorization"] not in str(entries)
+    assert [e["status"] for e in admin.get("/_mock/journal?status=401").json["data"]] == [401]
+    assert len(admin.get("/_mock/journal?operation_id=getParameters&limit=1").json["data"]) == 1
+    assert admin.get("/_mock/journal?limit=abc").status_code == 400
+    assert admin.delete("/_mock/journal").json == {"result": "success"}
+    assert admin.get("/_mock/journal").json["data"] == []
+
+
+def test_journal_is_a_bounded_ring(make_app) -> None:
+    client = CheckedClient(make_app(journal_size=10))
+    for _ in range(120):
+        client.get("/v1/parameters", headers=AUTH)
+    body = client.client.get("/_mock/health").json
+    assert body["counts"]["journal"] <= 10 + 50
+    assert len(client.client.get("/_mock/journal?limit=1000").json["data"]) <= 10
+
+
+def test_admin_token(make_app) -> None:
+    admin = make_app(admin_token="s3cret").test_client()
+    assert admin.get("/_mock/health").status_code == 401
+    assert admin.get("/_mock/health", headers={"X-Mock-Admin-Token": "s3cret"}).status_code == 200
+    assert admin.get("/_mock/health", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+
+
+def test_restart_with_a_file_store_loses_nothing(make_app) -> None:
+    client = CheckedClient(make_app())
+    made = chat(client, "hello", user="persist").json
+    client.post(
+        f"/v1/conversations/{SEEDED_CONVERSATION}/name",
+        headers=AUTH,
+        json={"name": "Renamed", "user": SEEDED_USER},
+    )
+    before = client.get(f"/v1/conversations?user={SEEDED_USER}&limit=100", headers=AUTH).json
+    restarted = CheckedClient(make_app())  # same store file, new process state
+    assert restarted.get(f"/v1/conversations?user={SEEDED_USER}&limit=100", headers=AUTH).json == before
+    convs = restarted.get("/v1/conversations?user=persist", headers=AUTH).json["data"]
+    assert [c["id"] for c in convs] == [made["conversation_id"]]
+
+
+def test_concurrent_writers(live_server) -> None:
+    from tests.mock.contract_check import checked_session
+
+    base = live_server()
+    errors: list[str] = []
+
+    def writer(n: int) -> None:
+        session = checked_session()
+        conv = ""
+        for i in range(8):
+            r = session.post(
+                f"{base}/v1/chat-messages",
+                headers=AUTH,
+                json={"inputs": {"book": "b"}, "query": f"q{i}", "user": f"w{n}", "conversation_id": conv},
+                timeout=30,
+            )
+            if r.status_code != 200:
+                errors.append(r.text)
+                return
+            conv = r.json()["conversation_id"]
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    requests = checked_session()
+    for n in range(8):
+        convs = requests.get(f"{base}/v1/conversations?user=w{n}", headers=AUTH, timeout=10).json()["data"]
+        assert len(convs) == 1
+        msgs = requests.get(
+            f"{base}/v1/messages?conversation_id={convs[0]['id']}&user=w{n}", headers=AUTH, timeout=10
+        ).json()["data"]
+        assert [m["query"] for m in msgs] == [f"q{i}" for i in range(8)]

@@ -1,0 +1,167 @@
+"""`chat-mock` / `python -m mock_server`: flags, and a real gunicorn + gevent server with two workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from mock_server.cli import build_parser, config_from_args
+from tests.mock.conftest import AUTH
+from tests.mock.contract_check import checked_session
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_defaults_are_realistic_for_people(monkeypatch) -> None:
+    monkeypatch.delenv("CHAT_MOCK_API_KEYS", raising=False)
+    args = build_parser().parse_args([])
+    assert (args.host, args.port, args.workers, args.dev) == ("127.0.0.1", 5001, 1, False)
+    cfg = config_from_args(args)
+    assert cfg.api_keys == ["app-mock-dev-key"]
+    assert (cfg.ttft_ms, cfg.token_interval_ms, cfg.ping_interval_s) == (300.0, 30.0, 10.0)
+    assert args.worker_connections >= 1000
+
+
+def test_keys_from_flags_or_env(monkeypatch) -> None:
+    monkeypatch.setenv("CHAT_MOCK_API_KEYS", "app-a,app-b")
+    assert config_from_args(build_parser().parse_args([])).api_keys == ["app-a", "app-b"]
+    args = build_parser().parse_args(["--api-key", "app-x", "--api-key", "app-y"])
+    assert config_from_args(args).api_keys == ["app-x", "app-y"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def gunicorn_server(tmp_path) -> Iterator[str]:
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mock_server",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--ttft-ms",
+            "0",
+            "--token-interval-ms",
+            "20",
+            "--jitter-ms",
+            "0",
+            "--log-level",
+            "warning",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                if requests.get(f"{base}/_mock/health", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError(proc.stdout.read().decode() if proc.stdout else "server did not start")
+        yield base
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=15)[0].decode()
+    assert "Traceback" not in out, out
+    store = next(line for line in out.splitlines() if "store=" in line).split("store=")[1].strip()
+    assert not Path(store).exists()  # the private temp store is removed on exit
+
+
+def test_gunicorn_server_two_workers_share_state_and_stop(gunicorn_server: str) -> None:
+    base = gunicorn_server
+    http = checked_session()
+    pids = {requests.get(f"{base}/_mock/health", timeout=5).json()["pid"] for _ in range(20)}
+    made = http.post(
+        f"{base}/v1/chat-messages",
+        headers=AUTH,
+        timeout=10,
+        json={"inputs": {"book": "b"}, "query": "hello", "user": "g1"},
+    ).json()
+    for _ in range(6):  # whichever worker answers, it sees the same conversations
+        convs = http.get(f"{base}/v1/conversations?user=g1", headers=AUTH, timeout=5).json()["data"]
+        assert [c["id"] for c in convs] == [made["conversation_id"]]
+
+    raw = requests.post(
+        f"{base}/v1/chat-messages",
+        headers=AUTH,
+        stream=True,
+        timeout=10,
+        json={
+            "inputs": {"book": "b"},
+            "query": "Tell me the plot of Die Hard",
+            "user": "g1",
+            "response_mode": "streaming",
+        },
+    )
+    lines = raw.iter_lines(decode_unicode=True)
+    first = json.loads(next(line for line in lines if line.startswith("data: "))[6:])
+    for _ in range(4):  # stop from several connections: some land on the other worker
+        stop = http.post(
+            f"{base}/v1/chat-messages/{first['task_id']}/stop", headers=AUTH, timeout=5, json={"user": "g1"}
+        )
+        assert stop.json() == {"result": "success"}
+    rest = [json.loads(line[6:]) for line in lines if line.startswith("data: ")]
+    assert rest[-1]["event"] == "message_end"
+    assert len(rest) < 60
+    assert len(pids) >= 1
+
+
+def test_gunicorn_writes_one_frame_per_chunk_as_paced(gunicorn_server: str) -> None:
+    """Raw HTTP: every chunk of the chunked body is exactly one whole SSE frame, and chunks arrive
+    spread over time at the token interval (nothing is buffered until the end)."""
+    port = int(gunicorn_server.rsplit(":", 1)[1])
+    body = json.dumps(
+        {
+            "inputs": {"book": "b"},
+            "query": "Who directed Die Hard?",
+            "user": "raw",
+            "response_mode": "streaming",
+        }
+    ).encode()
+    request = (
+        f"POST /v1/chat-messages HTTP/1.1\r\nHost: x\r\nAuthorization: {AUTH['Authorization']}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    arrivals, raw = [], b""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request.encode() + body)
+        while chunk := sock.recv(65536):
+            arrivals.append(time.monotonic())
+            raw += chunk
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    assert b"transfer-encoding: chunked" in head.lower()
+    frames = []
+    while rest:
+        size, _, rest = rest.partition(b"\r\n")
+        n = int(size, 16)
+        if n == 0:
+            break
+        frames.append(rest[:n])
+        rest = rest[n + 2 :]
+    assert len(frames) == 7  # 6 pieces + message_end
+    for frame in frames:
+        assert frame.startswith(b"data: {") and frame.endswith(b"}\n\n") and frame.count(b"\n\n") == 1
+    assert arrivals[-1] - arrivals[0] >= 0.08  # 20 ms apart: 5 intervals, not one burst
