@@ -1,0 +1,187 @@
+"""The Chat App API calls the checks make, and the paging walks, each returning evidence.
+
+Walks are bounded by a page count derived from what the run created, so a server whose cursor
+never advances (or whose `has_more` never turns false) cannot trap the suite.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from conformance.checking import expect_json_body, expect_status, fail
+from conformance.contract import operation
+from conformance.http import Client, Exchange, StreamResult
+from conformance.run import Run
+
+SEND = "sendChatMessage"
+FORM_KINDS = ("text-input", "paragraph", "select", "number")
+
+
+def random_id() -> str:
+    return str(uuid.uuid4())
+
+
+def valid_inputs(form: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """Inputs that satisfy the app's declared `user_input_form` (required ones filled, within limits)."""
+    inputs: dict[str, Any] = {}
+    for item in form or []:
+        kinds = [k for k in item if k in FORM_KINDS] if isinstance(item, dict) else []
+        if not kinds:
+            continue
+        kind, control = kinds[0], item[kinds[0]]
+        if not isinstance(control, dict) or not control.get("variable"):
+            continue
+        name = control["variable"]
+        if kind == "select":
+            options = control.get("options") or []
+            if options:
+                inputs[name] = options[0]
+        elif kind == "number":
+            inputs[name] = 1
+        else:
+            max_len = control.get("max_length") or 8
+            inputs[name] = "conformance"[: max(1, min(int(max_len), 11))]
+    return inputs
+
+
+@dataclass
+class ChatApp:
+    """The calls of the Chat App surface for one run."""
+
+    client: Client
+    run: Run
+    form: list[dict[str, Any]] | None = None
+    answers: dict[str, str] = field(default_factory=dict)
+
+    def send(
+        self,
+        user: str,
+        query: str,
+        conversation_id: str = "",
+        inputs: dict[str, Any] | None = None,
+        spend: bool = True,
+        **extra: Any,
+    ) -> Exchange:
+        """A blocking chat message (counts against the budget when it may produce an answer)."""
+        if spend:
+            self.run.spend(1, "a chat message")
+        body: dict[str, Any] = {
+            "inputs": valid_inputs(self.form) if inputs is None else inputs,
+            "query": query,
+            "response_mode": "blocking",
+            "conversation_id": conversation_id,
+            "user": user,
+        }
+        body.update(extra)
+        ex = self.client.call("POST", "/chat-messages", json_body=body)
+        data = ex.json()
+        if ex.status == 200 and not spend:
+            self.run.spent += 1  # a request that should have been refused still produced an answer
+        if ex.status == 200 and isinstance(data, dict) and isinstance(data.get("conversation_id"), str):
+            self.run.remember(user, data["conversation_id"])
+            if isinstance(data.get("id"), str) and isinstance(data.get("answer"), str):
+                self.answers[data["id"]] = data["answer"]
+        return ex
+
+    def send_ok(self, user: str, query: str, conversation_id: str = "") -> dict[str, Any]:
+        """A blocking message that must succeed (used to prepare data for other checks)."""
+        ex = self.send(user, query, conversation_id)
+        expect_status(ex, 200, expected="200 with the answer")
+        return expect_json_body(ex, operation(SEND))
+
+    def stream(self, user: str, query: str, conversation_id: str = "", **extra: Any) -> StreamResult:
+        self.run.spend(1, "a streamed chat message")
+        body: dict[str, Any] = {
+            "inputs": valid_inputs(self.form),
+            "query": query,
+            "response_mode": "streaming",
+            "conversation_id": conversation_id,
+            "user": user,
+        }
+        body.update(extra)
+        result = self.client.stream("POST", "/chat-messages", json_body=body)
+        for event in result.json_events():
+            if isinstance(event.get("conversation_id"), str):
+                self.run.remember(user, event["conversation_id"])
+                break
+        return result
+
+    def messages(self, user: str, conversation_id: str, **params: Any) -> Exchange:
+        return self.client.call(
+            "GET", "/messages", params={"conversation_id": conversation_id, "user": user, **params}
+        )
+
+    def conversations(self, user: str, **params: Any) -> Exchange:
+        return self.client.call("GET", "/conversations", params={"user": user, **params})
+
+    def rename(self, user: str, conversation_id: str, **body: Any) -> Exchange:
+        return self.client.call(
+            "POST", f"/conversations/{conversation_id}/name", json_body={"user": user, **body}
+        )
+
+    def delete(self, user: str, conversation_id: str) -> Exchange:
+        return self.client.call("DELETE", f"/conversations/{conversation_id}", json_body={"user": user})
+
+    def feedback(self, user: str, message_id: str, rating: Any, **body: Any) -> Exchange:
+        return self.client.call(
+            "POST", f"/messages/{message_id}/feedbacks", json_body={"rating": rating, "user": user, **body}
+        )
+
+
+@dataclass
+class Walk:
+    """The pages of one paging walk, in the order they were fetched."""
+
+    pages: list[dict[str, Any]] = field(default_factory=list)
+    exchanges: list[Exchange] = field(default_factory=list)
+    stopped: str = ""
+
+    def items(self) -> list[dict[str, Any]]:
+        return [item for page in self.pages for item in page.get("data", [])]
+
+    def last(self) -> Exchange | None:
+        return self.exchanges[-1] if self.exchanges else None
+
+
+def walk_history(app: ChatApp, user: str, conversation_id: str, limit: int, max_pages: int) -> Walk:
+    """Follow `first_id = data[0].id` from the newest page back, at most `max_pages` pages."""
+    walk = Walk()
+    op = operation("listMessages")
+    first_id = None
+    for _ in range(max_pages):
+        ex = app.messages(user, conversation_id, limit=limit, first_id=first_id)
+        walk.exchanges.append(ex)
+        expect_status(ex, 200)
+        page = expect_json_body(ex, op)
+        walk.pages.append(page)
+        data = page["data"]
+        if not page["has_more"]:
+            return walk
+        if not data:
+            fail("has_more is true on an empty page: there is no first_id to continue from", ex)
+        first_id = data[0]["id"]
+    walk.stopped = f"still has_more after {max_pages} pages"
+    return walk
+
+
+def walk_conversations(app: ChatApp, user: str, limit: int, max_pages: int) -> Walk:
+    """Follow `last_id = data[-1].id`, at most `max_pages` pages."""
+    walk = Walk()
+    op = operation("listConversations")
+    last_id = None
+    for _ in range(max_pages):
+        ex = app.conversations(user, limit=limit, last_id=last_id)
+        walk.exchanges.append(ex)
+        expect_status(ex, 200)
+        page = expect_json_body(ex, op)
+        walk.pages.append(page)
+        data = page["data"]
+        if not page["has_more"]:
+            return walk
+        if not data:
+            fail("has_more is true on an empty page: there is no last_id to continue from", ex)
+        last_id = data[-1]["id"]
+    walk.stopped = f"still has_more after {max_pages} pages"
+    return walk

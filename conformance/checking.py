@@ -1,0 +1,104 @@
+"""How a check states what it wants: a marker naming the check, and failures that carry evidence.
+
+Every check is one pytest test marked with `@check(id, title)`; the id's first part is its area.
+A failure raises `CheckFailed` with the request, the answer and what the contract wanted, which the
+plugin turns into the 1-2 line explanation of the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+
+from conformance import contract
+from conformance.http import Exchange, StreamResult
+
+MUST = "MUST"
+SHOULD = "SHOULD"
+
+
+def check(check_id: str, title: str, level: str = MUST) -> pytest.MarkDecorator:
+    """Mark a test as the check `check_id` (area = the part before the first dot)."""
+    return pytest.mark.conformance(check_id, title=title, level=level)
+
+
+class CheckFailed(AssertionError):
+    """A contract violation, with the evidence that shows it."""
+
+    def __init__(self, message: str, evidence: Iterable[str] = (), expected: str | None = None):
+        self.message = message
+        self.evidence = [e for e in evidence if e]
+        self.expected = expected
+        text = message
+        if expected:
+            text += f"\n  contract: {expected}"
+        for e in self.evidence:
+            text += "\n  " + e
+        super().__init__(text)
+
+
+def _ev(items: Iterable[Any]) -> list[str]:
+    out = []
+    for item in items:
+        if isinstance(item, Exchange | StreamResult):
+            out.append(item.evidence())
+        elif item:
+            out.append(str(item))
+    return out
+
+
+def fail(message: str, *evidence: Any, expected: str | None = None) -> None:
+    raise CheckFailed(message, _ev(evidence), expected)
+
+
+def expect(condition: Any, message: str, *evidence: Any, expected: str | None = None) -> None:
+    if not condition:
+        fail(message, *evidence, expected=expected)
+
+
+def expect_status(ex: Exchange, statuses: int | Iterable[int], expected: str | None = None) -> None:
+    wanted = {statuses} if isinstance(statuses, int) else set(statuses)
+    if ex.status not in wanted:
+        got = ex.status if ex.status is not None else f"no answer ({ex.error})"
+        fail(f"status {got}, wanted {' or '.join(map(str, sorted(wanted)))}", ex, expected=expected)
+
+
+def expect_json_body(ex: Exchange, op: contract.Operation, status: int | None = None) -> Any:
+    """The JSON body of `ex`, valid against the contract's schema for its status."""
+    status = ex.status if status is None else status
+    schema = op.body_schema(status or 0)
+    if schema is None:
+        fail(f"the contract declares no JSON body for {op.operation_id} {status}", ex)
+    if "json" not in ex.content_type:
+        fail(f"content type {ex.content_type or '(none)'}, wanted application/json", ex)
+    body = ex.json()
+    if body is None and ex.text.strip() != "null":
+        fail("body is not JSON", ex)
+    errors = contract.schema_errors(schema, body)
+    if errors:
+        fail(
+            "body does not match the contract: " + "; ".join(errors),
+            ex,
+            expected=f"{op.operation_id} {status} schema",
+        )
+    return body
+
+
+def expect_error(
+    ex: Exchange, op: contract.Operation, status: int, code: str | None = None, message: str | None = None
+) -> Any:
+    """An error answer: this status and the surface's error envelope (and `code` when given)."""
+    expect_status(ex, status, expected=f"{status} with the {op.tag} error envelope")
+    schema = op.error_schema()
+    body = ex.json()
+    if schema is not None:
+        errors = contract.schema_errors(schema, body)
+        if errors:
+            fail(f"{status} without the {op.tag} error envelope: " + "; ".join(errors), ex)
+    if code is not None and isinstance(body, dict) and body.get("code") != code:
+        fail(f"error code {body.get('code')!r}, wanted {code!r}", ex)
+    if isinstance(body, dict) and "status" in body and op.tag == "chat-app" and body.get("status") != status:
+        fail(f"envelope status {body.get('status')!r} differs from the HTTP status {status}", ex)
+    return body

@@ -1,0 +1,151 @@
+"""conversations: GET /conversations paged with last_id, walked with small limits.
+
+The run's fresh user owns exactly the conversations it created, so every walk must return exactly
+those, once each, in the contract's order (updated_at desc, then created_at desc, then id desc).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from conformance.chatapp import ChatApp, Walk, random_id, walk_conversations
+from conformance.checking import check, expect, expect_error, expect_json_body, expect_status, fail
+from conformance.contract import operation
+from conformance.run import Run
+
+LIST = operation("listConversations")
+COUNT = 5
+LIMITS = [1, 2, 3]
+
+
+@pytest.fixture(scope="module")
+def owned(app: ChatApp, run: Run) -> tuple[str, list[str]]:
+    """(user, conversation ids in creation order) for a fresh user."""
+    run.spend(COUNT, "the conversations to page through")
+    user = run.user("convs")
+    return user, [app.send_ok(user, f"Conversation number {n}?")["conversation_id"] for n in range(COUNT)]
+
+
+@pytest.fixture(scope="module")
+def walks(app: ChatApp, owned: tuple[str, list[str]]) -> Callable[[int], Walk]:
+    cache: dict[int, Walk] = {}
+
+    def get(limit: int) -> Walk:
+        if limit not in cache:
+            cache[limit] = walk_conversations(app, owned[0], limit, max_pages=COUNT // limit + 3)
+        return cache[limit]
+
+    return get
+
+
+def order_key(c: dict[str, Any]) -> tuple[int, int, str]:
+    """The contract's order, descending: updated_at (or created_at), created_at, id."""
+    created = c.get("created_at") or 0
+    return (c.get("updated_at") or created, created, str(c.get("id")))
+
+
+@check("conversations.no_duplicates", "walking every page never repeats a conversation")
+@pytest.mark.parametrize("limit", LIMITS)
+def test_no_duplicates(walks: Callable[[int], Walk], limit: int) -> None:
+    walk = walks(limit)
+    seen: set[str] = set()
+    for page, ex in zip(walk.pages, walk.exchanges, strict=True):
+        for c in page.get("data", []):
+            expect(c.get("id") not in seen, f"conversation {c.get('id')} appears twice (limit={limit})", ex)
+            seen.add(c.get("id"))
+    if walk.stopped:
+        fail(f"the walk did not end: {walk.stopped} (limit={limit})", walk.last())
+
+
+@check("conversations.complete", "walking every page yields exactly the user's conversations")
+@pytest.mark.parametrize("limit", LIMITS)
+def test_complete(walks: Callable[[int], Walk], owned: tuple[str, list[str]], limit: int) -> None:
+    walk = walks(limit)
+    got = {c.get("id") for c in walk.items()}
+    missing = [i for i in owned[1] if i not in got]
+    expect(
+        not missing,
+        f"{len(missing)} of {COUNT} conversations never appeared (limit={limit})",
+        *walk.exchanges[:3],
+        expected="every conversation exactly once across the pages",
+    )
+    extra = got - set(owned[1])
+    expect(not extra, f"conversations this user never created appeared: {sorted(extra)[:3]}", walk.last())
+
+
+@check("conversations.order", "newest updated_at first, ties by created_at then id, across pages")
+@pytest.mark.parametrize("limit", LIMITS)
+def test_order(walks: Callable[[int], Walk], limit: int) -> None:
+    walk = walks(limit)
+    items = walk.items()
+    keys = [order_key(c) for c in items]
+    for n in range(1, len(keys)):
+        if keys[n] > keys[n - 1]:
+            fail(
+                f"conversation {items[n].get('id')} (updated_at, created_at, id = {keys[n]}) comes after "
+                f"{keys[n - 1]} (limit={limit})",
+                *walk.exchanges[:3],
+                expected="descending updated_at, then created_at, then id",
+            )
+
+
+@check("conversations.has_more", "has_more is true exactly while more conversations follow")
+@pytest.mark.parametrize("limit", LIMITS)
+def test_has_more(walks: Callable[[int], Walk], limit: int) -> None:
+    walk = walks(limit)
+    seen = 0
+    for page, ex in zip(walk.pages, walk.exchanges, strict=True):
+        seen += len(page.get("data", []))
+        more = seen < COUNT
+        if page.get("has_more") != more:
+            fail(
+                f"has_more is {page.get('has_more')} after {seen} of {COUNT} conversations (limit={limit})",
+                ex,
+            )
+    if walk.stopped:
+        fail(f"{walk.stopped}: has_more never became false", walk.last())
+
+
+@check(
+    "conversations.page_size", "a page holds at most `limit` conversations (exactly `limit` while more exist)"
+)
+@pytest.mark.parametrize("limit", LIMITS)
+def test_page_size(walks: Callable[[int], Walk], limit: int) -> None:
+    walk = walks(limit)
+    for page, ex in zip(walk.pages, walk.exchanges, strict=True):
+        size = len(page.get("data", []))
+        expect(size <= limit, f"{size} conversations on a page with limit={limit}", ex)
+        if page.get("has_more"):
+            expect(size == limit, f"only {size} conversations on a page with limit={limit} and has_more", ex)
+        expect(page.get("limit") == limit, f"limit echoed as {page.get('limit')!r}, wanted {limit}", ex)
+
+
+@check("conversations.limit_bounds", "limit 1 and 100 work; 0 and 101 are 400 invalid_param")
+@pytest.mark.parametrize("limit", [0, 1, 100, 101])
+def test_limit_bounds(app: ChatApp, owned: tuple[str, list[str]], limit: int) -> None:
+    ex = app.conversations(owned[0], limit=limit)
+    if limit in (0, 101):
+        expect_error(ex, LIST, 400, "invalid_param")
+        return
+    expect_status(ex, 200)
+    page = expect_json_body(ex, LIST)
+    expect(
+        len(page["data"]) == min(limit, COUNT), f"limit={limit} gave {len(page['data'])} conversations", ex
+    )
+
+
+@check("conversations.unknown_last_id", "an unknown last_id is 404 not_found")
+def test_unknown_last_id(app: ChatApp, owned: tuple[str, list[str]]) -> None:
+    expect_error(app.conversations(owned[0], last_id=random_id()), LIST, 404, "not_found")
+
+
+@check("conversations.fields", "each conversation carries its inputs, status and a name")
+def test_fields(app: ChatApp, owned: tuple[str, list[str]]) -> None:
+    ex = app.conversations(owned[0], limit=COUNT)
+    expect_status(ex, 200)
+    page = expect_json_body(ex, LIST)
+    for c in page["data"]:
+        expect(isinstance(c.get("name"), str), f"conversation {c.get('id')} has no name", ex)

@@ -1,0 +1,87 @@
+"""feedback: like, dislike, undo, invalid ratings and unknown messages; ratings visible in history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from conformance.chatapp import ChatApp, random_id
+from conformance.checking import check, expect, expect_error, expect_json_body, expect_status
+from conformance.contract import operation
+from conformance.http import Exchange
+from conformance.run import Run
+
+RATE = operation("createMessageFeedback")
+
+
+@pytest.fixture(scope="module")
+def message(app: ChatApp, run: Run) -> tuple[str, str, str]:
+    """(user, conversation id, message id) of a fresh answer to rate."""
+    user = run.user("feedback")
+    answer = app.send_ok(user, "Which movie is the best?")
+    return user, answer["conversation_id"], answer["id"]
+
+
+def _rated(app: ChatApp, message: tuple[str, str, str]) -> tuple[Any, Exchange]:
+    user, conversation_id, message_id = message
+    ex = app.messages(user, conversation_id, limit=100)
+    expect_status(ex, 200)
+    body = expect_json_body(ex, operation("listMessages"))
+    found = [m for m in body["data"] if m.get("id") == message_id]
+    expect(found, f"message {message_id} missing from its history", ex)
+    return found[0].get("feedback"), ex
+
+
+def _rate_ok(app: ChatApp, message: tuple[str, str, str], rating: Any) -> None:
+    ex = app.feedback(message[0], message[2], rating)
+    expect_status(ex, 200, expected='200 {"result": "success"}')
+    expect_json_body(ex, RATE)
+
+
+@check("feedback.like", "rating like succeeds and history shows feedback {rating: like}")
+def test_like(app: ChatApp, message: tuple[str, str, str]) -> None:
+    _rate_ok(app, message, "like")
+    feedback, ex = _rated(app, message)
+    expect(
+        feedback == {"rating": "like"} or (isinstance(feedback, dict) and feedback.get("rating") == "like"),
+        f"history shows feedback {feedback!r} after a like",
+        ex,
+    )
+
+
+@check("feedback.dislike", "rating dislike replaces the rating and shows in history")
+def test_dislike(app: ChatApp, message: tuple[str, str, str]) -> None:
+    _rate_ok(app, message, "dislike")
+    feedback, ex = _rated(app, message)
+    expect(
+        isinstance(feedback, dict) and feedback.get("rating") == "dislike",
+        f"history shows feedback {feedback!r} after a dislike",
+        ex,
+    )
+
+
+@check("feedback.undo", "rating null removes the rating; history shows feedback null")
+def test_undo(app: ChatApp, message: tuple[str, str, str]) -> None:
+    _rate_ok(app, message, "like")
+    _rate_ok(app, message, None)
+    feedback, ex = _rated(app, message)
+    expect(feedback is None, f"history shows feedback {feedback!r} after an undo", ex)
+
+
+@check("feedback.undo_without_rating", "rating null on a message without a rating is 400")
+def test_undo_without_rating(app: ChatApp, message: tuple[str, str, str]) -> None:
+    feedback, _ = _rated(app, message)
+    if feedback is not None:
+        _rate_ok(app, message, None)
+    expect_error(app.feedback(message[0], message[2], None), RATE, 400)
+
+
+@check("feedback.invalid_rating", "a rating other than like/dislike/null is 400 invalid_param")
+def test_invalid_rating(app: ChatApp, message: tuple[str, str, str]) -> None:
+    expect_error(app.feedback(message[0], message[2], "love"), RATE, 400, "invalid_param")
+
+
+@check("feedback.unknown_message", "rating an unknown message is 404 not_found")
+def test_unknown_message(app: ChatApp, message: tuple[str, str, str]) -> None:
+    expect_error(app.feedback(message[0], random_id(), "like"), RATE, 404, "not_found")

@@ -1,0 +1,134 @@
+"""fuzz: schemathesis over every operation of the selected surfaces, one check per operation.
+
+Examples, coverage, fuzzing and stateful (links) phases run with every schemathesis check,
+including negative-data rejection and ignored auth; the run is bounded by --max-examples and the
+request timeout. Operations that produce answers are left out when --max-chat-calls is set
+(fuzzing them could spend an unbounded number of paid answers).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance import contract
+from conformance.chatapp import ChatApp, walk_conversations
+from conformance.checking import SHOULD, check, fail
+from conformance.fuzzing import ANSWERING, Finding, FuzzRun, OperationOutcome, run_surface
+from conformance.options import Options
+from conformance.run import Run
+
+OPS = contract.operations()
+
+
+@pytest.fixture(scope="session")
+def fuzz_run(options: Options, run: Run, app: ChatApp) -> FuzzRun:
+    if options.max_examples <= 0:
+        pytest.skip("fuzzing turned off (--max-examples 0)")
+    result = FuzzRun()
+    exclude = ANSWERING if options.max_chat_calls is not None else set()
+    for op_id in exclude:
+        result.skipped[op_id] = (
+            "budget: --max-chat-calls is set, so answer-producing operations are not fuzzed"
+        )
+    user = run.user("fuzz")
+    surfaces = [("chat-app", options.base_url, options.api_key)]
+    if options.conversational_url:
+        surfaces.append(
+            ("conversational", options.conversational_url, options.conversational_key or options.api_key)
+        )
+    if options.chat_completions_url:
+        surfaces.append(
+            (
+                "chat-completions",
+                options.chat_completions_url,
+                options.chat_completions_key or options.api_key,
+            )
+        )
+    try:
+        for tag, url, key in surfaces:
+            run_surface(
+                tag=tag,
+                base_url=url or "",
+                api_key=key or "",
+                user=user,
+                form=app.form,
+                max_examples=options.max_examples,
+                timeout=options.request_timeout,
+                max_time=options.fuzz_max_time,
+                exclude={o.operation_id for o in OPS if o.tag == tag and o.operation_id in exclude},
+                result=result,
+            )
+    finally:
+        _delete_fuzz_conversations(app, run, user)
+    return result
+
+
+def _delete_fuzz_conversations(app: ChatApp, run: Run, user: str) -> None:
+    """The fuzz user is this run's own: every conversation it holds was created by this run."""
+    try:
+        walk = walk_conversations(app, user, 100, max_pages=20)
+    except AssertionError:
+        return
+    for conv in walk.items():
+        if isinstance(conv.get("id"), str):
+            run.remember(user, conv["id"])
+
+
+# Schema-valid requests may still break a rule the contract states only in words (equal list
+# lengths, max_length >= min_length, the app's input form): refusing them is legal, so
+# positive_data_acceptance findings are SHOULD-level warnings, everything else is a MUST.
+SOFT = {"positive_data_acceptance"}
+
+
+def is_soft(op: contract.Operation, finding: Finding) -> bool:
+    """SHOULD-level findings: see SOFT; and type violations of multipart fields, which carry only
+    text on the wire (an integer `user` and the string "42" are the same bytes), so a server cannot
+    be required to reject them."""
+    if finding.check in SOFT:
+        return True
+    media, _ = op.request_example()
+    return finding.check == "negative_data_rejection" and media == "multipart/form-data"
+
+
+def _outcome(op: contract.Operation, fuzz_run: FuzzRun) -> OperationOutcome:
+    if op.operation_id in fuzz_run.skipped:
+        pytest.skip(fuzz_run.skipped[op.operation_id])
+    outcome = fuzz_run.outcomes.get(op.operation_id)
+    if outcome is None:
+        if fuzz_run.fatal:
+            fail(f"schemathesis stopped: {fuzz_run.fatal}")
+        pytest.skip(fuzz_run.stopped or "schemathesis generated no case for this operation")
+    if outcome.errors:
+        fail(f"schemathesis could not test {outcome.label}: {outcome.errors[0]}")
+    return outcome
+
+
+def _report(outcome: OperationOutcome, findings: list[Finding]) -> None:
+    if not findings:
+        return
+    first = findings[0]
+    others = ", ".join(f"{f.check}: {f.title}" for f in findings[1:4])
+    evidence = [
+        f"{f.check}: {f.title}. {f.message}\n  reproduce: {f.sample}\n  answer: {f.answer}"
+        for f in findings[:4]
+    ]
+    fail(
+        f"{len(findings)} finding(s) in {outcome.cases} generated cases "
+        f"({', '.join(sorted(outcome.phases))}); "
+        f"first: {first.check}: {first.title}" + (f" (also {others})" if others else ""),
+        *evidence,
+    )
+
+
+@check("fuzz.operation", "schemathesis finds no contract violation (all phases, all checks)")
+@pytest.mark.parametrize("op", OPS, ids=[o.operation_id for o in OPS])
+def test_operation(op: contract.Operation, fuzz_run: FuzzRun) -> None:
+    outcome = _outcome(op, fuzz_run)
+    _report(outcome, [f for f in outcome.findings if not is_soft(op, f)])
+
+
+@check("fuzz.positive_acceptance", "schema-valid generated requests are accepted", level=SHOULD)
+@pytest.mark.parametrize("op", OPS, ids=[o.operation_id for o in OPS])
+def test_positive_acceptance(op: contract.Operation, fuzz_run: FuzzRun) -> None:
+    outcome = _outcome(op, fuzz_run)
+    _report(outcome, [f for f in outcome.findings if is_soft(op, f)])

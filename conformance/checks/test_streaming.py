@@ -1,0 +1,243 @@
+"""streaming: SSE answers parsed byte by byte (WHATWG rules), each event against the contract's item schema.
+
+One streamed answer is judged by several checks: content type, completion within the timeouts,
+every event valid, one message id across the stream, exactly one terminal event and nothing after
+it, the pieces equal to the answer history returns, and incremental delivery (a server that
+buffers the whole answer and sends it at the end is caught).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from conformance import contract
+from conformance.chatapp import ChatApp, random_id, valid_inputs
+from conformance.checking import check, expect, expect_error, expect_json_body, expect_status, fail
+from conformance.http import Exchange, StreamResult
+from conformance.run import Run
+from conformance.sse import SseEvent
+
+SEND = contract.operation("sendChatMessage")
+TERMINAL = ("message_end", "error")
+MIN_JUDGED_SECONDS = 0.2
+
+
+@pytest.fixture(scope="module")
+def streamed(app: ChatApp, run: Run) -> StreamResult:
+    return app.stream(run.user("stream"), "Can you explain why?")
+
+
+def _complete(s: StreamResult) -> StreamResult:
+    expect_status(s.exchange, 200, expected="200 text/event-stream")
+    expect(
+        s.exchange.content_type == "text/event-stream",
+        f"content type {s.exchange.content_type!r}, wanted text/event-stream",
+        s,
+    )
+    if not s.complete:
+        fail(f"the stream did not end properly: {s.end_reason}", s)
+    return s
+
+
+def _payloads(s: StreamResult) -> list[dict[str, Any]]:
+    out = []
+    for e in s.data_events():
+        try:
+            value = json.loads(e.data or "")
+        except ValueError:
+            fail(f"a data event is not JSON: {e.data[:120] if e.data else ''!r}", s)
+        if not isinstance(value, dict):
+            fail(f"a data event is not a JSON object: {e.data!r}", s)
+        out.append(value)
+    return out
+
+
+@check("streaming.content_type", "a streaming answer is 200 text/event-stream")
+def test_content_type(streamed: StreamResult) -> None:
+    expect_status(streamed.exchange, 200, expected="200 text/event-stream")
+    expect(
+        streamed.exchange.content_type == "text/event-stream",
+        f"content type {streamed.exchange.content_type!r}, wanted text/event-stream",
+        streamed,
+    )
+
+
+@check("streaming.ends", "the stream ends (closes) within the read and total timeouts")
+def test_ends(streamed: StreamResult) -> None:
+    _complete(streamed)
+
+
+@check("streaming.events_valid", "every event matches the contract's itemSchema and its data's contentSchema")
+def test_events_valid(streamed: StreamResult) -> None:
+    _complete(streamed)
+    schema = SEND.item_schema(200)
+    expect(schema is not None, "the contract has no itemSchema for sendChatMessage")
+    expect(streamed.events, "the stream carried no events", streamed)
+    for i, event in enumerate(streamed.events):
+        errors = contract.item_errors(schema, event.item())
+        if errors:
+            fail(
+                f"event {i} {event.item()!r:.200} is invalid: {'; '.join(errors)}",
+                streamed,
+                expected="ChatStreamItem (data: JSON ChatStreamEvent, or an `event: ping` keep-alive)",
+            )
+
+
+@check("streaming.one_message", "every event carries the same message id, conversation id and created_at")
+def test_one_message(streamed: StreamResult) -> None:
+    payloads = _payloads(_complete(streamed))
+    messages = [p for p in payloads if p.get("event") in ("message", "message_end")]
+    expect(messages, "no message events in the stream", streamed)
+    for field in ("id", "conversation_id", "task_id"):
+        values = {p.get(field) for p in messages if field in p}
+        expect(len(values) <= 1, f"{field} changes within one stream: {sorted(map(str, values))}", streamed)
+    created = {p.get("created_at") for p in messages if p.get("event") == "message"}
+    expect(len(created) <= 1, f"created_at changes within one stream: {sorted(map(str, created))}", streamed)
+    ids = {p.get("message_id") for p in messages if "message_id" in p} | {p.get("id") for p in messages}
+    expect(len(ids - {None}) <= 1, f"message_id and id disagree: {sorted(map(str, ids))}", streamed)
+
+
+@check("streaming.terminal_event", "the stream ends with exactly one terminal event (message_end or error)")
+def test_terminal_event(streamed: StreamResult) -> None:
+    payloads = _payloads(_complete(streamed))
+    terminals = [i for i, p in enumerate(payloads) if p.get("event") in TERMINAL]
+    expect(terminals, "no terminal event (message_end or error): the stream just stopped", streamed)
+    expect(len(terminals) == 1, f"{len(terminals)} terminal events", streamed)
+
+
+@check("streaming.nothing_after_terminal", "nothing follows the terminal event")
+def test_nothing_after_terminal(streamed: StreamResult) -> None:
+    _complete(streamed)
+    seen_terminal = False
+    for event in streamed.events:
+        if seen_terminal:
+            fail(f"event after the terminal event: {event.item()!r:.200}", streamed)
+        if event.data is not None:
+            try:
+                seen_terminal = json.loads(event.data).get("event") in TERMINAL
+            except (ValueError, AttributeError):
+                continue
+    expect(
+        not streamed.pending_at_end, "the stream ends with an unterminated frame (no blank line)", streamed
+    )
+
+
+@check("streaming.answer_matches_history", "the concatenated pieces equal the answer history returns")
+def test_answer_matches_history(streamed: StreamResult, app: ChatApp, run: Run) -> None:
+    payloads = _payloads(_complete(streamed))
+    pieces = [p for p in payloads if p.get("event") == "message"]
+    expect(pieces, "no message events in the stream", streamed)
+    answer = "".join(str(p.get("answer", "")) for p in pieces)
+    conversation_id, message_id = pieces[0].get("conversation_id"), pieces[0].get("id")
+    ex = app.messages(run.user("stream"), str(conversation_id), limit=100)
+    expect_status(ex, 200)
+    body = ex.json() or {}
+    stored = [m for m in body.get("data", []) if isinstance(m, dict) and m.get("id") == message_id]
+    expect(stored, f"message {message_id} of the stream is not in the conversation's history", ex)
+    expect(
+        stored[0].get("answer") == answer,
+        f"history answer {stored[0].get('answer')!r:.120} differs from the streamed pieces {answer!r:.120}",
+        streamed,
+        ex,
+    )
+
+
+@check("streaming.incremental", "events arrive as they are produced, not all at the end")
+def test_incremental(streamed: StreamResult) -> None:
+    _complete(streamed)
+    data = streamed.data_events()
+    pieces = [e for e in data if '"message"' in (e.data or "")]
+    if len(data) < 3 or not pieces:
+        pytest.skip("too few events to judge incremental delivery")
+    duration = data[-1].arrived - streamed.started
+    if duration < MIN_JUDGED_SECONDS:
+        pytest.skip(f"the whole stream took {duration:.3f} s: too fast to tell streaming from buffering")
+    spread = data[-1].arrived - pieces[0].arrived
+    expect(
+        spread >= max(0.05, 0.1 * duration),
+        f"the first piece arrived {pieces[0].arrived - streamed.started:.2f} s after the request and "
+        f"the last "
+        f"event {spread * 1000:.0f} ms later: the answer was buffered, not streamed",
+        streamed,
+        expected="pieces are sent as they are generated",
+    )
+
+
+@check(
+    "streaming.error_answer", "a refused streaming request answers the error envelope or one `error` event"
+)
+def test_error_answer(app: ChatApp, run: Run) -> None:
+    s = app.client.stream(
+        "POST",
+        "/chat-messages",
+        json_body={
+            "inputs": valid_inputs(app.form),
+            "query": "Which movie is the best?",
+            "response_mode": "streaming",
+            "conversation_id": random_id(),
+            "user": run.user("stream"),
+        },
+    )
+    if s.exchange.content_type != "text/event-stream":
+        expect_error(s.exchange, SEND, 404, "not_found")
+        return
+    payloads = _payloads(_complete(s))
+    errors = [p for p in payloads if p.get("event") == "error"]
+    expect(errors, "an unknown conversation streamed without an error event", s)
+    expect(errors[0].get("status") == 404, f"error event status {errors[0].get('status')}, wanted 404", s)
+    expect(payloads[-1].get("event") == "error", "the error event is not the last event", s)
+
+
+@check(
+    "streaming.stop",
+    "stopping an in-flight answer succeeds and the stream still ends with its terminal event",
+)
+def test_stop(app: ChatApp, run: Run) -> None:
+    run.spend(1, "a streamed answer to stop")
+    user = run.user("stream")
+    stops: list[Exchange] = []
+
+    def stop_once(event: SseEvent) -> None:
+        if stops or event.data is None:
+            return
+        try:
+            payload = json.loads(event.data)
+        except ValueError:
+            return
+        if isinstance(payload, dict) and payload.get("event") == "message" and payload.get("task_id"):
+            stops.append(
+                app.client.call("POST", f"/chat-messages/{payload['task_id']}/stop", json_body={"user": user})
+            )
+
+    body = {
+        "inputs": valid_inputs(app.form),
+        "query": "Can you explain why?",
+        "response_mode": "streaming",
+        "conversation_id": "",
+        "user": user,
+    }
+    s = app.client.stream("POST", "/chat-messages", json_body=body, on_event=stop_once)
+    for event in s.json_events():
+        if isinstance(event.get("conversation_id"), str):
+            run.remember(user, event["conversation_id"])
+            break
+    if not stops:
+        pytest.skip("no message event with a task_id arrived, so there was nothing to stop")
+    expect_status(stops[0], 200)
+    expect_json_body(stops[0], contract.operation("stopChatMessage"))
+    payloads = _payloads(_complete(s))
+    expect(
+        payloads and payloads[-1].get("event") in TERMINAL,
+        "a stopped stream ended without a terminal event",
+        s,
+    )
+
+
+@check("streaming.stop_unknown_task", "stopping an unknown or finished task answers success (idempotent)")
+def test_stop_unknown_task(app: ChatApp, run: Run) -> None:
+    ex = app.client.call("POST", f"/chat-messages/{random_id()}/stop", json_body={"user": run.user("stream")})
+    expect_status(ex, 200)
+    expect_json_body(ex, contract.operation("stopChatMessage"))

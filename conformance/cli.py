@@ -1,0 +1,74 @@
+"""`chat-conformance`: a thin wrapper that runs the pytest plugin through pytest.main.
+
+The CLI and `pytest -p conformance.plugin` are one code path: this only translates options.
+Exit status 0 means no check failed (warnings and skips do not fail a run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from conformance.options import AREAS, OPTIONS
+
+# Plugins the suite does not use: schemathesis' pytest plugin alone costs ~2 s of start-up (the fuzz
+# area drives the schemathesis engine directly); the cache would write .pytest_cache into the cwd.
+QUIET_PLUGINS = [
+    "-p",
+    "no:cacheprovider",
+    "-p",
+    "no:schemathesis",
+    "-p",
+    "no:hypothesispytest",
+    "-p",
+    "no:anyio",
+]
+RENAMED = {"--request-timeout": "--timeout"}  # pytest-timeout owns --timeout inside pytest
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chat-conformance",
+        description="Judge a Chat App API (and optionally conversational / chat completions) "
+        "implementation against openapi.yaml.",
+        epilog=f"Areas: {', '.join(AREAS)}. Extra pytest arguments may follow '--'.",
+    )
+    for flag, dest, default, kind, help_text in OPTIONS:
+        flags = [RENAMED[flag], flag] if flag in RENAMED else [flag]
+        parser.add_argument(*flags, dest=dest, default=default, type=kind, help=help_text)
+    parser.add_argument("--junitxml", help="write a JUnit XML file (for CI)")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="list every check")
+    return parser
+
+
+def pytest_args(ns: argparse.Namespace, extra: list[str]) -> list[str]:
+    """The pytest.main arguments equivalent to the CLI options."""
+    args = ["-p", "conformance.plugin", *QUIET_PLUGINS]
+    args += ["-c", os.devnull, "--rootdir", os.getcwd(), "--pyargs", "conformance.checks"]
+    for flag, dest, default, _kind, _help in OPTIONS:
+        value = getattr(ns, dest)
+        if value is not None and value != default:
+            args += [flag, str(value)]
+    if ns.junitxml:
+        args += ["--junitxml", ns.junitxml]
+    args += ["-v"] * ns.verbose if ns.verbose else ["-q"]
+    return args + ["-W", "ignore::DeprecationWarning"] + extra
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, extra = argv[:cut], argv[cut + 1 :]
+    ns = build_parser().parse_args(argv)
+    if not ns.base_url or not ns.api_key:
+        build_parser().error("--base-url and --api-key are required")
+    import pytest
+
+    return int(pytest.main(pytest_args(ns, extra)))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

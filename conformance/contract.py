@@ -1,0 +1,176 @@
+"""The contract as validators: every schema the suite checks against is read from openapi.yaml.
+
+No response shape is written in this package; a check names an operation, a status and a media
+type and gets the contract's schema for it, so the suite follows the contract when it changes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import jsonschema
+import yaml
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from conformance.data import contract_path
+
+CONTRACT_URI = "urn:chat-contract-kit:openapi"
+METHODS = ("get", "post", "put", "patch", "delete")
+
+
+@cache
+def document() -> dict[str, Any]:
+    return yaml.safe_load(contract_path().read_text(encoding="utf-8"))
+
+
+@cache
+def _registry() -> Registry:
+    return Registry().with_resource(
+        CONTRACT_URI, Resource.from_contents(document(), default_specification=DRAFT202012)
+    )
+
+
+def _rebase(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {
+            k: (CONTRACT_URI + v if k == "$ref" and isinstance(v, str) and v.startswith("#") else _rebase(v))
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_rebase(v) for v in node]
+    return node
+
+
+def validator(schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
+    """A Draft 2020-12 validator (formats asserted) for a fragment whose refs point into the contract."""
+    wrapped = {"$id": CONTRACT_URI + "#fragment", **_rebase(schema)}
+    return jsonschema.Draft202012Validator(
+        wrapped, registry=_registry(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+
+
+def resolve(node: Any) -> Any:
+    """Follow local `$ref`s to the node they name."""
+    while isinstance(node, dict) and "$ref" in node:
+        target: Any = document()
+        for part in node["$ref"].lstrip("#/").split("/"):
+            target = target[part.replace("~1", "/").replace("~0", "~")]
+        node = target
+    return node
+
+
+def schema_errors(schema: dict[str, Any], instance: Any, limit: int = 3) -> list[str]:
+    """Short, readable validation errors (path: message)."""
+    out = []
+    for err in sorted(validator(schema).iter_errors(instance), key=lambda e: list(e.absolute_path)):
+        where = "/".join(str(p) for p in err.absolute_path) or "(root)"
+        out.append(f"{where}: {err.message[:200]}")
+        if len(out) >= limit:
+            break
+    return out
+
+
+@dataclass(frozen=True)
+class Operation:
+    operation_id: str
+    method: str
+    path: str
+    tag: str
+    spec: dict[str, Any]
+
+    def response(self, status: int | str) -> dict[str, Any] | None:
+        responses = self.spec.get("responses", {})
+        node = responses.get(str(status))
+        return resolve(node) if node is not None else None
+
+    def media(self, status: int | str, media_type: str) -> dict[str, Any] | None:
+        resp = self.response(status)
+        if not resp:
+            return None
+        return resp.get("content", {}).get(media_type)
+
+    def body_schema(self, status: int | str, media_type: str = "application/json") -> dict[str, Any] | None:
+        media = self.media(status, media_type)
+        return media.get("schema") if media else None
+
+    def item_schema(self, status: int | str = 200) -> dict[str, Any] | None:
+        media = self.media(status, "text/event-stream")
+        return media.get("itemSchema") if media else None
+
+    def request_example(self) -> tuple[str | None, Any]:
+        """(media type, example value) of the request body, from the contract's examples."""
+        body = resolve(self.spec.get("requestBody"))
+        if not body:
+            return None, None
+        for media_type, media in body.get("content", {}).items():
+            if "example" in media:
+                return media_type, media["example"]
+            for ex in media.get("examples", {}).values():
+                ex = resolve(ex)
+                if "value" in ex:
+                    return media_type, ex["value"]
+            return media_type, None
+        return None, None
+
+    def path_params(self) -> list[str]:
+        names = []
+        for p in self.spec.get("parameters", []):
+            p = resolve(p)
+            if p.get("in") == "path":
+                names.append(p["name"])
+        return names
+
+    def error_schema(self) -> dict[str, Any] | None:
+        """The surface's error envelope: the schema of this operation's 401 response."""
+        return self.body_schema(401)
+
+
+@cache
+def operations() -> tuple[Operation, ...]:
+    out = []
+    for path, item in document()["paths"].items():
+        for method in METHODS:
+            if method in item:
+                op = item[method]
+                tag = (op.get("tags") or ["untagged"])[0]
+                out.append(Operation(op["operationId"], method.upper(), path, tag, op))
+    return tuple(out)
+
+
+def operation(operation_id: str) -> Operation:
+    for op in operations():
+        if op.operation_id == operation_id:
+            return op
+    raise KeyError(operation_id)
+
+
+def item_errors(item_schema: dict[str, Any], item: dict[str, Any]) -> list[str]:
+    """Validate one parsed SSE event against `itemSchema`, then its `data` JSON against `contentSchema`.
+
+    jsonschema treats contentMediaType/contentSchema as annotations, so the JSON payload is checked
+    here, against the contentSchema of the first branch whose structural part accepts the item.
+    """
+    errors = schema_errors(item_schema, item)
+    if errors:
+        return errors
+    for branch in _branches(item_schema):
+        if validator(branch).is_valid(item):
+            data_schema = resolve(branch).get("properties", {}).get("data", {})
+            if "contentSchema" not in data_schema:
+                return []
+            try:
+                payload = json.loads(item["data"])
+            except (KeyError, ValueError) as exc:
+                return [f"data is not JSON: {exc}"]
+            return schema_errors(data_schema["contentSchema"], payload)
+    return ["no branch of the item schema accepts the event"]
+
+
+def _branches(schema: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    resolved = resolve(schema)
+    yield from resolved.get("anyOf") or resolved.get("oneOf") or [schema]

@@ -1,0 +1,37 @@
+"""Where the shared data (openapi.yaml, fixtures/) lives: installed wheel or checkout."""
+
+from __future__ import annotations
+
+import importlib.util
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def data_root() -> Path:
+    """The directory holding openapi.yaml and fixtures/ (this package keeps its own copy of this)."""
+    # chat_contract_data is a data-only namespace directory of the wheel; look at its locations.
+    spec = importlib.util.find_spec("chat_contract_data")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        if (Path(location) / "openapi.yaml").is_file():
+            return Path(location)
+    return Path(__file__).resolve().parent.parent
+
+
+def contract_path() -> Path:
+    return data_root() / "openapi.yaml"
+
+
+def fixtures_dir() -> Path:
+    return data_root() / "fixtures"
+
+
+@cache
+def load_yaml(relative: str) -> Any:
+    """A fixture file by path relative to fixtures/ (None when it is absent)."""
+    path = fixtures_dir() / relative
+    if not path.is_file():
+        return None
+    return yaml.safe_load(path.read_text(encoding="utf-8"))

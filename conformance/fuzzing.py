@@ -1,0 +1,213 @@
+"""Schemathesis 4.x over the contract: examples, coverage, fuzzing and stateful (links) phases.
+
+The engine runs once per selected surface; its findings are grouped by operation so that each
+operation becomes one check (fuzz.operation[<operationId>]) in the same report. Generated requests
+are rewritten to the run's own fuzz user, and that user's conversations are deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from conformance.chatapp import valid_inputs
+from conformance.contract import operations, resolve
+from conformance.data import contract_path
+
+ANSWERING = {"sendChatMessage", "conversational", "createChatCompletion"}
+
+
+@dataclass
+class Finding:
+    check: str
+    title: str
+    message: str
+    sample: str
+    answer: str
+
+
+@dataclass
+class OperationOutcome:
+    label: str
+    cases: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    phases: set[str] = field(default_factory=set)
+
+
+@dataclass
+class FuzzRun:
+    outcomes: dict[str, OperationOutcome] = field(default_factory=dict)  # by operationId
+    seconds: float = 0.0
+    skipped: dict[str, str] = field(default_factory=dict)
+    fatal: str | None = None
+    stopped: str = ""
+
+
+def _label_map(tag: str) -> dict[str, str]:
+    return {f"{op.method} {op.path}": op.operation_id for op in operations() if op.tag == tag}
+
+
+def _answer(interaction: Any) -> str:
+    resp = getattr(interaction, "response", None)
+    if resp is None:
+        return "no answer"
+    try:
+        text = resp.content.decode("utf-8", "replace") if resp.content else ""
+    except Exception:  # noqa: BLE001 - evidence only
+        text = ""
+    return f"{resp.status_code} {text[:300]}"
+
+
+def run_surface(
+    *,
+    tag: str,
+    base_url: str,
+    api_key: str,
+    user: str,
+    form: list[dict[str, Any]] | None,
+    max_examples: int,
+    timeout: float,
+    max_time: float,
+    exclude: set[str],
+    result: FuzzRun,
+    stateful: bool = True,
+) -> None:
+    """Run the schemathesis engine over the operations tagged `tag`; add outcomes to `result`."""
+    import schemathesis
+    from schemathesis.config import SchemathesisConfig
+    from schemathesis.engine import events
+
+    cfg = SchemathesisConfig.from_dict(
+        {
+            "base-url": base_url,
+            "headers": {"Authorization": f"Bearer {api_key}"},
+            "request-timeout": timeout,
+            "seed": 20240101,
+            "max-stream-events": 500,
+            "generation": {
+                "max-examples": max_examples,
+                "mode": "all",
+                "database": "none",
+                "deterministic": True,
+            },
+            "phases": {"stateful": {"enabled": stateful, "max-steps": 10}},
+        }
+    )
+    schema = schemathesis.openapi.from_path(str(contract_path()), config=cfg).include(tag=tag)
+    for op_id in exclude:
+        schema = schema.exclude(operation_id=op_id)
+
+    @schema.hook
+    def map_case(context: Any, case: Any) -> Any:  # noqa: ARG001 - schemathesis hook signature
+        _own_user(case, user, form)
+        return case
+
+    def before_call(context: Any, case: Any, kwargs: Any) -> None:  # noqa: ARG001 - hook signature
+        _own_user(case, user, form)  # a safety net for cases built outside map_case (coverage phase)
+
+    _register_binary_serializers()
+    labels = _label_map(tag)
+    start = time.monotonic()
+    schemathesis.hook(before_call)
+    try:
+        stream = schemathesis.engine.from_schema(schema).execute()
+        stopping = False
+        for event in stream:
+            if not stopping and time.monotonic() - start > max_time:
+                stream.stop()  # ends the run cleanly; outcomes so far are kept
+                stopping = True
+                result.stopped = f"fuzzing of {tag} stopped after {max_time:.0f} s (--fuzz-max-time)"
+            if isinstance(event, events.ScenarioFinished):
+                _collect(event, labels, result)
+            elif isinstance(event, events.NonFatalError):
+                op_id = labels.get(event.label)
+                if op_id:
+                    result.outcomes.setdefault(op_id, OperationOutcome(event.label)).errors.append(
+                        f"{type(event.value).__name__}: {str(event.value)[:300]}"
+                    )
+            elif isinstance(event, events.FatalError):
+                result.fatal = f"{type(event.exception).__name__}: {str(event.exception)[:300]}"
+    finally:
+        from schemathesis.hooks import GLOBAL_HOOK_DISPATCHER
+
+        GLOBAL_HOOK_DISPATCHER.unregister(before_call)
+    result.seconds += time.monotonic() - start
+
+
+def _register_binary_serializers() -> None:
+    """Multipart parts of the contract's binary types (audio/wav, ...) are sent as raw bytes.
+
+    schemathesis knows serializers for a few file types only; without these it cannot build some
+    audio-to-text cases and would report a tooling error instead of testing the server.
+    """
+    import schemathesis
+    from schemathesis.transport.requests import binary_serializer
+
+    types: set[str] = set()
+    for op in operations():
+        body = resolve(op.spec.get("requestBody")) or {}
+        for media in body.get("content", {}).values():
+            for enc in (media.get("encoding") or {}).values():
+                types.update(t.strip() for t in str(enc.get("contentType", "")).split(",") if t.strip())
+    if types:
+        schemathesis.serializer(*sorted(types))(binary_serializer)
+
+
+def _own_user(case: Any, user: str, form: list[dict[str, Any]] | None) -> None:
+    """Use the run's fuzz user for every valid `user` value; valid inputs in positive chat cases."""
+    meta = getattr(case, "meta", None)
+    positive = meta is None or not meta.generation.mode.is_negative
+    for container in (case.body, case.query):
+        if isinstance(container, dict):
+            value = container.get("user")
+            if isinstance(value, str) and 1 <= len(value) <= 255:
+                container["user"] = user
+    chat = case.operation.label == "POST /chat-messages"
+    if positive and chat and isinstance(case.body, dict) and isinstance(case.body.get("inputs"), dict):
+        case.body["inputs"] = valid_inputs(form)
+
+
+def _collect(event: Any, labels: dict[str, str], result: FuzzRun) -> None:
+    rec = event.recorder
+    op_id = labels.get(rec.label)
+    if op_id is None:  # stateful scenarios span operations: attribute findings to each case's operation
+        for case_id, checks in rec.checks.items():
+            node = rec.cases.get(case_id)
+            label = node.value.operation.label if node else ""
+            _add(result, labels.get(label), label, event.phase, [case_id], {case_id: checks}, rec)
+        return
+    _add(result, op_id, rec.label, event.phase, list(rec.cases), rec.checks, rec)
+
+
+def _add(
+    result: FuzzRun,
+    op_id: str | None,
+    label: str,
+    phase: Any,
+    cases: list[str],
+    checks: dict[str, list[Any]],
+    rec: Any,
+) -> None:
+    if op_id is None:
+        return
+    outcome = result.outcomes.setdefault(op_id, OperationOutcome(label))
+    outcome.cases += len(cases)
+    outcome.phases.add(str(getattr(phase, "value", phase)))
+    seen = {(f.check, f.title) for f in outcome.findings}
+    for case_id, nodes in checks.items():
+        for node in nodes:
+            info = node.failure_info
+            if info is None or (node.name, info.failure.title) in seen:
+                continue
+            seen.add((node.name, info.failure.title))
+            outcome.findings.append(
+                Finding(
+                    check=node.name,
+                    title=str(info.failure.title),
+                    message=str(getattr(info.failure, "message", ""))[:400],
+                    sample=str(info.code_sample)[:600],
+                    answer=_answer(rec.interactions.get(case_id)),
+                )
+            )

@@ -1,0 +1,138 @@
+"""The suite's options, shared by the pytest plugin and the CLI (one list, one meaning)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+AREAS = (
+    "auth",
+    "chat",
+    "streaming",
+    "history",
+    "conversations",
+    "feedback",
+    "lifecycle",
+    "isolation",
+    "audio",
+    "parameters",
+    "conversational",
+    "completions",
+    "gateway",
+    "fuzz",
+)
+
+# (flag, dest, default, type, help); the CLI and the plugin both build their parsers from this list.
+OPTIONS: list[tuple[str, str, object, type, str]] = [
+    ("--base-url", "base_url", None, str, "Chat App API base URL, e.g. http://127.0.0.1:5001/v1"),
+    ("--api-key", "api_key", None, str, "API key of the Chat App (sent as Authorization: Bearer)"),
+    (
+        "--conversational-url",
+        "conversational_url",
+        None,
+        str,
+        "server root of the conversational surface (POST /models/{owner}/{model}); include its checks",
+    ),
+    ("--conversational-key", "conversational_key", None, str, "key for the conversational surface"),
+    (
+        "--conversational-model",
+        "conversational_model",
+        "microsoft/DialoGPT-large",
+        str,
+        "owner/model path used for the conversational checks",
+    ),
+    (
+        "--chat-completions-url",
+        "chat_completions_url",
+        None,
+        str,
+        "base URL of the chat completions surface (POST /chat/completions); include its checks",
+    ),
+    ("--chat-completions-key", "chat_completions_key", None, str, "key for the chat completions surface"),
+    (
+        "--chat-completions-model",
+        "chat_completions_model",
+        "gpt-4",
+        str,
+        "model name sent to chat completions",
+    ),
+    (
+        "--upstream-journal-url",
+        "upstream_journal_url",
+        None,
+        str,
+        "gateway mode: the upstream mock's /_mock/journal URL (compares requests with golden cases)",
+    ),
+    ("--only", "only", None, str, f"comma-separated areas to run ({', '.join(AREAS)})"),
+    ("--skip", "skip_areas", None, str, "comma-separated areas to leave out"),
+    ("--user-prefix", "user_prefix", "conformance", str, "prefix of the users this run creates"),
+    ("--request-timeout", "request_timeout", 10.0, float, "seconds: connect/read timeout of each request"),
+    ("--stream-timeout", "stream_timeout", 30.0, float, "seconds: wall clock limit of one whole stream"),
+    ("--max-examples", "max_examples", 5, int, "fuzzing: examples per operation (0 turns fuzzing off)"),
+    ("--fuzz-max-time", "fuzz_max_time", 60.0, float, "fuzzing: at most this many seconds per surface"),
+    (
+        "--max-chat-calls",
+        "max_chat_calls",
+        None,
+        int,
+        "budget: at most this many answer-producing calls; checks beyond it are skipped with a reason",
+    ),
+    ("--report", "report", None, str, "write a report: .md for Markdown, .html for HTML"),
+    ("--results-json", "results_json", None, str, "write every check's result as JSON"),
+]
+
+
+@dataclass
+class Options:
+    base_url: str | None = None
+    api_key: str | None = None
+    conversational_url: str | None = None
+    conversational_key: str | None = None
+    conversational_model: str = "microsoft/DialoGPT-large"
+    chat_completions_url: str | None = None
+    chat_completions_key: str | None = None
+    chat_completions_model: str = "gpt-4"
+    upstream_journal_url: str | None = None
+    only: str | None = None
+    skip_areas: str | None = None
+    user_prefix: str = "conformance"
+    request_timeout: float = 10.0
+    stream_timeout: float = 30.0
+    max_examples: int = 5
+    fuzz_max_time: float = 60.0
+    max_chat_calls: int | None = None
+    report: str | None = None
+    results_json: str | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def areas(self) -> set[str]:
+        """The areas selected by --only/--skip (unknown names are an error, not a silent no-op)."""
+        chosen = set(_split(self.only)) if self.only else set(AREAS)
+        chosen -= set(_split(self.skip_areas))
+        unknown = (set(_split(self.only)) | set(_split(self.skip_areas))) - set(AREAS)
+        if unknown:
+            raise ValueError(f"unknown area(s): {', '.join(sorted(unknown))}; known: {', '.join(AREAS)}")
+        return chosen
+
+    def surfaces(self) -> set[str]:
+        """The contract tags whose servers were given."""
+        out = {"chat-app"} if self.base_url else set()
+        if self.conversational_url:
+            out.add("conversational")
+        if self.chat_completions_url:
+            out.add("chat-completions")
+        return out
+
+    def effective_areas(self) -> set[str]:
+        """Selected areas minus those whose server was not given (unless named in --only)."""
+        chosen = self.areas()
+        named = set(_split(self.only))
+        needs = {
+            "conversational": self.conversational_url,
+            "completions": self.chat_completions_url,
+            "gateway": self.conversational_url and self.upstream_journal_url,
+        }
+        return {a for a in chosen if a in named or a not in needs or needs[a]}
+
+
+def _split(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]

@@ -1,0 +1,54 @@
+"""Per-run state: unique users, the answer budget, and the conversations to clean up.
+
+Each run invents its own users (prefix + run id + label) so it never reads or changes data it did
+not create, and deletes every conversation it created when the session ends.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+
+import pytest
+
+from conformance.http import Client
+
+
+@dataclass
+class Run:
+    prefix: str
+    max_chat_calls: int | None = None
+    run_id: str = field(default_factory=lambda: time.strftime("%Y%m%d%H%M%S") + "-" + secrets.token_hex(3))
+    spent: int = 0
+    created: list[tuple[str, str]] = field(default_factory=list)
+    users: list[str] = field(default_factory=list)
+
+    def user(self, label: str) -> str:
+        """A fresh user name unique to this run."""
+        name = f"{self.prefix}-{self.run_id}-{label}"
+        if name not in self.users:
+            self.users.append(name)
+        return name
+
+    def spend(self, calls: int = 1, what: str = "") -> None:
+        """Take `calls` answers from the budget, or skip the check that needs them."""
+        if self.max_chat_calls is not None and self.spent + calls > self.max_chat_calls:
+            pytest.skip(
+                f"budget: {what or 'this check'} needs {calls} chat call(s), "
+                f"{self.max_chat_calls - self.spent} left of --max-chat-calls {self.max_chat_calls}"
+            )
+        self.spent += calls
+
+    def remember(self, user: str, conversation_id: str) -> None:
+        if conversation_id and (user, conversation_id) not in self.created:
+            self.created.append((user, conversation_id))
+
+    def cleanup(self, client: Client) -> list[str]:
+        """Delete what this run created; returns problems (never raises: cleanup must not hide results)."""
+        problems = []
+        for user, conversation_id in self.created:
+            ex = client.call("DELETE", f"/conversations/{conversation_id}", json_body={"user": user})
+            if ex.status not in (200, 204, 404):
+                problems.append(f"{conversation_id}: {ex.answer_line()}")
+        return problems

@@ -1,0 +1,224 @@
+"""The CLI and the plugin: options, reports, budget, cleanup, exit codes; one code path."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from conformance.cli import build_parser, pytest_args
+from conformance.options import Options
+from conformance.results import Record, Results
+from tests.conformance.harness import KEY, ROOT, mock_app, outcomes, run_suite, serve
+
+
+@pytest.fixture(scope="module")
+def root() -> Iterator[str]:
+    with serve(mock_app()) as url:
+        yield url
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def test_cli_translates_every_option_to_the_plugin() -> None:
+    ns = build_parser().parse_args(
+        [
+            "--base-url",
+            "http://x/v1",
+            "--api-key",
+            "k",
+            "--timeout",
+            "3",
+            "--only",
+            "chat",
+            "--max-chat-calls",
+            "2",
+            "--junitxml",
+            "j.xml",
+        ]
+    )
+    args = pytest_args(ns, ["-x"])
+    for pair in (
+        ["--base-url", "http://x/v1"],
+        ["--request-timeout", "3.0"],
+        ["--only", "chat"],
+        ["--max-chat-calls", "2"],
+        ["--junitxml", "j.xml"],
+    ):
+        i = args.index(pair[0])
+        assert args[i : i + 2] == pair
+    assert args[:2] == ["-p", "conformance.plugin"] and args[-1] == "-x"
+
+
+def test_unknown_area_is_a_usage_error(root: str, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "conformance",
+            "--base-url",
+            root + "/v1",
+            "--api-key",
+            KEY,
+            "--only",
+            "chatt",
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 4
+    assert "unknown area(s): chatt" in proc.stderr + proc.stdout
+
+
+def test_missing_base_url_is_refused(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "conformance", "--api-key", KEY],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2 and "--base-url" in proc.stderr
+
+
+def test_reports_junit_and_exit_code(root: str, tmp_path: Path) -> None:
+    md, html, junit = tmp_path / "r.md", tmp_path / "r.html", tmp_path / "j.xml"
+    doc = run_suite(root, "parameters,feedback", "--report", str(md), "--junitxml", str(junit))
+    run_suite(root, "parameters", "--report", str(html))
+    assert doc["exit_code"] == 0
+    text = md.read_text()
+    assert (
+        "| feedback | 100% |" in text and "## Failures (MUST): 0" in text and "## Warnings (SHOULD)" in text
+    )
+    assert "<table>" in html.read_text() and "parameters" in html.read_text()
+    assert "feedback" in junit.read_text() and 'failures="0"' in junit.read_text()
+
+
+def test_budget_skips_with_a_reason(root: str) -> None:
+    doc = run_suite(root, "history,feedback", "--max-chat-calls", "2")
+    skipped = [r for r in doc["results"] if r["outcome"] == "skipped"]
+    assert skipped and all("budget" in r["message"] for r in skipped)
+    assert doc["meta"]["chat calls spent"] <= 2
+    assert "passed" in outcomes(doc, "feedback.like")  # one answer was enough for feedback
+    assert doc["exit_code"] == 0
+
+
+def test_run_deletes_what_it_created(root: str) -> None:
+    doc = run_suite(root, "history,conversations,lifecycle", "--user-prefix", "cleanup-check")
+    run_id = doc["meta"]["run id"]
+    assert doc["meta"]["conversations created and deleted"] >= 7
+    for label in ("history", "convs", "rename", "delete"):
+        user = f"cleanup-check-{run_id}-{label}"
+        page = requests.get(
+            root + "/v1/conversations",
+            params={"user": user, "limit": 100},
+            headers={"Authorization": f"Bearer {KEY}"},
+            timeout=5,
+        ).json()
+        assert page["data"] == [], f"{user} still owns {len(page['data'])} conversation(s)"
+
+
+def test_plugin_mode_is_the_same_code_path(root: str, tmp_path: Path) -> None:
+    results = tmp_path / "res.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "conformance.plugin",
+            "-p",
+            "no:cacheprovider",
+            "--base-url",
+            root + "/v1",
+            "--api-key",
+            KEY,
+            "--only",
+            "parameters",
+            "--results-json",
+            str(results),
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert "parameters.shape" in results.read_text()
+    assert "chat conformance: score per area" in proc.stdout
+
+
+def test_should_findings_are_warnings_not_failures() -> None:
+    results = Results(
+        [
+            Record("a.x", "a", "t", "SHOULD", "warning", message="meh"),
+            Record("a.y", "a", "t", "MUST", "passed"),
+            Record("a.z", "a", "t", "MUST", "failed"),
+        ]
+    )
+    md = results.markdown()
+    assert "## Warnings (SHOULD): 1" in md and "## Failures (MUST): 1" in md
+    assert results.score(results.by_area()["a"]) == pytest.approx(2 / 3)
+
+
+def test_areas_need_their_surface() -> None:
+    opts = Options(base_url="http://x/v1")
+    assert "conversational" not in opts.effective_areas() and "chat" in opts.effective_areas()
+    assert "conversational" in Options(base_url="u", only="conversational").effective_areas()
+    with pytest.raises(ValueError):
+        Options(only="nope").areas()
+
+
+def test_nothing_listening_is_a_clear_error(tmp_path: Path) -> None:
+    from tests.conformance.harness import free_port
+
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    proc = subprocess.run(
+        [sys.executable, "-m", "conformance", "--base-url", url, "--api-key", KEY],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert proc.returncode == 3
+    assert f"nothing answers at {url}" in proc.stdout + proc.stderr
+
+
+def test_pyargs_form_of_the_plugin(root: str, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "conformance.plugin",
+            "--pyargs",
+            "conformance.checks",
+            "-p",
+            "no:cacheprovider",
+            "--base-url",
+            root + "/v1",
+            "--api-key",
+            KEY,
+            "--only",
+            "parameters",
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert "2 passed" in proc.stdout

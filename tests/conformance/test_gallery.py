@@ -1,0 +1,89 @@
+"""The judge judged: every broken variant is caught by its check, every legal variation passes.
+
+All variants run concurrently (each is its own mock behind a rewriting middleware on its own port,
+each suite run is its own process restricted to the variant's areas), then each test reads its
+variant's results file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from conformance import checks
+from tests.conformance.gallery import BROKEN, GOOD, PROVEN_ELSEWHERE, Variant
+from tests.conformance.harness import failed_checks, mock_app, outcomes, run_suite, serve
+
+WORKERS = 4
+
+
+def _run(variant: Variant) -> dict[str, Any]:
+    with serve(variant.make(mock_app())) as root:
+        extra = [a.format(root=root) for a in variant.extra]
+        return run_suite(root, variant.areas, *extra)
+
+
+@pytest.fixture(scope="module")
+def gallery(request: pytest.FixtureRequest) -> dict[str, dict[str, Any]]:
+    """Run the selected variants (all of them unless -k narrowed the selection)."""
+    wanted = {
+        getattr(item, "callspec", None) and item.callspec.params.get("variant")
+        for item in request.session.items
+    }
+    variants = [v for v in BROKEN + GOOD if v in wanted]
+    with ThreadPoolExecutor(WORKERS) as pool:
+        docs = list(pool.map(_run, variants))
+    return {v.name: doc for v, doc in zip(variants, docs, strict=True)}
+
+
+def test_gallery_is_large_enough() -> None:
+    assert len(BROKEN) >= 20
+    assert len({v.name for v in BROKEN + GOOD}) == len(BROKEN + GOOD)
+
+
+def test_every_check_can_fail() -> None:
+    """Each check of the suite is the designated catcher of at least one broken variant."""
+    caught = {c for v in BROKEN for c in v.catches} | set(PROVEN_ELSEWHERE)
+    assert all_check_ids() - caught == set()
+    assert caught - all_check_ids() == set(), "a variant names a check that does not exist"
+
+
+def all_check_ids() -> set[str]:
+    ids = set()
+    for module in pkgutil.iter_modules(checks.__path__):
+        mod = importlib.import_module(f"conformance.checks.{module.name}")
+        for obj in vars(mod).values():
+            for mark in getattr(obj, "pytestmark", []):
+                if mark.name == "conformance":
+                    ids.add(mark.args[0])
+    return ids
+
+
+@pytest.mark.parametrize("variant", BROKEN, ids=[v.name for v in BROKEN])
+def test_broken_variant_is_caught(variant: Variant, gallery: dict[str, dict[str, Any]]) -> None:
+    doc = gallery[variant.name]
+    assert doc["results"], f"the suite produced no results:\n{doc['output']}"
+    for check_id in variant.catches:
+        assert {"failed", "warning"} & set(outcomes(doc, check_id)), (
+            f"{variant.name} ({variant.description}) was not caught by {check_id}; "
+            f"failed: {failed_checks(doc)}; outcomes of {check_id}: {outcomes(doc, check_id)}"
+        )
+    must = [c for c in variant.catches if "failed" in outcomes(doc, c)]
+    assert doc["exit_code"] == (1 if must else 0)  # SHOULD findings alone do not fail a run
+
+
+@pytest.mark.parametrize("variant", GOOD, ids=[v.name for v in GOOD])
+def test_legal_variation_passes(variant: Variant, gallery: dict[str, dict[str, Any]]) -> None:
+    doc = gallery[variant.name]
+    assert doc["results"], f"the suite produced no results:\n{doc['output']}"
+    failed = [r for r in doc["results"] if r["outcome"] == "failed"]
+    assert not failed, f"{variant.name} ({variant.description}) was failed: " + "\n".join(
+        f"{r['check']}[{r['subject']}]: {r['message']} {r['evidence'][:1]}" for r in failed[:5]
+    )
+    passed_areas = {r["area"] for r in doc["results"] if r["outcome"] == "passed"}
+    assert passed_areas == set(variant.areas.split(",")), f"areas without a passed check: {doc['output']}"
+    assert doc["exit_code"] == 0
