@@ -20,8 +20,6 @@ from mock_server.handlers.base import Call, connection_dropper, json_response, s
 from mock_server.state import release_db
 from mock_server.streaming import PIECE, StreamPlan, data_frame, paced, piece_template
 
-AUDIO_LIMIT_BYTES = 15 * 1024 * 1024
-AUDIO_EXTENSIONS = {"mp3", "mp4", "mpeg", "mpga", "m4a", "wav", "webm"}
 GENERIC_TYPES = {"", "application/octet-stream"}
 NAME_LENGTH = 40
 
@@ -289,19 +287,20 @@ def audio_to_text(call: Call) -> Response:
     content_type = (storage.mimetype or "").lower()
     extension = PurePosixPath(storage.filename or "").suffix.lower().lstrip(".")
     allowed_types = _allowed_audio_types(call)
-    type_ok = content_type in allowed_types or (
-        content_type in GENERIC_TYPES and extension in AUDIO_EXTENSIONS
-    )
-    extension_ok = not extension or extension in AUDIO_EXTENSIONS
+    file_schema = _audio_file_schema(call)
+    extensions = {str(e).lower() for e in file_schema["x-file-extensions"]}
+    limit = int(file_schema["x-max-bytes"])
+    type_ok = content_type in allowed_types or (content_type in GENERIC_TYPES and extension in extensions)
+    extension_ok = not extension or extension in extensions
     if not (type_ok and extension_ok):
         raise ApiError(
             415,
             f"Audio type not allowed: {content_type or 'none'} .{extension or '?'}",
             "unsupported_audio_type",
         )
-    data = storage.stream.read(AUDIO_LIMIT_BYTES + 1)
-    if len(data) > AUDIO_LIMIT_BYTES:
-        raise ApiError(413, "Audio size exceeded. The limit is 15 MB.", "audio_too_large")
+    data = storage.stream.read(limit + 1)
+    if len(data) > limit:
+        raise ApiError(413, f"Audio size exceeded. The limit is {limit / 2**20:g} MB.", "audio_too_large")
     return json_response({"text": transcribe(call.state.fixtures.transcriptions, data)})
 
 
@@ -310,6 +309,12 @@ def _allowed_audio_types(call: Call) -> set[str]:
     media = call.op.raw.get("requestBody", {}).get("content", {}).get("multipart/form-data", {})
     listed = media.get("encoding", {}).get("file", {}).get("contentType", "")
     return {t.strip().lower() for t in listed.split(",") if t.strip()}
+
+
+def _audio_file_schema(call: Call) -> dict[str, Any]:
+    """The contract's schema of the `file` part: its x-max-bytes and x-file-extensions are the limits."""
+    media = call.op.raw["requestBody"]["content"]["multipart/form-data"]
+    return call.state.contract.resolve(call.state.contract.resolve(media["schema"])["properties"]["file"])
 
 
 def transcribe(doc: dict[str, Any], data: bytes) -> str:
