@@ -125,6 +125,20 @@ class Operation:
                 names.append(p["name"])
         return names
 
+    def query_schema(self, name: str) -> dict[str, Any]:
+        """The schema of query parameter `name` (bounds, defaults) as the contract declares it."""
+        for p in self.spec.get("parameters", []):
+            p = resolve(p)
+            if p.get("in") == "query" and p.get("name") == name:
+                return resolve(p["schema"])
+        raise KeyError(f"{self.operation_id} has no query parameter {name!r}")
+
+    def boundary_values(self, name: str) -> tuple[int, int, int, int]:
+        """(below minimum, minimum, maximum, above maximum) of an integer query parameter."""
+        schema = self.query_schema(name)
+        low, high = int(schema["minimum"]), int(schema["maximum"])
+        return low - 1, low, high, high + 1
+
     def error_schema(self) -> dict[str, Any] | None:
         """The surface's error envelope: the schema of this operation's 401 response."""
         return self.body_schema(401)

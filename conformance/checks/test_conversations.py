@@ -124,10 +124,11 @@ def test_page_size(walks: Callable[[int], Walk], limit: int) -> None:
 
 
 @check("conversations.limit_bounds", "limit 1 and 100 work; 0 and 101 are 400 invalid_param")
-@pytest.mark.parametrize("limit", [0, 1, 100, 101])
+@pytest.mark.parametrize("limit", LIST.boundary_values("limit"))
 def test_limit_bounds(app: ChatApp, owned: tuple[str, list[str]], limit: int) -> None:
     ex = app.conversations(owned[0], limit=limit)
-    if limit in (0, 101):
+    low, _, _, high = LIST.boundary_values("limit")
+    if limit in (low, high):
         expect_error(ex, LIST, 400, "invalid_param")
         return
     expect_status(ex, 200)
