@@ -8,7 +8,6 @@ from typing import Any
 
 from flask import Response
 
-from mock_server.errors import ApiError
 from mock_server.handlers.base import Call, connection_dropper, json_response, sse_response
 from mock_server.state import release_db
 from mock_server.streaming import COMMENT_PING, PIECE, StreamPlan, data_frame, paced, piece_template
@@ -22,11 +21,15 @@ def message_text(message: dict[str, Any]) -> str:
 
 
 def last_user_text(messages: list[dict[str, Any]]) -> str:
-    """The text the engine answers: the last user message (400 naming `messages` if there is none)."""
+    """The text the engine answers: the last user message.
+
+    A conversation without a user message (only system or assistant turns) is legal in the contract,
+    as with real chat completion servers, so it is answered too: by the fallback rule for "".
+    """
     for message in reversed(messages):
         if message.get("role") == "user":
             return message_text(message)
-    raise ApiError(400, "messages: at least one message must have the role 'user'", param="messages")
+    return ""
 
 
 def completion_for(engine, model: str, messages: list[dict[str, Any]]) -> tuple[dict[str, Any], list[str]]:

@@ -125,7 +125,6 @@ def test_completion_stream_matches_golden(client, golden) -> None:
         ({"messages": [{"role": "user", "content": "x"}]}, "model"),
         ({"model": "m", "messages": []}, "messages"),
         ({"model": "m", "messages": [{"role": "robot", "content": "x"}]}, "messages.0.role"),
-        ({"model": "m", "messages": [{"role": "system", "content": "x"}]}, "messages"),
         ({"model": "m", "messages": [{"role": "user", "content": "x"}], "temperature": 3}, "temperature"),
         ({"model": "m", "messages": [{"role": "user", "content": "x"}], "n": 2}, "n"),
     ],
@@ -140,3 +139,11 @@ def test_completion_errors_name_the_param(client, body, param) -> None:
 def test_completion_non_json_is_415(client) -> None:
     resp = client.post(COMPLETIONS, headers=AUTH, data="x", content_type="text/plain")
     assert resp.status_code == 415 and set(resp.json["error"]) == {"message", "type", "param", "code"}
+
+
+def test_completion_without_a_user_message_is_answered(client) -> None:
+    """The contract allows a system-only conversation (as OpenAI does): no invented 400."""
+    body = {"model": "m", "messages": [{"role": "system", "content": "Be brief."}]}
+    r = client.post("/v1/chat/completions", json=body, headers=AUTH)
+    assert r.status_code == 200
+    assert r.json["choices"][0]["message"]["content"]
