@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from tests.contract import component, content_schema_errors, contract, resolve, validator
-from tools import make_audio_fixtures, make_user_fixtures
+from tools import make_audio_fixtures, make_stream_fixtures, make_user_fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -742,3 +742,27 @@ def test_oversized_audio_is_one_byte_over_the_limit(tmp_path: Path) -> None:
     assert path.stat().st_size == limit + 1 == 15 * 1024 * 1024 + 1
     with wave.open(str(path)) as clip:  # well-formed: only the size is wrong
         assert clip.getnframes() == limit + 1 - 44
+
+
+# ---------------------------------------------------------------- golden streams: the generator
+
+
+def test_streams_regenerate_byte_for_byte(capsys: pytest.CaptureFixture[str]) -> None:
+    generated = make_stream_fixtures.generate()
+    assert set(generated) == {p.name for p in STREAMS.iterdir()} - {"README.md", "manifest.yaml"}
+    assert make_stream_fixtures.stale(generated) == []
+    assert make_stream_fixtures.main(["--check"]) == 0
+    assert "up to date" in capsys.readouterr().out
+
+
+def test_stream_generator_check_names_the_file_that_differs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for path in STREAMS.iterdir():
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    crlf = tmp_path / "die-hard.crlf.chat.sse"
+    crlf.write_bytes(crlf.read_bytes().replace(b"\r\n", b"\n", 1))
+    (tmp_path / "explain-why.chat.json").unlink()
+    monkeypatch.setattr(make_stream_fixtures, "STREAMS_DIR", tmp_path)
+    assert make_stream_fixtures.main(["--check"]) == 1
+    assert capsys.readouterr().out == "differs: die-hard.crlf.chat.sse, explain-why.chat.json\n"
