@@ -58,10 +58,29 @@ CHAT_FSTRING = """\
 </message>
 """
 
+# Nor can it test a variable: with a system message, `builtin_template` picks this variant.
+CHAT_FSTRING_SYSTEM = """\
+<message role="system">
+{system}
+</message>
+<message role="user">
+{user}
+</message>
+"""
+
 BUILTIN_TEMPLATES: dict[str, dict[str, str]] = {
     "seed": {"handlebars": SEED_HANDLEBARS, "fstring": SEED_FSTRING},
     "chat": {"handlebars": CHAT_HANDLEBARS, "fstring": CHAT_FSTRING},
 }
+
+
+def builtin_template(name: str, form: str, system: bool = False) -> str:
+    """The built-in template `name` in `form`; for `chat` in f-string form, the variant that writes
+    the system message when there is one. The seed's templates stay as the seed wrote them."""
+    if name == "chat" and form == "fstring" and system:
+        return CHAT_FSTRING_SYSTEM
+    return BUILTIN_TEMPLATES[name][form]
+
 
 # The seed's example, corrected (see SPEC_NOTES): "best?" without the space, "Can you explain why?".
 SEED_PAYLOAD = {

@@ -3,6 +3,7 @@
 chat-pipeline                                  # the seed's example with the seed's templates
 chat-pipeline payload.json --reply "Die Hard." # your payload, the generic chat template
 echo '{"inputs": {"text": "Hi"}}' | chat-pipeline - --form fstring --json
+chat-pipeline payload.json --completion stream.sse   # a blocking response, a JSON chunk list or SSE
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from payload_conversions.builtin_templates import BUILTIN_TEMPLATES, SEED_PAYLOAD
+from payload_conversions.builtin_templates import BUILTIN_TEMPLATES, SEED_PAYLOAD, builtin_template
 from payload_conversions.errors import ConversionError
 from payload_conversions.pipeline import TEMPLATE_FORMS, completion_from_reply, run_pipeline
+from payload_conversions.streaming import read_chat_completion
 
 SECTIONS = (
     ("conversational_request", "Conversational payload (Hugging Face)"),
@@ -56,17 +58,23 @@ def _parser() -> argparse.ArgumentParser:
     answer = parser.add_mutually_exclusive_group()
     answer.add_argument("--reply", help="the model's answer text, to build the conversational response")
     answer.add_argument(
-        "--completion", help="a chat completion response JSON file, to build the conversational response"
+        "--completion",
+        help="a chat completion response file, or - for stdin: a blocking response (JSON object), "
+        "a stream as a JSON list of chunks, or a stream as SSE text (data: lines, then data: [DONE])",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object with every stage")
     return parser
 
 
-def _read_json(source: str, what: str) -> Any:
+def _read_text(source: str, what: str) -> str:
     try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-    except OSError as exc:
+        return sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise ConversionError(f"cannot read the {what}: {exc}") from exc
+
+
+def _read_json(source: str, what: str) -> Any:
+    text = _read_text(source, what)
     try:
         return json.loads(text)
     except ValueError as exc:
@@ -76,7 +84,7 @@ def _read_json(source: str, what: str) -> Any:
 def _template(args: argparse.Namespace) -> str:
     name = args.template or ("seed" if args.payload is None else "chat")
     if name in BUILTIN_TEMPLATES:
-        return BUILTIN_TEMPLATES[name][args.form]
+        return builtin_template(name, args.form, system=bool(args.system))
     try:
         return Path(name).read_text(encoding="utf-8")
     except OSError as exc:
@@ -91,11 +99,16 @@ def _show(stages: dict[str, Any]) -> str:
         if key not in stages:
             continue
         value = stages[key]
+        heading = title.format(form=stages["template_form"])
         if key == "notes":
             body = "\n".join(f"- {note}" for note in value)
+        elif key == "chat_completion_response" and isinstance(value, list):
+            # A stream: one chunk per line, as the server sent them.
+            lines = [json.dumps(chunk, ensure_ascii=False, separators=(",", ":")) for chunk in value]
+            body = "[\n" + ",\n".join(f"  {line}" for line in lines) + "\n]"
+            heading += f" (streamed, {len(value)} items)"
         else:
             body = value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False)
-        heading = title.format(form=stages["template_form"])
         out.append(f"== {heading} ==\n{body.rstrip(chr(10))}\n")
     return "\n".join(out)
 
@@ -103,10 +116,12 @@ def _show(stages: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.payload == "-" and args.completion == "-":
+            raise ConversionError("the payload and --completion cannot both be read from stdin (-)")
         payload = SEED_PAYLOAD if args.payload is None else _read_json(args.payload, "payload")
         completion = None
         if args.completion:
-            completion = _read_json(args.completion, "chat completion")
+            completion = read_chat_completion(_read_text(args.completion, "chat completion"))
         elif args.reply is not None:
             completion = completion_from_reply(args.reply, args.model, int(time.time()))
         stages = run_pipeline(payload, _template(args), args.form, args.model, args.system, completion)

@@ -192,7 +192,10 @@ def chunks_to_conversational(inputs: Mapping[str, Any], chunks: Iterable[Mapping
         stream_id = chunk.get("id") if stream_id is None else stream_id
         if chunk.get("id") != stream_id:
             raise ConversionError("differs from the first chunk's id", f"chunks[{n}].id")
-        for choice in chunk.get("choices") or []:
+        choices = chunk.get("choices") or []
+        if not isinstance(choices, list):
+            raise ConversionError("must be a list", f"chunks[{n}].choices")
+        for choice in choices:
             if not isinstance(choice, Mapping) or choice.get("index", 0) != 0:
                 continue
             delta = choice.get("delta") or {}

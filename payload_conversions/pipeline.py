@@ -3,11 +3,13 @@ completion request -> (model) -> chat completion response -> HF response."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from payload_conversions.conversational import (
+    INSTRUCTION_ROLES,
     chat_completion_to_conversational,
+    chunks_to_conversational,
     conversational_to_chat_messages,
     read_conversational_inputs,
 )
@@ -75,15 +77,39 @@ def completion_from_reply(
     }
 
 
+def _notes(messages: list[dict], inputs: Mapping[str, Any], system: str | None) -> list[str]:
+    """What the rendered request leaves out of, or adds to, the payload's conversation and --system."""
+    notes = []
+    turns = [m for m in messages if m["role"] not in INSTRUCTION_ROLES]
+    instructions = [m for m in messages if m["role"] in INSTRUCTION_ROLES]
+    if turns != conversational_to_chat_messages(inputs):
+        notes.append(
+            "The rendered messages differ from the payload's conversation (the template hard-codes or "
+            "leaves out turns); the conversational response follows the payload."
+        )
+    if system and not any(system.strip() in m["content"] for m in instructions):
+        notes.append(
+            "The system message (--system) was ignored: this template has no `system` variable "
+            "(the built-in `chat` template has one)."
+        )
+    elif not system and instructions:
+        notes.append("The template writes its own system message; the payload has none.")
+    return notes
+
+
 def run_pipeline(
     payload: Mapping[str, Any],
     template: str,
     form: str = "handlebars",
     model: str = "gpt-4",
     system: str | None = None,
-    completion: Mapping[str, Any] | None = None,
+    completion: Mapping[str, Any] | Sequence[Any] | None = None,
 ) -> dict[str, Any]:
-    """Every stage of the pipeline, in order, as a dict (the last two only when `completion` is given)."""
+    """Every stage of the pipeline, in order, as a dict (the last two only when `completion` is given).
+
+    `completion` is a blocking chat completion object or a stream as a list of chunk objects (as
+    `read_chat_completion` returns them); `notes` says what the template left out or added.
+    """
     if not isinstance(payload, Mapping) or "inputs" not in payload:
         raise ConversionError("the conversational payload must be an object with `inputs`", "inputs")
     inputs = payload["inputs"]
@@ -97,12 +123,17 @@ def run_pipeline(
         "rendered": rendered,
         "chat_completion_request": chat_completion_request(rendered, model),
     }
-    if stages["chat_completion_request"]["messages"] != conversational_to_chat_messages(inputs, system):
-        stages["notes"] = [
-            "The rendered messages differ from the payload's conversation (the template hard-codes or "
-            "leaves out turns); the conversational response follows the payload."
-        ]
-    if completion is not None:
+    notes = _notes(stages["chat_completion_request"]["messages"], inputs, system)
+    if notes:
+        stages["notes"] = notes
+    if completion is None:
+        return stages
+    if isinstance(completion, Mapping):
         stages["chat_completion_response"] = dict(completion)
         stages["conversational_response"] = chat_completion_to_conversational(inputs, completion)
+    elif isinstance(completion, Sequence) and not isinstance(completion, str | bytes):
+        stages["chat_completion_response"] = list(completion)
+        stages["conversational_response"] = chunks_to_conversational(inputs, completion)
+    else:
+        raise ConversionError("must be a chat completion object or a list of stream chunks", "completion")
     return stages

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +28,8 @@ from payload_conversions import (
     run_pipeline,
     template_variables,
 )
+from payload_conversions.builtin_templates import BUILTIN_TEMPLATES, builtin_template
+from payload_conversions.streaming import parse_sse, read_chat_completion
 from tests.contract import component
 
 CASES_FILE = Path(__file__).resolve().parent.parent / "fixtures" / "conversions" / "pipeline_cases.json"
@@ -391,3 +394,114 @@ def test_package_is_pure_python_without_third_party_imports() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------- saved responses: object, chunk list, SSE
+
+STREAMS = Path(__file__).resolve().parent.parent / "fixtures" / "streams"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("data: a\n\n", ["a"]),
+        ("data:a\r\n\r\n", ["a"]),
+        ("data:  a\r\r", [" a"]),
+        ("data: a\ndata: b\n\n", ["a\nb"]),
+        (": comment\n\ndata: x\n\n", ["x"]),
+        ("event: ping\n\ndata: x\n\n", ["x"]),
+        ("event: message\nid: 7\nretry: 10\ndata: x\n\n", ["x"]),
+        ("data\n\n", [""]),
+        ("\ufeffdata: bom\n\n", ["bom"]),
+        ("data: a\n\ndata: [DONE]", ["a", "[DONE]"]),
+        ("\n\n\n", []),
+        ("hello\nworld\n", []),
+    ],
+)
+def test_parse_sse(raw: str, expected: list[str]) -> None:
+    assert parse_sse(raw) == expected
+
+
+def test_read_chat_completion_gives_the_same_answer_in_every_form() -> None:
+    blocking = read_chat_completion((STREAMS / "die-hard.completions.json").read_text(encoding="utf-8"))
+    sse = (STREAMS / "die-hard.completions-usage.sse").read_text(encoding="utf-8")
+    chunks = read_chat_completion(sse)
+    assert isinstance(blocking, dict) and isinstance(chunks, list) and chunks[-1] == "[DONE]"
+    as_list = read_chat_completion(json.dumps(chunks[:-1]))
+    crlf = read_chat_completion(sse.replace("\n", "\r\n"))
+    cr = read_chat_completion(sse.replace("\n", "\r"))
+    assert crlf == cr == chunks and as_list == chunks[:-1]
+    inputs = {"text": "Which movie is the best?"}
+    expected = chat_completion_to_conversational(inputs, blocking)
+    for stream in (chunks, as_list):
+        assert chunks_to_conversational(inputs, stream) == expected
+
+
+def test_read_chat_completion_stops_at_done() -> None:
+    sse = (STREAMS / "die-hard.completions.sse").read_text(encoding="utf-8")
+    chunks = read_chat_completion(sse + "data: {not json}\n\n")
+    assert chunks[-1] == "[DONE]"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "expected a chat completion object"),
+        ("hello", "expected a chat completion object"),
+        ("42", "expected a chat completion object"),
+        ("{not json", "not valid JSON"),
+        ("[]", "empty list"),
+        ('{"object": "chat.completion.chunk", "choices": []}', "single stream chunk"),
+        ("data: {not json}\n\ndata: [DONE]\n\n", "SSE event 1 is not valid JSON"),
+    ],
+)
+def test_read_chat_completion_refuses(text: str, message: str) -> None:
+    with pytest.raises(ConversionError, match=re.escape(message)):
+        read_chat_completion(text)
+
+
+def test_chunk_choices_must_be_a_list() -> None:
+    chunk = {"id": "c", "object": "chat.completion.chunk", "choices": 5}
+    with pytest.raises(ConversionError) as info:
+        chunks_to_conversational({"text": "a"}, [chunk])
+    assert info.value.field == "chunks[0].choices"
+
+
+def test_run_pipeline_takes_a_stream() -> None:
+    seed = next(c for c in CASES if c["name"] == "seed")
+    form, template = next(iter(seed["templates"].items()))
+    chunks = stream_of(seed["chat_completion_response"])
+    stages = run_pipeline(seed["request"], template["source"], form, completion=chunks)
+    assert stages["chat_completion_response"] == chunks
+    assert stages["conversational_response"] == seed["response"]
+    with pytest.raises(ConversionError, match="list of stream chunks"):
+        run_pipeline(seed["request"], template["source"], form, completion="data: x")  # type: ignore[arg-type]
+
+
+def test_builtin_fstring_chat_template_writes_the_system_message() -> None:
+    payload = {"inputs": {"text": "Hi"}}
+    stages = run_pipeline(
+        payload, builtin_template("chat", "fstring", system=True), "fstring", system="Be brief"
+    )
+    assert stages["chat_completion_request"]["messages"] == [
+        {"role": "system", "content": "Be brief"},
+        {"role": "user", "content": "Hi"},
+    ]
+    assert "notes" not in stages
+    assert builtin_template("chat", "fstring") == BUILTIN_TEMPLATES["chat"]["fstring"]
+    assert builtin_template("seed", "fstring", system=True) == BUILTIN_TEMPLATES["seed"]["fstring"]
+
+
+@pytest.mark.parametrize("form", ["handlebars", "fstring"])
+def test_a_template_without_system_notes_that_system_was_ignored(form: str) -> None:
+    stages = run_pipeline(
+        {"inputs": {"text": "Hi"}},
+        BUILTIN_TEMPLATES["chat"][form] if form == "fstring" else '<message role="user">{{text}}</message>',
+        form,
+        system="Be brief",
+    )
+    assert stages["chat_completion_request"]["messages"] == [{"role": "user", "content": "Hi"}]
+    assert stages["notes"] == [
+        "The system message (--system) was ignored: this template has no `system` variable "
+        "(the built-in `chat` template has one)."
+    ], "only the system message is missing; the turns match the payload"
