@@ -19,9 +19,15 @@ MUST = "MUST"
 SHOULD = "SHOULD"
 
 
-def check(check_id: str, title: str, level: str = MUST) -> pytest.MarkDecorator:
-    """Mark a test as the check `check_id` (area = the part before the first dot)."""
-    return pytest.mark.conformance(check_id, title=title, level=level)
+def check(check_id: str, title: str, level: str = MUST, contract: str | None = None) -> pytest.MarkDecorator:
+    """Mark a test as the check `check_id` (area = the part before the first dot).
+
+    `contract` is the contract rule the check enforces, quoted in the report for a failure that
+    does not name a more specific one itself (every failure entry carries a contract line).
+    """
+    if contract is None:
+        return pytest.mark.conformance(check_id, title=title, level=level)
+    return pytest.mark.conformance(check_id, title=title, level=level, contract=contract)
 
 
 class CheckFailed(AssertionError):
@@ -69,13 +75,14 @@ def expect_json_body(ex: Exchange, op: contract.Operation, status: int | None = 
     """The JSON body of `ex`, valid against the contract's schema for its status."""
     status = ex.status if status is None else status
     schema = op.body_schema(status or 0)
+    rule = f"{op.operation_id} {status}: an application/json body matching the contract's schema"
     if schema is None:
-        fail(f"the contract declares no JSON body for {op.operation_id} {status}", ex)
+        fail(f"the contract declares no JSON body for {op.operation_id} {status}", ex, expected=rule)
     if "json" not in ex.content_type:
-        fail(f"content type {ex.content_type or '(none)'}, wanted application/json", ex)
+        fail(f"content type {ex.content_type or '(none)'}, wanted application/json", ex, expected=rule)
     body = ex.json()
     if body is None and ex.text.strip() != "null":
-        fail("body is not JSON", ex)
+        fail("body is not JSON", ex, expected=rule)
     errors = contract.schema_errors(schema, body)
     if errors:
         fail(
@@ -90,15 +97,20 @@ def expect_error(
     ex: Exchange, op: contract.Operation, status: int, code: str | None = None, message: str | None = None
 ) -> Any:
     """An error answer: this status and the surface's error envelope (and `code` when given)."""
-    expect_status(ex, status, expected=f"{status} with the {op.tag} error envelope")
+    rule = f"{op.operation_id}: {status}{f' {code}' if code else ''} with the {op.tag} error envelope"
+    expect_status(ex, status, expected=rule)
     schema = op.error_schema()
     body = ex.json()
     if schema is not None:
         errors = contract.schema_errors(schema, body)
         if errors:
-            fail(f"{status} without the {op.tag} error envelope: " + "; ".join(errors), ex)
+            fail(f"{status} without the {op.tag} error envelope: " + "; ".join(errors), ex, expected=rule)
     if code is not None and isinstance(body, dict) and body.get("code") != code:
-        fail(f"error code {body.get('code')!r}, wanted {code!r}", ex)
+        fail(f"error code {body.get('code')!r}, wanted {code!r}", ex, expected=rule)
     if isinstance(body, dict) and "status" in body and op.tag == "chat-app" and body.get("status") != status:
-        fail(f"envelope status {body.get('status')!r} differs from the HTTP status {status}", ex)
+        fail(
+            f"envelope status {body.get('status')!r} differs from the HTTP status {status}",
+            ex,
+            expected="ChatAppError.status repeats the HTTP status",
+        )
     return body

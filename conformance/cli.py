@@ -1,7 +1,8 @@
 """`chat-conformance`: a thin wrapper that runs the pytest plugin through pytest.main.
 
 The CLI and `pytest -p conformance.plugin` are one code path: this only translates options.
-Exit status 0 means no check failed (warnings and skips do not fail a run).
+Exit status 0 means no MUST check failed (warnings and skips do not fail a run); the other statuses
+are listed in --help (conformance.options.EXIT_CODES).
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 
-from conformance.options import AREAS, OPTIONS
+from conformance.options import AREAS, EXIT_CODES, OPTIONS
 
 # Plugins the suite does not use: schemathesis' pytest plugin alone costs ~2 s of start-up (the fuzz
 # area drives the schemathesis engine directly); the cache would write .pytest_cache into the cwd.
@@ -32,7 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="chat-conformance",
         description="Judge a Chat App API (and optionally conversational / chat completions) "
         "implementation against openapi.yaml.",
-        epilog=f"Areas: {', '.join(AREAS)}. Extra pytest arguments may follow '--'.",
+        epilog=textwrap.fill(f"Areas: {', '.join(AREAS)}. Extra pytest arguments may follow '--'.")
+        + "\n\nExit status:\n"
+        + "\n".join(f"  {code}  {meaning}" for code, meaning in EXIT_CODES),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     for flag, dest, default, kind, help_text in OPTIONS:
         flags = [RENAMED[flag], flag] if flag in RENAMED else [flag]

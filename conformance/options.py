@@ -21,6 +21,21 @@ AREAS = (
     "fuzz",
 )
 
+# The exit statuses of a run (CLI and plugin alike); the preflight ones stop the run before any check.
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_KEY_REFUSED, EXIT_NOT_FOUND = 0, 1, 2, 3, 6, 7
+EXIT_CODES: list[tuple[int, str]] = [
+    (EXIT_OK, "no MUST check failed (warnings and skips never fail a run)"),
+    (EXIT_FAILED, "at least one MUST check failed"),
+    (
+        EXIT_USAGE,
+        "usage error: a missing or malformed option or URL, an unknown area, or an area in --only "
+        "whose surface URL was not given",
+    ),
+    (EXIT_UNREACHABLE, "nothing answers at --base-url (connection refused, unknown host, connect timeout)"),
+    (EXIT_KEY_REFUSED, "GET {base}/parameters answered 401 or 403: the API key was refused"),
+    (EXIT_NOT_FOUND, "GET {base}/parameters answered 404: the base URL is wrong (it should end in e.g. /v1)"),
+]
+
 # (flag, dest, default, type, help); the CLI and the plugin both build their parsers from this list.
 OPTIONS: list[tuple[str, str, object, type, str]] = [
     ("--base-url", "base_url", None, str, "Chat App API base URL, e.g. http://127.0.0.1:5001/v1"),
@@ -76,7 +91,13 @@ OPTIONS: list[tuple[str, str, object, type, str]] = [
         int,
         "budget: at most this many answer-producing calls; checks beyond it are skipped with a reason",
     ),
-    ("--report", "report", None, str, "write a report: .md for Markdown, .html for HTML"),
+    (
+        "--report",
+        "report",
+        None,
+        str,
+        "write a report: .md for Markdown, .html for HTML, .json for JSON (the --results-json document)",
+    ),
     ("--results-json", "results_json", None, str, "write every check's result as JSON"),
 ]
 
@@ -123,15 +144,61 @@ class Options:
         return out
 
     def effective_areas(self) -> set[str]:
-        """Selected areas minus those whose server was not given (unless named in --only)."""
-        chosen = self.areas()
-        named = set(_split(self.only))
-        needs = {
-            "conversational": self.conversational_url,
-            "completions": self.chat_completions_url,
-            "gateway": self.conversational_url and self.upstream_journal_url,
-        }
-        return {a for a in chosen if a in named or a not in needs or needs[a]}
+        """Selected areas minus those whose server was not given (naming one in --only is an error)."""
+        return {a for a in self.areas() if not self.missing_surface(a)}
+
+    def missing_surface(self, area: str) -> str:
+        """Why `area` cannot be judged in this run ("" when it can): the option it needs."""
+        if area == "conversational" and not self.conversational_url:
+            return "no --conversational-url given"
+        if area == "completions" and not self.chat_completions_url:
+            return "no --chat-completions-url given"
+        if area == "gateway":
+            absent = [
+                flag
+                for flag, value in (
+                    ("--conversational-url", self.conversational_url),
+                    ("--upstream-journal-url", self.upstream_journal_url),
+                )
+                if not value
+            ]
+            return f"no {' and no '.join(absent)} given" if absent else ""
+        return ""
+
+    def unjudgeable_named_areas(self) -> list[str]:
+        """Areas named in --only whose surface was not given, each with the option it needs."""
+        return [f"{a} ({self.missing_surface(a)})" for a in _split(self.only) if self.missing_surface(a)]
+
+    def surface_report(self) -> tuple[list[str], list[str]]:
+        """(surfaces judged, surfaces not judged with the reason), for the report's header."""
+        judged, not_judged = [], []
+        for name, url, flag in (
+            ("Chat App API", self.base_url, "--base-url"),
+            ("conversational", self.conversational_url, "--conversational-url"),
+            ("chat completions", self.chat_completions_url, "--chat-completions-url"),
+        ):
+            if url:
+                judged.append(f"{name} ({url})")
+            else:
+                not_judged.append(f"{name} (no {flag} given)")
+        if self.conversational_url and self.upstream_journal_url:
+            judged.append(f"gateway mode (upstream journal {self.upstream_journal_url})")
+        else:
+            not_judged.append(f"gateway mode ({self.missing_surface('gateway')})")
+        return judged, not_judged
+
+    def surface_urls(self) -> list[tuple[str, str]]:
+        """(flag, value) of every URL option that was given."""
+        return [
+            (flag, value)
+            for flag, value in (
+                ("--base-url", self.base_url),
+                ("--conversational-url", self.conversational_url),
+                ("--chat-completions-url", self.chat_completions_url),
+                ("--upstream-journal-url", self.upstream_journal_url),
+            )
+            if value
+        ]
 
 
 def _split(value: str | None) -> list[str]:

@@ -8,23 +8,37 @@ through pytest.main, so there is one code path.
 from __future__ import annotations
 
 import contextlib
+import re
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+import requests
+import urllib3.exceptions
 
 from conformance.chatapp import ChatApp
 from conformance.checking import SHOULD, CheckFailed
 from conformance.contract import Operation
 from conformance.http import Client
-from conformance.options import AREAS, OPTIONS, Options
+from conformance.options import (
+    AREAS,
+    EXIT_KEY_REFUSED,
+    EXIT_NOT_FOUND,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    OPTIONS,
+    Options,
+)
 from conformance.results import Record, Results
 from conformance.run import Run
 
 CHECKS_DIR = Path(__file__).resolve().parent / "checks"
 RESULTS_KEY = pytest.StashKey[Results]()
 OPTIONS_KEY = pytest.StashKey[Options]()
+ABORTED_KEY = pytest.StashKey[str]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -49,11 +63,132 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RESULTS_KEY] = Results()
     if opts.base_url and config.args_source != pytest.Config.ArgsSource.ARGS:
         config.args[:] = [str(CHECKS_DIR)]
-    if opts.base_url or opts.only or opts.skip_areas:
+
+
+def _unreachable(exc: requests.RequestException) -> bool:
+    """No connection could be made at all (refused, unknown host, connect timeout)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(exc, requests.ConnectionError) and isinstance(
+        reason, urllib3.exceptions.NewConnectionError
+    )
+
+
+def _reason(exc: requests.RequestException, timeout: float) -> str:
+    """One short line for why no connection was made (requests' own text is a nested repr)."""
+    if isinstance(exc, requests.Timeout):
+        return f"no connection within {min(timeout, 10.0):g} s (connect timeout)"
+    found = re.findall(r"\[Errno -?\d+\] ([^'\")\]]+)", str(exc))
+    if found:
+        return found[-1].strip()
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return type(reason or exc).__name__
+
+
+def preflight(opts: Options) -> tuple[int, str] | None:
+    """(exit status, one-line message) when the run cannot start; None when the checks may run.
+
+    Catches what would otherwise turn into a hundred puzzling failures: a malformed URL, a wrong
+    key (every request 401) or a wrong base path (every request 404), or nothing listening.
+    """
+    if not opts.base_url or not opts.api_key:
+        return EXIT_USAGE, "chat-conformance: --base-url and --api-key are required"
+    try:
+        opts.areas()
+    except ValueError as exc:
+        return EXIT_USAGE, f"chat-conformance: {exc}"
+    for flag, value in opts.surface_urls():
         try:
-            opts.areas()
-        except ValueError as exc:
-            raise pytest.UsageError(str(exc)) from exc
+            parts = urlsplit(value)
+            ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+            parts.port  # noqa: B018 -- raises ValueError on a malformed port
+        except ValueError:
+            ok = False
+        if not ok:
+            return EXIT_USAGE, (
+                f"chat-conformance: {flag} {value!r} is not an http(s) URL with a host, "
+                "e.g. http://127.0.0.1:5001/v1"
+            )
+    unjudgeable = opts.unjudgeable_named_areas()
+    if unjudgeable:
+        return (
+            EXIT_USAGE,
+            f"chat-conformance: --only names area(s) that cannot be judged: {', '.join(unjudgeable)}",
+        )
+    base = opts.base_url.rstrip("/")
+    url = base + "/parameters"
+    try:  # only the status matters: the body is not read (a body that dribbles forever is a check's job)
+        with requests.get(
+            url,
+            headers={"Authorization": f"Bearer {opts.api_key}"},
+            timeout=(min(opts.request_timeout, 10.0), opts.request_timeout),
+            stream=True,
+        ) as resp:
+            status = resp.status_code
+    except requests.RequestException as exc:
+        if not _unreachable(exc):
+            return None  # it answers, but slowly or oddly: judging that is the checks' job
+        return EXIT_UNREACHABLE, (
+            f"chat-conformance: nothing answers at {opts.base_url}: {_reason(exc, opts.request_timeout)}"
+        )
+    if status in (401, 403):
+        return EXIT_KEY_REFUSED, (
+            f"chat-conformance: the API key was refused ({status} from GET {url}); check --api-key"
+        )
+    if status == 404:
+        return EXIT_NOT_FOUND, (
+            f"chat-conformance: GET {url} answered 404: is the base URL right? "
+            "It should end in the API's base path, e.g. /v1"
+        )
+    return None
+
+
+def _could_not_start(config: pytest.Config, opts: Options, message: str) -> None:
+    """Write the requested report, results and JUnit files saying the run could not start."""
+    results = Results(
+        meta={
+            "could not start": message.removeprefix("chat-conformance: "),
+            "base URL": opts.base_url,
+            "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
+    )
+    if opts.report:
+        results.write(opts.report)
+    if opts.results_json:
+        results.write(
+            opts.results_json if opts.results_json.endswith(".json") else opts.results_json + ".json"
+        )
+    xmlpath = getattr(config.option, "xmlpath", None)
+    if xmlpath:
+        suite = ET.Element("testsuite", name="chat-conformance", tests="1", errors="1", failures="0")
+        case = ET.SubElement(suite, "testcase", classname="chat-conformance", name="preflight")
+        ET.SubElement(case, "error", message="the run could not start: " + message).text = message
+        root = ET.Element("testsuites")
+        root.append(suite)
+        target = Path(xmlpath)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        ET.ElementTree(root).write(target, encoding="utf-8", xml_declaration=True)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The preflight: stop before any check with one clear line when the run cannot succeed."""
+    config = session.config
+    opts = config.stash[OPTIONS_KEY]
+    if not (opts.base_url or opts.only or opts.skip_areas or opts.surface_urls()):
+        return  # the plugin is loaded but no run was asked for
+    problem = preflight(opts)
+    if problem is not None:
+        status, message = problem
+        _could_not_start(config, opts, message)
+        config.stash[ABORTED_KEY] = message
+        pytest.exit(message, returncode=status)  # pytest prints it as one line on stderr: "Exit: <message>"
+    judged, not_judged = opts.surface_report()
+    meta = config.stash[RESULTS_KEY].meta
+    meta["base URL"] = opts.base_url
+    meta["surfaces judged"] = "; ".join(judged)
+    meta["surfaces not judged"] = "; ".join(not_judged) or "none"
 
 
 def _area_of_module(path: Path) -> str | None:
@@ -121,7 +256,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     elif report.failed:
         exc = call.excinfo.value if call.excinfo else None
         if isinstance(exc, CheckFailed):
-            record.message, record.evidence, record.expected = exc.message, exc.evidence, exc.expected or ""
+            record.message, record.evidence = exc.message, exc.evidence
+            record.expected = exc.expected or mark.kwargs.get("contract", "")
             report.longrepr = f"[{check_id}] {exc}"  # the evidence says more than a traceback
         elif exc is not None:
             record.message = f"{type(exc).__name__}: {str(exc)[:500]}"
@@ -153,11 +289,24 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         results.write(opts.report)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """After a preflight stop, drop the terminal's `! _pytest.outcomes.Exit: ... !` banner.
+
+    The reason is already on stderr as one line; the banner would repeat it as a pseudo-traceback.
+    """
+    if ABORTED_KEY in config.stash:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and hasattr(reporter, "_keyboardinterrupt_memo"):
+            reporter._keyboardinterrupt_memo = None
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     results = config.stash.get(RESULTS_KEY, None)
     if results is None or not results.records:
         return
     terminalreporter.section("chat conformance: score per area")
+    terminalreporter.write_line("score = passed MUST / (passed + failed MUST); n/a = no MUST check judged")
     for line in results.summary_lines():
         terminalreporter.write_line(line)
     for r in results.warnings():
@@ -187,11 +336,8 @@ def run(options: Options, pytestconfig: pytest.Config) -> Run:
 def client(options: Options) -> Client:
     if not options.base_url or not options.api_key:
         pytest.skip("--base-url and --api-key are required for the Chat App checks")
-    client = Client(options.base_url, options.api_key, options.request_timeout, options.stream_timeout)
-    probe = client.call("GET", "/parameters")
-    if probe.status is None and client.refused:
-        pytest.exit(f"chat-conformance: nothing answers at {options.base_url}: {probe.error}", returncode=3)
-    return client
+    # the preflight (pytest_sessionstart) has made sure something answers and takes the key
+    return Client(options.base_url, options.api_key, options.request_timeout, options.stream_timeout)
 
 
 @pytest.fixture(scope="session")

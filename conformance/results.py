@@ -1,13 +1,15 @@
 """Check results: one record per check (and subject), written as JSON, Markdown or HTML.
 
-The report groups by area with counts and a score (passed / (passed + failed)), explains each
-failure with its evidence, and lists SHOULD-level findings apart from MUST failures.
+The report groups by area with counts and a score (passed MUST checks / (passed + failed MUST
+checks)), explains each failure with its contract rule and evidence (evidence several findings share
+is shown once and referred to by label), and lists SHOULD-level findings apart from MUST failures.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import re
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,23 +40,39 @@ class Results:
         self.records.append(record)
 
     def by_area(self) -> dict[str, dict[str, int]]:
+        """Outcome counts per area; `must_passed` counts the passed MUST checks (the score's numerator)."""
         counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         for r in self.records:
             counts[r.area][r.outcome] += 1
+            if r.outcome == "passed" and r.level == "MUST":
+                counts[r.area]["must_passed"] += 1
         return {area: dict(c) for area, c in sorted(counts.items())}
 
     @staticmethod
     def score(counts: dict[str, int]) -> float | None:
-        judged = counts.get("passed", 0) + counts.get("warning", 0) + counts.get("failed", 0)
+        """Passed MUST checks / (passed + failed MUST checks); None when no MUST check was judged.
+
+        SHOULD-level checks (passed or warned) and skips do not move the score; warnings are shown apart.
+        """
+        passed = counts.get("must_passed", 0)
+        judged = passed + counts.get("failed", 0)
         if not judged:
             return None
-        return (counts.get("passed", 0) + counts.get("warning", 0)) / judged
+        return passed / judged
+
+    @staticmethod
+    def shown_score(counts: dict[str, int]) -> str:
+        s = Results.score(counts)
+        return "n/a" if s is None else f"{100 * s:.0f}%"
 
     def failed(self) -> list[Record]:
         return [r for r in self.records if r.outcome == "failed"]
 
     def warnings(self) -> list[Record]:
         return [r for r in self.records if r.outcome == "warning"]
+
+    def skipped(self) -> list[Record]:
+        return [r for r in self.records if r.outcome == "skipped"]
 
     def to_json(self) -> dict[str, Any]:
         areas = {a: {**c, "score": self.score(c)} for a, c in self.by_area().items()}
@@ -73,11 +91,10 @@ class Results:
     def summary_lines(self) -> list[str]:
         lines = []
         for area, c in self.by_area().items():
-            s = self.score(c)
-            shown = "n/a" if s is None else f"{100 * s:.0f}%"
             lines.append(
-                f"{area:<15} score {shown:>5}  passed {c.get('passed', 0):>3}  failed {c.get('failed', 0):>3}"
-                f"  warnings {c.get('warning', 0):>3}  skipped {c.get('skipped', 0):>3}"
+                f"{area:<15} score {self.shown_score(c):>5}  passed {c.get('passed', 0):>3}"
+                f"  failed {c.get('failed', 0):>3}  warnings {c.get('warning', 0):>3}"
+                f"  skipped {c.get('skipped', 0):>3}"
             )
         return lines
 
@@ -85,58 +102,88 @@ class Results:
         out = ["# Conformance report", ""]
         for key, value in self.meta.items():
             out.append(f"- **{key}**: {value}")
+        if "could not start" in self.meta:
+            return "\n".join(out) + "\n"
         out += [
             "",
             "## Score per area",
+            "",
+            "Score = passed MUST checks / (passed + failed MUST checks); SHOULD findings are counted "
+            "under warnings and do not move it; n/a = no MUST check was judged.",
             "",
             "| area | score | passed | failed | warnings | skipped |",
             "|---|---|---|---|---|---|",
         ]
         for area, c in self.by_area().items():
-            s = self.score(c)
             out.append(
-                f"| {area} | {'n/a' if s is None else f'{100 * s:.0f}%'} | {c.get('passed', 0)} | "
+                f"| {area} | {self.shown_score(c)} | {c.get('passed', 0)} | "
                 f"{c.get('failed', 0)} | {c.get('warning', 0)} | {c.get('skipped', 0)} |"
             )
+        labels = _evidence_labels(self.failed() + self.warnings())
+        shown: dict[str, str] = {}
         out += ["", f"## Failures (MUST): {len(self.failed())}", ""]
-        out += _md_findings(self.failed())
+        out += _md_findings(self.failed(), labels, shown)
         out += ["", f"## Warnings (SHOULD): {len(self.warnings())}", ""]
-        out += _md_findings(self.warnings())
-        skipped = [r for r in self.records if r.outcome == "skipped"]
-        out += ["", f"## Skipped: {len(skipped)}", ""]
-        out += [f"- `{_name(r)}`: {r.message}" for r in skipped]
+        out += _md_findings(self.warnings(), labels, shown)
+        out += ["", f"## Skipped: {len(self.skipped())}", ""]
+        out += [f"- `{_name(r)}`: {r.message}" for r in self.skipped()] or ["None."]
         return "\n".join(out) + "\n"
 
     def html(self) -> str:
         esc = html.escape
         rows = []
         for area, c in self.by_area().items():
-            s = self.score(c)
             rows.append(
-                f"<tr><td>{esc(area)}</td><td>{'n/a' if s is None else f'{100 * s:.0f}%'}</td>"
+                f"<tr><td>{esc(area)}</td><td>{self.shown_score(c)}</td>"
                 f"<td>{c.get('passed', 0)}</td><td>{c.get('failed', 0)}</td><td>{c.get('warning', 0)}</td>"
                 f"<td>{c.get('skipped', 0)}</td></tr>"
             )
+        labels = _evidence_labels(self.failed() + self.warnings())
+        shown: dict[str, str] = {}
 
         def findings(records: list[Record]) -> str:
             items = []
             for r in records:
-                ev = "".join(f"<pre>{esc(e)}</pre>" for e in r.evidence)
+                ev = []
+                for e in r.evidence:
+                    label = labels.get(e)
+                    if label and label in shown:
+                        ev.append(
+                            f'<div><i>evidence <a href="#{label}">{label}</a>, shown above under '
+                            f"<code>{esc(shown[label])}</code></i></div>"
+                        )
+                        continue
+                    if label:
+                        shown[label] = _name(r)
+                        ev.append(f'<div id="{label}"><i>evidence {label}</i></div>')
+                    ev.append(f"<pre>{esc(e)}</pre>")
                 exp = f"<div><b>contract:</b> {esc(r.expected)}</div>" if r.expected else ""
                 head = f"<code>{esc(_name(r))}</code> {esc(r.title)}"
-                items.append(f"<li>{head}<div>{esc(r.message)}</div>{exp}{ev}</li>")
+                items.append(f"<li>{head}<div>{esc(r.message)}</div>{exp}{''.join(ev)}</li>")
+            return "<ul>" + "".join(items) + "</ul>" if items else "<p>None.</p>"
+
+        def skips() -> str:
+            items = [f"<li><code>{esc(_name(r))}</code>: {esc(r.message)}</li>" for r in self.skipped()]
             return "<ul>" + "".join(items) + "</ul>" if items else "<p>None.</p>"
 
         meta = "".join(f"<li><b>{esc(str(k))}</b>: {esc(str(v))}</li>" for k, v in self.meta.items())
-        return (
+        head = (
             "<!doctype html><meta charset=utf-8><title>Conformance report</title>"
             "<style>body{font-family:sans-serif;max-width:70em;margin:auto}td,th{padding:2px 8px}"
             "pre{background:#f4f4f4;white-space:pre-wrap}</style>"
-            f"<h1>Conformance report</h1><ul>{meta}</ul><h2>Score per area</h2>"
+            f"<h1>Conformance report</h1><ul>{meta}</ul>"
+        )
+        if "could not start" in self.meta:
+            return head
+        return head + (
+            "<h2>Score per area</h2>"
+            "<p>Score = passed MUST checks / (passed + failed MUST checks); SHOULD findings are counted "
+            "under warnings and do not move it; n/a = no MUST check was judged.</p>"
             "<table><tr><th>area</th><th>score</th><th>passed</th><th>failed</th><th>warnings</th>"
             f"<th>skipped</th></tr>{''.join(rows)}</table>"
             f"<h2>Failures (MUST): {len(self.failed())}</h2>{findings(self.failed())}"
             f"<h2>Warnings (SHOULD): {len(self.warnings())}</h2>{findings(self.warnings())}"
+            f"<h2>Skipped: {len(self.skipped())}</h2>{skips()}"
         )
 
 
@@ -144,7 +191,32 @@ def _name(r: Record) -> str:
     return f"{r.check}[{r.subject}]" if r.subject else r.check
 
 
-def _md_findings(records: list[Record]) -> list[str]:
+def _evidence_labels(records: list[Record]) -> dict[str, str]:
+    """A label (E1, E2, ...) for each piece of evidence that more than one finding shares.
+
+    One broken stream typically fails several checks with the same exchange as evidence; the report
+    shows it once, under the first finding, and the others refer to it by label.
+    """
+    counts: dict[str, int] = defaultdict(int)
+    for r in records:
+        for e in set(r.evidence):
+            counts[e] += 1
+    labels: dict[str, str] = {}
+    for r in records:
+        for e in r.evidence:
+            if counts[e] > 1 and e not in labels:
+                labels[e] = f"E{len(labels) + 1}"
+    return labels
+
+
+def _fence(text: str) -> list[str]:
+    """A Markdown code fence around `text` (longer than any backtick run inside it), indented for a list."""
+    run = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, run + 1)
+    return ["    " + fence, *("    " + line for line in text.splitlines()), "    " + fence]
+
+
+def _md_findings(records: list[Record], labels: dict[str, str], shown: dict[str, str]) -> list[str]:
     if not records:
         return ["None."]
     out = []
@@ -153,5 +225,14 @@ def _md_findings(records: list[Record]) -> list[str]:
         if r.expected:
             out.append(f"  - contract: {r.expected}")
         for e in r.evidence:
-            out.append("  - " + e.replace("\n", "\n    "))
+            label = labels.get(e)
+            if label and label in shown:
+                out.append(f"  - evidence {label}: the same exchange as shown above under `{shown[label]}`")
+                continue
+            if label:
+                shown[label] = _name(r)
+            out.append(f"  - evidence{f' {label}' if label else ''}:")
+            out.append("")
+            out += _fence(e)
+            out.append("")
     return out

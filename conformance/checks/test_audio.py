@@ -42,7 +42,11 @@ def _post(client: Client, run: Run, files: dict | None) -> object:
     )
 
 
-@check("audio.transcribe", "a valid audio file is transcribed: 200 {text}")
+@check(
+    "audio.transcribe",
+    "a valid audio file is transcribed: 200 {text}",
+    contract="audioToText 200: application/json `{text}`",
+)
 def test_transcribe(client: Client, run: Run) -> None:
     samples = _samples()
     name, payload = (samples[0][0].name, samples[0][0].read_bytes()) if samples else ("hello.wav", tiny_wav())

@@ -30,14 +30,28 @@ def first_ok(first: tuple[Exchange, Any]) -> dict[str, Any]:
     return expect_json_body(ex, SEND)
 
 
-@check("chat.blocking_shape", "a blocking answer is JSON matching the contract")
+@check(
+    "chat.blocking_shape",
+    "a blocking answer is JSON matching the contract",
+    contract=(
+        "sendChatMessage, response_mode blocking: the answer is one JSON object matching the "
+        "contract's 200 schema"
+    ),
+)
 def test_blocking_shape(first: tuple[Exchange, Any]) -> None:
     ex, _ = first
     expect_status(ex, 200, expected="200 application/json with the answer")
     expect_json_body(ex, SEND)
 
 
-@check("chat.ids", "message and conversation ids are UUIDs; message_id (when sent) equals id")
+@check(
+    "chat.ids",
+    "message and conversation ids are UUIDs; message_id (when sent) equals id",
+    contract=(
+        "sendChatMessage 200: `id` and `conversation_id` are UUIDs in canonical 8-4-4-4-12 form; "
+        "`message_id`, when sent, equals `id`"
+    ),
+)
 def test_ids(first_ok: dict[str, Any], first: tuple[Exchange, Any]) -> None:
     if "message_id" in first_ok:
         expect(first_ok["message_id"] == first_ok["id"], "message_id differs from id", first[0])
@@ -46,7 +60,11 @@ def test_ids(first_ok: dict[str, Any], first: tuple[Exchange, Any]) -> None:
     )
 
 
-@check("chat.created_at", "created_at is plausible unix seconds (not milliseconds, not in the future)")
+@check(
+    "chat.created_at",
+    "created_at is plausible unix seconds (not milliseconds, not in the future)",
+    contract="sendChatMessage 200: `created_at` is Unix time in whole seconds",
+)
 def test_created_at(first_ok: dict[str, Any], first: tuple[Exchange, Any]) -> None:
     created = first_ok["created_at"]
     expect(
@@ -57,7 +75,14 @@ def test_created_at(first_ok: dict[str, Any], first: tuple[Exchange, Any]) -> No
     )
 
 
-@check("chat.continuity", "continuing a conversation keeps its id and gives a new message id")
+@check(
+    "chat.continuity",
+    "continuing a conversation keeps its id and gives a new message id",
+    contract=(
+        "sendChatMessage: a `conversation_id` continues the caller's conversation (same "
+        "`conversation_id`, a new message `id`)"
+    ),
+)
 def test_continuity(app: ChatApp, run: Run, first_ok: dict[str, Any]) -> None:
     ex = app.send(run.user("chat"), "Can you explain why?", first_ok["conversation_id"])
     expect_status(ex, 200)

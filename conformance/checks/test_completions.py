@@ -59,7 +59,11 @@ def _chunks(s: StreamResult) -> list[dict[str, Any]]:
     return chunks
 
 
-@check("completions.shape", "a blocking completion matches the contract; usage adds up")
+@check(
+    "completions.shape",
+    "a blocking completion matches the contract; usage adds up",
+    contract="createChatCompletion, stream false: one JSON object matching ChatCompletionResponse",
+)
 def test_shape(completions_client: Client, options: Options, run: Run) -> None:
     run.spend(1, "a chat completion")
     ex = completions_client.call("POST", "/chat/completions", json_body=body(options))
@@ -74,7 +78,14 @@ def test_shape(completions_client: Client, options: Options, run: Run) -> None:
         )
 
 
-@check("completions.stream_events_valid", "every stream event matches the contract's itemSchema")
+@check(
+    "completions.stream_events_valid",
+    "every stream event matches the contract's itemSchema",
+    contract=(
+        "createChatCompletion, stream true: a `text/event-stream` of `data: <chunk>\\n\\n` frames "
+        "(each matching the contract's itemSchema) ending with `data: [DONE]`"
+    ),
+)
 def test_stream_events_valid(streamed: StreamResult) -> None:
     _chunks(streamed)
     schema = OP.item_schema(200)
@@ -84,7 +95,15 @@ def test_stream_events_valid(streamed: StreamResult) -> None:
             fail(f"event {i} is invalid: {'; '.join(errors)}", streamed)
 
 
-@check("completions.chunk_sequence", "role first, content deltas, finish_reason last, one id and created")
+@check(
+    "completions.chunk_sequence",
+    "role first, content deltas, finish_reason last, one id and created",
+    contract=(
+        "createChatCompletion, stream true: all chunks share `id` and `created`; the first delta is"
+        ' `{"role": "assistant", "content": ""}`, then content deltas, then an empty delta with '
+        "`finish_reason`, then `[DONE]`; nothing follows `[DONE]`"
+    ),
+)
 def test_chunk_sequence(streamed: StreamResult) -> None:
     chunks = [c for c in _chunks(streamed) if c.get("choices")]
     expect(len(chunks) >= 2, f"only {len(chunks)} chunks with choices", streamed)
@@ -112,7 +131,14 @@ def test_chunk_sequence(streamed: StreamResult) -> None:
         )
 
 
-@check("completions.stream_usage", "include_usage adds one last chunk with choices [] and usage")
+@check(
+    "completions.stream_usage",
+    "include_usage adds one last chunk with choices [] and usage",
+    contract=(
+        "createChatCompletion, stream true: with `stream_options.include_usage` one more chunk with"
+        " `choices: []` and `usage` comes before `[DONE]`"
+    ),
+)
 def test_stream_usage(completions_client: Client, options: Options, run: Run) -> None:
     run.spend(1, "a streamed chat completion with usage")
     s = completions_client.stream(

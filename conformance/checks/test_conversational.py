@@ -37,7 +37,11 @@ def post(client: Client, options: Options, body: Any, **kwargs: Any) -> Any:
     return client.call("POST", model_path(options), json_body=body, **kwargs)
 
 
-@check("conversational.shape", "an answer is the bare {generated_text, conversation} object")
+@check(
+    "conversational.shape",
+    "an answer is the bare {generated_text, conversation} object",
+    contract="conversational 200: the bare `{generated_text, conversation}` object of the contract's schema",
+)
 def test_shape(conversational_client: Client, options: Options, run: Run) -> None:
     run.spend(1, "a conversational answer")
     ex = post(conversational_client, options, {"inputs": {"text": "Which movie is the best?"}})
@@ -50,7 +54,14 @@ def test_shape(conversational_client: Client, options: Options, run: Run) -> Non
     )
 
 
-@check("conversational.update_rule", "response conversation = request lists + the new turn, exactly once")
+@check(
+    "conversational.update_rule",
+    "response conversation = request lists + the new turn, exactly once",
+    contract=(
+        "conversational: the response's `conversation` is the request's lists with `text` appended "
+        "to `past_user_inputs` and `generated_text` to `generated_responses`, each exactly once"
+    ),
+)
 @pytest.mark.parametrize("case", PIPELINE, ids=[c["name"] for c in PIPELINE])
 def test_update_rule(conversational_client: Client, options: Options, run: Run, case: dict[str, Any]) -> None:
     run.spend(1, f"golden case {case['name']}")
@@ -76,7 +87,14 @@ def test_update_rule(conversational_client: Client, options: Options, run: Run, 
     )
 
 
-@check("conversational.list_length", "unequal past_user_inputs / generated_responses is 400 with {error}")
+@check(
+    "conversational.list_length",
+    "unequal past_user_inputs / generated_responses is 400 with {error}",
+    contract=(
+        "conversational: `past_user_inputs` and `generated_responses` must have the same length "
+        "(otherwise 400 with the `{error}` envelope)"
+    ),
+)
 @pytest.mark.parametrize("case", ERRORS, ids=[c["name"] for c in ERRORS])
 def test_list_length(conversational_client: Client, options: Options, case: dict[str, Any]) -> None:
     expect_error(post(conversational_client, options, case["request"]), CONV, 400)

@@ -47,7 +47,15 @@ def order_key(c: dict[str, Any]) -> tuple[int, int, str]:
     return (c.get("updated_at") or created, created, str(c.get("id")))
 
 
-@check("conversations.no_duplicates", "walking every page never repeats a conversation")
+@check(
+    "conversations.no_duplicates",
+    "walking every page never repeats a conversation",
+    contract=(
+        "listConversations: the next page holds the conversations strictly after `last_id` "
+        "(`last_id` itself is not repeated); walking every page yields every conversation exactly "
+        "once"
+    ),
+)
 @pytest.mark.parametrize("limit", LIMITS)
 def test_no_duplicates(walks: Callable[[int], Walk], limit: int) -> None:
     walk = walks(limit)
@@ -60,7 +68,14 @@ def test_no_duplicates(walks: Callable[[int], Walk], limit: int) -> None:
         fail(f"the walk did not end: {walk.stopped} (limit={limit})", walk.last())
 
 
-@check("conversations.complete", "walking every page yields exactly the user's conversations")
+@check(
+    "conversations.complete",
+    "walking every page yields exactly the user's conversations",
+    contract=(
+        "listConversations: walking every page yields every conversation of the calling user "
+        "exactly once; other users' conversations never appear"
+    ),
+)
 @pytest.mark.parametrize("limit", LIMITS)
 def test_complete(walks: Callable[[int], Walk], owned: tuple[str, list[str]], limit: int) -> None:
     walk = walks(limit)
@@ -76,7 +91,14 @@ def test_complete(walks: Callable[[int], Walk], owned: tuple[str, list[str]], li
     expect(not extra, f"conversations this user never created appeared: {sorted(extra)[:3]}", walk.last())
 
 
-@check("conversations.order", "newest updated_at first, ties by created_at then id, across pages")
+@check(
+    "conversations.order",
+    "newest updated_at first, ties by created_at then id, across pages",
+    contract=(
+        "listConversations: descending `updated_at`, ties by descending `created_at`, then "
+        "descending `id`, across pages"
+    ),
+)
 @pytest.mark.parametrize("limit", LIMITS)
 def test_order(walks: Callable[[int], Walk], limit: int) -> None:
     walk = walks(limit)
@@ -92,7 +114,11 @@ def test_order(walks: Callable[[int], Walk], limit: int) -> None:
             )
 
 
-@check("conversations.has_more", "has_more is true exactly while more conversations follow")
+@check(
+    "conversations.has_more",
+    "has_more is true exactly while more conversations follow",
+    contract="listConversations: `has_more` is true exactly when conversations after `data[-1]` exist",
+)
 @pytest.mark.parametrize("limit", LIMITS)
 def test_has_more(walks: Callable[[int], Walk], limit: int) -> None:
     walk = walks(limit)
@@ -110,7 +136,12 @@ def test_has_more(walks: Callable[[int], Walk], limit: int) -> None:
 
 
 @check(
-    "conversations.page_size", "a page holds at most `limit` conversations (exactly `limit` while more exist)"
+    "conversations.page_size",
+    "a page holds at most `limit` conversations (exactly `limit` while more exist)",
+    contract=(
+        "listConversations: a page holds the first `limit` conversations (after `last_id`); `limit`"
+        " in the response echoes the limit applied"
+    ),
 )
 @pytest.mark.parametrize("limit", LIMITS)
 def test_page_size(walks: Callable[[int], Walk], limit: int) -> None:
@@ -123,7 +154,11 @@ def test_page_size(walks: Callable[[int], Walk], limit: int) -> None:
         expect(page.get("limit") == limit, f"limit echoed as {page.get('limit')!r}, wanted {limit}", ex)
 
 
-@check("conversations.limit_bounds", "limit 1 and 100 work; 0 and 101 are 400 invalid_param")
+@check(
+    "conversations.limit_bounds",
+    "limit 1 and 100 work; 0 and 101 are 400 invalid_param",
+    contract="listConversations: `limit` outside 1..100 is 400 `invalid_param` (not clamped)",
+)
 @pytest.mark.parametrize("limit", LIST.boundary_values("limit"))
 def test_limit_bounds(app: ChatApp, owned: tuple[str, list[str]], limit: int) -> None:
     ex = app.conversations(owned[0], limit=limit)
@@ -143,7 +178,14 @@ def test_unknown_last_id(app: ChatApp, owned: tuple[str, list[str]]) -> None:
     expect_error(app.conversations(owned[0], last_id=random_id()), LIST, 404, "not_found")
 
 
-@check("conversations.fields", "each conversation carries its inputs, status and a name")
+@check(
+    "conversations.fields",
+    "each conversation carries its inputs, status and a name",
+    contract=(
+        "listConversations: each conversation matches the contract's Conversation schema (`inputs`,"
+        " `status`, `name`)"
+    ),
+)
 def test_fields(app: ChatApp, owned: tuple[str, list[str]]) -> None:
     ex = app.conversations(owned[0], limit=COUNT)
     expect_status(ex, 200)

@@ -39,7 +39,14 @@ def _rate_ok(app: ChatApp, message: tuple[str, str, str], rating: Any) -> None:
     expect_json_body(ex, RATE)
 
 
-@check("feedback.like", "rating like succeeds and history shows feedback {rating: like}")
+@check(
+    "feedback.like",
+    "rating like succeeds and history shows feedback {rating: like}",
+    contract=(
+        "createMessageFeedback: sets the user's rating; it is visible afterwards as `feedback: "
+        '{"rating": ...}` on the message in `GET /messages`'
+    ),
+)
 def test_like(app: ChatApp, message: tuple[str, str, str]) -> None:
     _rate_ok(app, message, "like")
     feedback, ex = _rated(app, message)
@@ -50,7 +57,14 @@ def test_like(app: ChatApp, message: tuple[str, str, str]) -> None:
     )
 
 
-@check("feedback.dislike", "rating dislike replaces the rating and shows in history")
+@check(
+    "feedback.dislike",
+    "rating dislike replaces the rating and shows in history",
+    contract=(
+        "createMessageFeedback: sets the user's rating (replacing an earlier one); it is visible "
+        'afterwards as `feedback: {"rating": ...}` in `GET /messages`'
+    ),
+)
 def test_dislike(app: ChatApp, message: tuple[str, str, str]) -> None:
     _rate_ok(app, message, "dislike")
     feedback, ex = _rated(app, message)
@@ -61,7 +75,14 @@ def test_dislike(app: ChatApp, message: tuple[str, str, str]) -> None:
     )
 
 
-@check("feedback.undo", "rating null removes the rating; history shows feedback null")
+@check(
+    "feedback.undo",
+    "rating null removes the rating; history shows feedback null",
+    contract=(
+        "createMessageFeedback: `rating: null` removes an existing rating; `GET /messages` then "
+        "shows `feedback: null`"
+    ),
+)
 def test_undo(app: ChatApp, message: tuple[str, str, str]) -> None:
     _rate_ok(app, message, "like")
     _rate_ok(app, message, None)
@@ -69,7 +90,13 @@ def test_undo(app: ChatApp, message: tuple[str, str, str]) -> None:
     expect(feedback is None, f"history shows feedback {feedback!r} after an undo", ex)
 
 
-@check("feedback.undo_without_rating", "rating null on a message without a rating is 400")
+@check(
+    "feedback.undo_without_rating",
+    "rating null on a message without a rating is 400",
+    contract=(
+        "createMessageFeedback: `rating: null` on a message without a rating answers 400 `invalid_param`"
+    ),
+)
 def test_undo_without_rating(app: ChatApp, message: tuple[str, str, str]) -> None:
     feedback, _ = _rated(app, message)
     if feedback is not None:

@@ -120,14 +120,26 @@ def _report(outcome: OperationOutcome, findings: list[Finding]) -> None:
     )
 
 
-@check("fuzz.operation", "schemathesis finds no contract violation (all phases, all checks)")
+@check(
+    "fuzz.operation",
+    "schemathesis finds no contract violation (all phases, all checks)",
+    contract=(
+        "every answer of the operation matches openapi.yaml (documented status, content type, "
+        "schema and headers), for example, boundary, random and stateful requests"
+    ),
+)
 @pytest.mark.parametrize("op", OPS, ids=[o.operation_id for o in OPS])
 def test_operation(op: contract.Operation, fuzz_run: FuzzRun) -> None:
     outcome = _outcome(op, fuzz_run)
     _report(outcome, [f for f in outcome.findings if not is_soft(op, f)])
 
 
-@check("fuzz.positive_acceptance", "schema-valid generated requests are accepted", level=SHOULD)
+@check(
+    "fuzz.positive_acceptance",
+    "schema-valid generated requests are accepted",
+    level=SHOULD,
+    contract="a request valid against the contract's schemas is accepted (2xx)",
+)
 @pytest.mark.parametrize("op", OPS, ids=[o.operation_id for o in OPS])
 def test_positive_acceptance(op: contract.Operation, fuzz_run: FuzzRun) -> None:
     outcome = _outcome(op, fuzz_run)

@@ -27,7 +27,14 @@ def _journal(url: str, **params: Any) -> list[dict[str, Any]]:
     return resp.json().get("data", [])
 
 
-@check("gateway.upstream_request", "the gateway sends the golden chat completion request upstream")
+@check(
+    "gateway.upstream_request",
+    "the gateway sends the golden chat completion request upstream",
+    contract=(
+        "a gateway turns the conversational payload into the chat completion request of the golden "
+        "case (fixtures/conversions)"
+    ),
+)
 @pytest.mark.parametrize("case", PIPELINE, ids=[c["name"] for c in PIPELINE])
 def test_upstream_request(
     conversational_client: Client, options: Options, run: Run, case: dict[str, Any]

@@ -68,7 +68,14 @@ def _ids(page: dict[str, Any]) -> list[str]:
     return [m.get("id") for m in page.get("data", [])]
 
 
-@check("history.no_duplicates", "walking every page never repeats a message")
+@check(
+    "history.no_duplicates",
+    "walking every page never repeats a message",
+    contract=(
+        "listMessages: the next page holds the `limit` messages strictly older than `first_id` "
+        "(`first_id` itself is not repeated); walking every page yields every message exactly once"
+    ),
+)
 @pytest.mark.parametrize("limit", LIMITS)
 def test_no_duplicates(walks: Callable[[int], Walk], limit: int) -> None:
     walk = walks(limit)
@@ -81,7 +88,14 @@ def test_no_duplicates(walks: Callable[[int], Walk], limit: int) -> None:
         fail(f"the walk did not end: {walk.stopped} (limit={limit})", walk.last())
 
 
-@check("history.complete", "walking every page yields every message of the conversation")
+@check(
+    "history.complete",
+    "walking every page yields every message of the conversation",
+    contract=(
+        "listMessages: walking every page (first_id = data[0].id) yields every message of the "
+        "conversation exactly once"
+    ),
+)
 @pytest.mark.parametrize("limit", LIMITS)
 def test_complete(walks: Callable[[int], Walk], conversation: tuple[str, str, list[str]], limit: int) -> None:
     walk = walks(limit)
@@ -101,7 +115,14 @@ def test_complete(walks: Callable[[int], Walk], conversation: tuple[str, str, li
     )
 
 
-@check("history.order", "first page = newest messages; ascending inside a page; older pages follow")
+@check(
+    "history.order",
+    "first page = newest messages; ascending inside a page; older pages follow",
+    contract=(
+        "listMessages: the first page holds the newest `limit` messages, ascending `created_at` "
+        "inside a page; the next page holds the messages immediately older than `first_id`"
+    ),
+)
 @pytest.mark.parametrize("limit", LIMITS)
 def test_order(walks: Callable[[int], Walk], conversation: tuple[str, str, list[str]], limit: int) -> None:
     walk = walks(limit)
@@ -121,7 +142,11 @@ def test_order(walks: Callable[[int], Walk], conversation: tuple[str, str, list[
         expect(created == sorted(created), f"created_at not ascending inside page {n + 1}: {created}", ex)
 
 
-@check("history.has_more", "has_more is true exactly while older messages exist")
+@check(
+    "history.has_more",
+    "has_more is true exactly while older messages exist",
+    contract="listMessages: `has_more` is true exactly when messages older than `data[0]` exist",
+)
 @pytest.mark.parametrize("limit", LIMITS)
 def test_has_more(walks: Callable[[int], Walk], conversation: tuple[str, str, list[str]], limit: int) -> None:
     walk = walks(limit)
@@ -140,7 +165,14 @@ def test_has_more(walks: Callable[[int], Walk], conversation: tuple[str, str, li
         fail(f"{walk.stopped}: has_more never became false", walk.last())
 
 
-@check("history.page_size", "a page holds at most `limit` messages (exactly `limit` while more exist)")
+@check(
+    "history.page_size",
+    "a page holds at most `limit` messages (exactly `limit` while more exist)",
+    contract=(
+        "listMessages: a page holds the `limit` newest (or next older) messages; `limit` in the "
+        "response echoes the limit applied"
+    ),
+)
 @pytest.mark.parametrize("limit", LIMITS)
 def test_page_size(walks: Callable[[int], Walk], limit: int) -> None:
     walk = walks(limit)
@@ -152,7 +184,14 @@ def test_page_size(walks: Callable[[int], Walk], limit: int) -> None:
         expect(page.get("limit") == limit, f"limit echoed as {page.get('limit')!r}, wanted {limit}", ex)
 
 
-@check("history.limit_bounds", "limit 1 and 100 work; 0 and 101 are 400 invalid_param (not clamped)")
+@check(
+    "history.limit_bounds",
+    "limit 1 and 100 work; 0 and 101 are 400 invalid_param (not clamped)",
+    contract=(
+        "listMessages: `limit` outside 1..100 is 400 `invalid_param` (not clamped); inside it, the "
+        "first page holds the newest `limit` messages"
+    ),
+)
 @pytest.mark.parametrize("limit", LIST.boundary_values("limit"))
 def test_limit_bounds(app: ChatApp, conversation: tuple[str, str, list[str]], limit: int) -> None:
     user, conversation_id, ids = conversation

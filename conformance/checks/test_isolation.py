@@ -30,7 +30,14 @@ def _owner_still_has(app: ChatApp, owner: dict[str, Any], *evidence: Any) -> dic
     return expect_json_body(ex, operation("listMessages"))
 
 
-@check("isolation.list", "another user's conversations are never listed")
+@check(
+    "isolation.list",
+    "another user's conversations are never listed",
+    contract=(
+        "listConversations: pages through the calling user's conversations; other users' "
+        "conversations never appear"
+    ),
+)
 def test_list(app: ChatApp, owner: dict[str, Any], intruder: str) -> None:
     ex = app.conversations(intruder, limit=100)
     expect_status(ex, 200)
@@ -47,7 +54,14 @@ def test_read(app: ChatApp, owner: dict[str, Any], intruder: str) -> None:
     )
 
 
-@check("isolation.continue", "another user cannot continue the conversation (404)")
+@check(
+    "isolation.continue",
+    "another user cannot continue the conversation (404)",
+    contract=(
+        "sendChatMessage: a `conversation_id` that belongs to another `user` answers 404 "
+        '`not_found` "Conversation Not Exists."'
+    ),
+)
 def test_continue(app: ChatApp, owner: dict[str, Any], intruder: str) -> None:
     ex = app.send(intruder, "Let me in", owner["conversation_id"], spend=False)
     expect_error(ex, operation("sendChatMessage"), 404, "not_found")
@@ -59,7 +73,11 @@ def test_continue(app: ChatApp, owner: dict[str, Any], intruder: str) -> None:
     )
 
 
-@check("isolation.rename", "another user cannot rename the conversation (404, name unchanged)")
+@check(
+    "isolation.rename",
+    "another user cannot rename the conversation (404, name unchanged)",
+    contract="renameConversation: another user's conversation: 404, and the name is unchanged",
+)
 def test_rename(app: ChatApp, owner: dict[str, Any], intruder: str) -> None:
     ex = app.rename(intruder, owner["conversation_id"], name="hijacked")
     expect_error(ex, operation("renameConversation"), 404, "not_found")
@@ -77,7 +95,14 @@ def test_rename(app: ChatApp, owner: dict[str, Any], intruder: str) -> None:
     )
 
 
-@check("isolation.feedback", "another user cannot rate the message (404, no rating stored)")
+@check(
+    "isolation.feedback",
+    "another user cannot rate the message (404, no rating stored)",
+    contract=(
+        'createMessageFeedback: another user\'s message answers 404 "Message Not Exists.", and no '
+        "rating is stored"
+    ),
+)
 def test_feedback(app: ChatApp, owner: dict[str, Any], intruder: str) -> None:
     ex = app.feedback(intruder, owner["message_id"], "dislike")
     expect_error(ex, operation("createMessageFeedback"), 404, "not_found")
@@ -86,7 +111,11 @@ def test_feedback(app: ChatApp, owner: dict[str, Any], intruder: str) -> None:
     expect(rated and rated[0] is None, f"the other user's rating was stored: {rated}", ex)
 
 
-@check("isolation.delete", "another user cannot delete the conversation (404, still there)")
+@check(
+    "isolation.delete",
+    "another user cannot delete the conversation (404, still there)",
+    contract="deleteConversation: another user's conversation: 404, and nothing is deleted",
+)
 def test_delete(app: ChatApp, owner: dict[str, Any], intruder: str) -> None:
     ex = app.delete(intruder, owner["conversation_id"])
     expect_error(ex, operation("deleteConversation"), 404, "not_found")

@@ -44,7 +44,14 @@ def _find(app: ChatApp, user: str, cid: str) -> tuple[dict[str, Any] | None, Exc
     return next((c for c in body["data"] if c.get("id") == cid), None), ex
 
 
-@check("lifecycle.rename", "rename answers the conversation (with the new name) or {result: success}")
+@check(
+    "lifecycle.rename",
+    "rename answers the conversation (with the new name) or {result: success}",
+    contract=(
+        "renameConversation: answers the updated conversation object (with the new name) or "
+        '`{"result": "success"}`; both are conformant'
+    ),
+)
 def test_rename(renamed: tuple[str, str, str, Exchange]) -> None:
     _user, cid, name, ex = renamed
     expect_status(ex, 200)
@@ -54,7 +61,11 @@ def test_rename(renamed: tuple[str, str, str, Exchange]) -> None:
         expect(body.get("name") == name, f"rename answered name {body.get('name')!r}, wanted {name!r}", ex)
 
 
-@check("lifecycle.rename_visible", "the new name shows in the conversation list")
+@check(
+    "lifecycle.rename_visible",
+    "the new name shows in the conversation list",
+    contract="renameConversation: the new name shows in `GET /conversations`",
+)
 def test_rename_visible(app: ChatApp, renamed: tuple[str, str, str, Exchange]) -> None:
     user, cid, name, _ = renamed
     found, ex = _find(app, user, cid)
@@ -74,7 +85,11 @@ def test_rename_requires_name(
     expect_error(app.rename(renamed[0], renamed[1], **body), RENAME, 400)
 
 
-@check("lifecycle.rename_auto_generate", "rename with auto_generate true succeeds")
+@check(
+    "lifecycle.rename_auto_generate",
+    "rename with auto_generate true succeeds",
+    contract="renameConversation: with `auto_generate: true` the server derives a name from the conversation",
+)
 def test_rename_auto_generate(app: ChatApp, renamed: tuple[str, str, str, Exchange]) -> None:
     ex = app.rename(renamed[0], renamed[1], auto_generate=True)
     expect_status(ex, 200)
@@ -88,7 +103,11 @@ def test_rename_unknown(app: ChatApp, run: Run) -> None:
     expect_error(app.rename(run.user("rename"), random_id(), name="x"), RENAME, 404, "not_found")
 
 
-@check("lifecycle.delete", "delete answers 204 with no body or 200 {result: success}")
+@check(
+    "lifecycle.delete",
+    "delete answers 204 with no body or 200 {result: success}",
+    contract='deleteConversation: 204 with no body or 200 `{"result": "success"}`; both are conformant',
+)
 def test_delete(deleted: tuple[str, str, Exchange, Any]) -> None:
     ex = deleted[2]
     expect_status(ex, (200, 204))
@@ -98,7 +117,11 @@ def test_delete(deleted: tuple[str, str, Exchange, Any]) -> None:
         expect_json_body(ex, DELETE)
 
 
-@check("lifecycle.deleted_unlisted", "a deleted conversation is gone from the list")
+@check(
+    "lifecycle.deleted_unlisted",
+    "a deleted conversation is gone from the list",
+    contract="deleteConversation: afterwards the conversation is absent from `GET /conversations`",
+)
 def test_deleted_unlisted(app: ChatApp, deleted: tuple[str, str, Exchange, Any]) -> None:
     found, ex = _find(app, deleted[0], deleted[1])
     expect(found is None, f"deleted conversation {deleted[1]} is still listed", deleted[2], ex)
@@ -109,7 +132,11 @@ def test_deleted_history(app: ChatApp, deleted: tuple[str, str, Exchange, Any]) 
     expect_error(app.messages(deleted[0], deleted[1]), operation("listMessages"), 404, "not_found")
 
 
-@check("lifecycle.deleted_continue_404", "continuing a deleted conversation is 404")
+@check(
+    "lifecycle.deleted_continue_404",
+    "continuing a deleted conversation is 404",
+    contract="deleteConversation: afterwards continuing the conversation is 404",
+)
 def test_deleted_continue(app: ChatApp, deleted: tuple[str, str, Exchange, Any]) -> None:
     ex = app.send(deleted[0], "Are you still there?", deleted[1], spend=False)
     expect_error(ex, operation("sendChatMessage"), 404, "not_found")

@@ -14,14 +14,28 @@ from conformance.run import Run
 PARAMS = operation("getParameters")
 
 
-@check("parameters.shape", "GET /parameters answers the app's parameters as the contract describes")
+@check(
+    "parameters.shape",
+    "GET /parameters answers the app's parameters as the contract describes",
+    contract=(
+        "getParameters 200: application/json matching AppParameters (opening statement, suggested "
+        "questions, feature switches, `user_input_form`)"
+    ),
+)
 def test_shape(client: Client, run: Run) -> None:
     ex = client.call("GET", "/parameters", params={"user": run.user("params")})
     expect_status(ex, 200)
     expect_json_body(ex, PARAMS)
 
 
-@check("parameters.form_variables", "form variables are unique and selects have distinct options")
+@check(
+    "parameters.form_variables",
+    "form variables are unique and selects have distinct options",
+    contract=(
+        "getParameters: `user_input_form` declares the variables `inputs` must satisfy, each once, "
+        "as a one-key object naming its control type (a Select's options distinct)"
+    ),
+)
 def test_form_variables(client: Client, run: Run) -> None:
     ex = client.call("GET", "/parameters", params={"user": run.user("params")})
     expect_status(ex, 200)

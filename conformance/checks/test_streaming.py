@@ -55,7 +55,11 @@ def _payloads(s: StreamResult) -> list[dict[str, Any]]:
     return out
 
 
-@check("streaming.content_type", "a streaming answer is 200 text/event-stream")
+@check(
+    "streaming.content_type",
+    "a streaming answer is 200 text/event-stream",
+    contract="sendChatMessage, streaming: the answer is a 200 `text/event-stream`",
+)
 def test_content_type(streamed: StreamResult) -> None:
     expect_status(streamed.exchange, 200, expected="200 text/event-stream")
     expect(
@@ -65,12 +69,27 @@ def test_content_type(streamed: StreamResult) -> None:
     )
 
 
-@check("streaming.ends", "the stream ends (closes) within the read and total timeouts")
+@check(
+    "streaming.ends",
+    "the stream ends (closes) within the read and total timeouts",
+    contract=(
+        "sendChatMessage, streaming: the stream ends with exactly one terminal event (`message_end`"
+        " or `error`) and the server closes it"
+    ),
+)
 def test_ends(streamed: StreamResult) -> None:
     _complete(streamed)
 
 
-@check("streaming.events_valid", "every event matches the contract's itemSchema and its data's contentSchema")
+@check(
+    "streaming.events_valid",
+    "every event matches the contract's itemSchema and its data's contentSchema",
+    contract=(
+        "sendChatMessage, streaming: each event is one frame `data: <json>\\n\\n` whose JSON field "
+        "`event` names the event type (ChatStreamItem); `event: ping` keep-alives and comments are "
+        "allowed"
+    ),
+)
 def test_events_valid(streamed: StreamResult) -> None:
     _complete(streamed)
     schema = SEND.item_schema(200)
@@ -86,7 +105,14 @@ def test_events_valid(streamed: StreamResult) -> None:
             )
 
 
-@check("streaming.one_message", "every event carries the same message id, conversation id and created_at")
+@check(
+    "streaming.one_message",
+    "every event carries the same message id, conversation id and created_at",
+    contract=(
+        "sendChatMessage, streaming: every `message` event carries a piece of the answer and the "
+        "same `id`, `conversation_id` and `created_at`"
+    ),
+)
 def test_one_message(streamed: StreamResult) -> None:
     payloads = _payloads(_complete(streamed))
     messages = [p for p in payloads if p.get("event") in ("message", "message_end")]
@@ -100,7 +126,14 @@ def test_one_message(streamed: StreamResult) -> None:
     expect(len(ids - {None}) <= 1, f"message_id and id disagree: {sorted(map(str, ids))}", streamed)
 
 
-@check("streaming.terminal_event", "the stream ends with exactly one terminal event (message_end or error)")
+@check(
+    "streaming.terminal_event",
+    "the stream ends with exactly one terminal event (message_end or error)",
+    contract=(
+        "sendChatMessage, streaming: the stream ends with exactly one terminal event, `message_end`"
+        " on success or `error` on failure"
+    ),
+)
 def test_terminal_event(streamed: StreamResult) -> None:
     payloads = _payloads(_complete(streamed))
     terminals = [i for i, p in enumerate(payloads) if p.get("event") in TERMINAL]
@@ -108,7 +141,13 @@ def test_terminal_event(streamed: StreamResult) -> None:
     expect(len(terminals) == 1, f"{len(terminals)} terminal events", streamed)
 
 
-@check("streaming.nothing_after_terminal", "nothing follows the terminal event")
+@check(
+    "streaming.nothing_after_terminal",
+    "nothing follows the terminal event",
+    contract=(
+        "sendChatMessage, streaming: nothing follows the terminal event; every frame ends with a blank line"
+    ),
+)
 def test_nothing_after_terminal(streamed: StreamResult) -> None:
     _complete(streamed)
     seen_terminal = False
@@ -125,7 +164,14 @@ def test_nothing_after_terminal(streamed: StreamResult) -> None:
     )
 
 
-@check("streaming.answer_matches_history", "the concatenated pieces equal the answer history returns")
+@check(
+    "streaming.answer_matches_history",
+    "the concatenated pieces equal the answer history returns",
+    contract=(
+        "sendChatMessage, streaming: the concatenated pieces equal the `answer` that `GET "
+        "/messages` returns afterwards"
+    ),
+)
 def test_answer_matches_history(streamed: StreamResult, app: ChatApp, run: Run) -> None:
     payloads = _payloads(_complete(streamed))
     pieces = [p for p in payloads if p.get("event") == "message"]
@@ -145,7 +191,13 @@ def test_answer_matches_history(streamed: StreamResult, app: ChatApp, run: Run) 
     )
 
 
-@check("streaming.incremental", "events arrive as they are produced, not all at the end")
+@check(
+    "streaming.incremental",
+    "events arrive as they are produced, not all at the end",
+    contract=(
+        "sendChatMessage, streaming: every `message` event carries a piece of the answer as it is produced"
+    ),
+)
 def test_incremental(streamed: StreamResult) -> None:
     _complete(streamed)
     data = streamed.data_events()
@@ -167,7 +219,12 @@ def test_incremental(streamed: StreamResult) -> None:
 
 
 @check(
-    "streaming.error_answer", "a refused streaming request answers the error envelope or one `error` event"
+    "streaming.error_answer",
+    "a refused streaming request answers the error envelope or one `error` event",
+    contract=(
+        "sendChatMessage: an unknown `conversation_id` answers 404 `not_found`; a stream that "
+        "already started ends with one terminal `error` event"
+    ),
 )
 def test_error_answer(app: ChatApp, run: Run) -> None:
     s = app.client.stream(
@@ -194,6 +251,10 @@ def test_error_answer(app: ChatApp, run: Run) -> None:
 @check(
     "streaming.stop",
     "stopping an in-flight answer succeeds and the stream still ends with its terminal event",
+    contract=(
+        'stopChatMessage: ends the in-flight streaming answer `task_id` (200 `{"result": '
+        '"success"}`); the stream then ends with its terminal event'
+    ),
 )
 def test_stop(app: ChatApp, run: Run) -> None:
     run.spend(1, "a streamed answer to stop")
@@ -236,7 +297,14 @@ def test_stop(app: ChatApp, run: Run) -> None:
     )
 
 
-@check("streaming.stop_unknown_task", "stopping an unknown or finished task answers success (idempotent)")
+@check(
+    "streaming.stop_unknown_task",
+    "stopping an unknown or finished task answers success (idempotent)",
+    contract=(
+        "stopChatMessage is idempotent: an unknown or already finished task also answers 200 "
+        '`{"result": "success"}`'
+    ),
+)
 def test_stop_unknown_task(app: ChatApp, run: Run) -> None:
     ex = app.client.call("POST", f"/chat-messages/{random_id()}/stop", json_body={"user": run.user("stream")})
     expect_status(ex, 200)

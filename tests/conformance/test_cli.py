@@ -75,7 +75,7 @@ def test_unknown_area_is_a_usage_error(root: str, tmp_path: Path) -> None:
         env=_env(),
         cwd=tmp_path,
     )
-    assert proc.returncode == 4
+    assert proc.returncode == 2  # the suite's usage errors are all exit status 2
     assert "unknown area(s): chatt" in proc.stderr + proc.stdout
 
 
@@ -168,13 +168,18 @@ def test_should_findings_are_warnings_not_failures() -> None:
     )
     md = results.markdown()
     assert "## Warnings (SHOULD): 1" in md and "## Failures (MUST): 1" in md
-    assert results.score(results.by_area()["a"]) == pytest.approx(2 / 3)
+    assert results.score(results.by_area()["a"]) == pytest.approx(1 / 2)  # MUST checks only
 
 
 def test_areas_need_their_surface() -> None:
     opts = Options(base_url="http://x/v1")
     assert "conversational" not in opts.effective_areas() and "chat" in opts.effective_areas()
-    assert "conversational" in Options(base_url="u", only="conversational").effective_areas()
+    named = Options(base_url="u", only="conversational,chat")
+    assert "conversational" not in named.effective_areas()
+    assert named.unjudgeable_named_areas() == ["conversational (no --conversational-url given)"]
+    assert (
+        Options(base_url="u", conversational_url="c", only="conversational").unjudgeable_named_areas() == []
+    )
     with pytest.raises(ValueError):
         Options(only="nope").areas()
 

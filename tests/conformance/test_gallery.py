@@ -72,6 +72,10 @@ def test_broken_variant_is_caught(variant: Variant, gallery: dict[str, dict[str,
             f"{variant.name} ({variant.description}) was not caught by {check_id}; "
             f"failed: {failed_checks(doc)}; outcomes of {check_id}: {outcomes(doc, check_id)}"
         )
+    without_rule = sorted(
+        {r["check"] for r in doc["results"] if r["outcome"] == "failed" and not r["expected"]}
+    )
+    assert not without_rule, f"{variant.name}: failures without a contract rule: {without_rule}"
     must = [c for c in variant.catches if "failed" in outcomes(doc, c)]
     assert doc["exit_code"] == (1 if must else 0)  # SHOULD findings alone do not fail a run
 
