@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import time
 from typing import Any
 
@@ -16,6 +17,7 @@ from flask import Blueprint, Response, current_app, request
 
 from mock_server import store
 from mock_server.faults import parse_fault
+from mock_server.fixtures import FixtureError
 from mock_server.state import db, get_state
 
 admin_blueprint = Blueprint("chat_mock_admin", __name__)
@@ -25,11 +27,11 @@ def _json(payload: Any, status: int = 200) -> Response:
     return Response(json.dumps(payload), status=status, mimetype="application/json")
 
 
+_CODES = {400: "invalid_param", 401: "unauthorized", 409: "conflict"}
+
+
 def _error(status: int, message: str) -> Response:
-    return _json(
-        {"code": "invalid_param" if status == 400 else "unauthorized", "message": message, "status": status},
-        status,
-    )
+    return _json({"code": _CODES.get(status, "error"), "message": message, "status": status}, status)
 
 
 @admin_blueprint.before_request
@@ -43,6 +45,10 @@ def _admin_auth() -> Response | None:
     if given != token:
         return _error(401, "admin token required")
     return None
+
+
+JOURNAL_LIMIT = 50  # default `limit` of GET /_mock/journal
+FAULT_FIELDS = {"fault", "operation_id", "count", "probability"}
 
 
 def _body() -> Any:
@@ -86,28 +92,42 @@ def reset() -> Response:
 @admin_blueprint.post("/fixtures")
 def load_fixtures() -> Response:
     """Load a users document (the users.yaml layout, JSON or YAML); `?replace=true` wipes first."""
+    replace = request.args.get("replace", "false").lower()
+    if replace not in {"true", "false"}:
+        return _error(400, f"fixtures: replace must be true or false, got {replace!r}")
     try:
         doc = _body()
-        replace = request.args.get("replace", "false").lower() == "true"
-        count = get_state(current_app).load_users(doc, replace)
-    except (ValueError, KeyError, TypeError, yaml.YAMLError) as exc:
-        return _error(400, f"fixtures: {exc}")
-    except Exception as exc:  # e.g. duplicate ids
-        return _error(400, f"fixtures: {type(exc).__name__}: {exc}")
+    except (ValueError, yaml.YAMLError) as exc:
+        return _error(400, f"fixtures: the body is not valid JSON or YAML ({_one_line(exc)})")
+    try:
+        count = get_state(current_app).load_users(doc, replace == "true")
+    except FixtureError as exc:
+        return _error(exc.status, f"fixtures: {exc}")
+    except sqlite3.IntegrityError:  # a concurrent load stored the same ids first
+        return _error(409, "fixtures: an id of the document already exists")
     return _json({"result": "success", "loaded": count})
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
 
 
 @admin_blueprint.get("/journal")
 def journal() -> Response:
     state = get_state(current_app)
     args = request.args
-    try:
-        limit = int(args.get("limit", 50))
-        status = int(args["status"]) if "status" in args else None
-        since = int(args["since"]) if "since" in args else None
-    except ValueError as exc:
-        return _error(400, f"journal: {exc}")
-    limit = max(1, min(limit, state.config.journal_size))
+    values: dict[str, int | None] = {}
+    for name in ("limit", "status", "since"):
+        raw = args.get(name)
+        try:
+            values[name] = None if raw is None else int(raw)
+        except ValueError:
+            return _error(400, f"journal: {name} must be an integer, got {raw!r}")
+    status, since = values["status"], values["since"]
+    limit = JOURNAL_LIMIT if values["limit"] is None else values["limit"]
+    if limit < 1:
+        return _error(400, f"journal: limit must be >= 1, got {limit}")
+    limit = min(limit, max(state.config.journal_size, 1))  # more than the journal keeps: all of it
     filters = {
         "method": args.get("method", "").upper() or None,
         "path": args.get("path"),
@@ -138,6 +158,11 @@ def add_fault() -> Response:
     state = get_state(current_app)
     try:
         body = _body()
+        if not isinstance(body, dict):
+            raise ValueError("the body must be a JSON object")
+        unknown = sorted(set(body) - FAULT_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown field {unknown[0]!r} (known: {', '.join(sorted(FAULT_FIELDS))})")
         spec = parse_fault(body.get("fault", {}))
         if not spec:
             raise ValueError("fault is empty")
@@ -145,9 +170,11 @@ def add_fault() -> Response:
         if op is not None and op not in state.operations:
             raise ValueError(f"unknown operation_id {op!r}")
         count = body.get("count")
-        if count is not None and (not isinstance(count, int) or count < 1):
+        if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
             raise ValueError("count must be a positive integer")
-        probability = float(body.get("probability", 1.0))
+        probability = body.get("probability", 1.0)
+        if isinstance(probability, bool) or not isinstance(probability, (int, float)):
+            raise ValueError("probability must be a number within 0..1")
         if not 0.0 <= probability <= 1.0:
             raise ValueError("probability must be within 0..1")
     except (ValueError, TypeError, AttributeError) as exc:

@@ -10,6 +10,7 @@ import json
 import logging
 import random
 import time
+import weakref
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
@@ -20,10 +21,10 @@ from mock_server.admin import admin_blueprint
 from mock_server.config import MockConfig
 from mock_server.contract import Operation
 from mock_server.errors import ApiError, error_response, surface_for_path
-from mock_server.faults import fault_error, parse_fault, pick_global
-from mock_server.handlers import HANDLERS, HTTP_ERROR_OVERRIDES, VALIDATION_OVERRIDES, Call
+from mock_server.faults import STREAM_KEYS, fault_error, parse_fault, pick_global
+from mock_server.handlers import HANDLERS, HTTP_ERROR_OVERRIDES, STREAMS, VALIDATION_OVERRIDES, Call
 from mock_server.journal import redact
-from mock_server.state import MockState, build_state, db, get_state, release_db
+from mock_server.state import MockState, build_state, db, get_state, release_db, remove_store_files
 from mock_server.streaming import Pacing
 from mock_server.validation import validate_request
 
@@ -46,6 +47,8 @@ def create_app(config: MockConfig | dict[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_upload_mb * 1024 * 1024
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["chat_mock"] = state
+    if state.temp_store:  # the private temp store goes with the app (or at exit, at the latest)
+        weakref.finalize(app, remove_store_files, state.db_path)
     for op in state.contract.operations:
         app.add_url_rule(
             op.url_rule,
@@ -82,6 +85,8 @@ def _view(op: Operation):
                 if override:
                     err.status, err.code, err.message = override
                 raise
+            if request.headers.get("X-Mock-Fault"):
+                _refuse_stream_directives(op, validated, fault)
             call = Call(op=op, key=key, v=validated, fault=fault, pacing=_pacing(state), state=state)
             return HANDLERS[op.operation_id](call)
         except ApiError as err:
@@ -89,6 +94,26 @@ def _view(op: Operation):
 
     view.__name__ = op.operation_id
     return view
+
+
+def _refuse_stream_directives(op: Operation, validated: Any, fault: dict[str, Any]) -> None:
+    """A stream directive in the X-Mock-Fault header of a request that is not streamed is a 400.
+
+    (A stored fault with one only matches streamed requests, see _fault_for.)
+    """
+    used = [name for name in STREAM_KEYS if name in fault]
+    if used and not _streaming(op, validated.body):
+        raise ApiError(
+            400,
+            f"X-Mock-Fault: {used[0]} applies to streaming responses only",
+            "invalid_param",
+            param="X-Mock-Fault",
+        )
+
+
+def _streaming(op: Operation, body: Any) -> bool:
+    """Whether a request body asks `op` for a streamed answer."""
+    return op.operation_id in STREAMS and isinstance(body, dict) and STREAMS[op.operation_id](body)
 
 
 def get_state_current() -> MockState:
@@ -127,6 +152,8 @@ def _fault_for(state: MockState, op: Operation) -> dict[str, Any]:
             raise ApiError(400, f"X-Mock-Fault: {exc}", "invalid_param", param="X-Mock-Fault") from exc
     conn = db(state)
     rows = store.list_faults(conn)
+    if rows and not _streaming(op, request.get_json(silent=True)):  # stream faults wait for a stream
+        rows = [row for row in rows if not any(name in row["fault"] for name in STREAM_KEYS)]
     if not rows:
         return {}
     row = pick_global(rows, op.operation_id, random.Random())
@@ -204,19 +231,22 @@ def _journal(resp: Response, op: Operation | None) -> None:
         body = _journal_body()
     except Exception as exc:  # e.g. a body over the size cap: the journal must never break an answer
         body = f"<body not recorded: {type(exc).__name__}>"
-    state.journal.add(
-        {
-            "ts": time.time(),
-            "method": request.method,
-            "path": request.path,
-            "query": request.query_string.decode("latin-1"),
-            "headers": redact(dict(request.headers)),
-            "body": body,
-            "status": resp.status_code,
-            "operation_id": op.operation_id if op else None,
-            "duration_ms": round((time.monotonic() - g.get("started", time.monotonic())) * 1000, 3),
-        }
-    )
+    started = g.get("started", time.monotonic())
+    entry = {
+        "ts": time.time(),
+        "method": request.method,
+        "path": request.path,
+        "query": request.query_string.decode("latin-1"),
+        "headers": redact(dict(request.headers)),
+        "body": body,
+        "status": resp.status_code,
+        "operation_id": op.operation_id if op else None,
+        "duration_ms": round((time.monotonic() - started) * 1000, 3),
+    }
+    state.journal.add(entry)
+    if resp.is_streamed:  # until the stream ends, duration_ms is the time to the response headers
+        journal = state.journal
+        resp.call_on_close(lambda: journal.finish(entry, round((time.monotonic() - started) * 1000, 3)))
 
 
 def _close_db(_exc: BaseException | None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
 import tempfile
 from typing import Any
@@ -82,9 +83,51 @@ def config_from_args(args: argparse.Namespace) -> MockConfig:
     )
 
 
+def check_inputs(cfg: MockConfig) -> str | None:
+    """Why the contract or fixtures cannot be served (one line), or None when they can."""
+    from mock_server.contract import Contract
+    from mock_server.fixtures import FixtureError, load_fixtures, validated_users
+
+    contract_file, fixtures_dir = cfg.contract_file(), cfg.fixtures_path()
+    if not contract_file.is_file():
+        return f"--contract {contract_file}: no such file"
+    if not fixtures_dir.is_dir():
+        return f"--fixtures {fixtures_dir}: no such directory"
+    try:
+        contract = Contract(contract_file)
+    except Exception as exc:
+        return f"--contract {contract_file}: cannot be read: {_one_line(exc)}"
+    try:
+        fixtures = load_fixtures(fixtures_dir)
+        validated_users(
+            fixtures.users,
+            contract,
+            fixtures.default_conversation_name,
+            fixtures.parameters.get("opening_statement"),
+            "users.yaml: users",
+        )
+    except FixtureError as exc:
+        return f"--fixtures {fixtures_dir}: {exc}"
+    except Exception as exc:
+        return f"--fixtures {fixtures_dir}: cannot be read: {_one_line(exc)}"
+    return None
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(f"{type(exc).__name__}: {exc}".split())
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)  # unwinds main(), whose `finally` removes the temp store
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cfg = config_from_args(args)
+    problem = check_inputs(cfg)
+    if problem:
+        print(f"chat-mock: error: {problem}", file=sys.stderr, flush=True)
+        return 2
     temp_path = None
     if not cfg.store:  # one private file shared by all workers of this server
         fd, temp_path = tempfile.mkstemp(prefix="chat-mock-", suffix=".sqlite3")
@@ -103,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.dev:
             from mock_server.app import create_app
 
+            signal.signal(signal.SIGTERM, _exit_on_sigterm)  # gunicorn handles SIGTERM itself
             create_app(cfg).run(host=args.host, port=args.port, threaded=True, use_reloader=False)
         else:
             _serve_gunicorn(cfg, args)

@@ -79,6 +79,15 @@ class Contract:
             wrapped, registry=self.registry, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
         )
 
+    def component_validator(self, name: str) -> jsonschema.Draft202012Validator:
+        """A (cached) validator for components/schemas/<name>; KeyError when the contract has none."""
+        cache = self.__dict__.setdefault("_component_validators", {})
+        if name not in cache:
+            if name not in self.doc.get("components", {}).get("schemas", {}):
+                raise KeyError(f"the contract has no components/schemas/{name}")
+            cache[name] = self.validator({"$ref": f"#/components/schemas/{name}"})
+        return cache[name]
+
     def _base_path(self, *levels: dict[str, Any]) -> str:
         for level in levels:
             servers = level.get("servers")

@@ -14,6 +14,7 @@ from mock_server.errors import CHAT_APP, COMPLETIONS, CONVERSATIONAL, ApiError
 INT_KEYS = {"status", "retry_after", "disconnect_after", "malformed_after", "stall_after", "error_after"}
 FLOAT_KEYS = {"latency_ms", "stall_s", "estimated_time"}
 KNOWN = INT_KEYS | FLOAT_KEYS
+STREAM_KEYS = ("disconnect_after", "stall_after", "malformed_after", "error_after")  # streams only
 
 
 def parse_fault(raw: str | dict[str, Any]) -> dict[str, Any]:

@@ -6,10 +6,15 @@ fixtures document posted to the admin API can be written by hand.
 
 from __future__ import annotations
 
+import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jsonschema.exceptions import best_match
+
+from mock_server.contract import Contract
 from mock_server.yamlload import load_yaml
 
 
@@ -69,3 +74,140 @@ def form_controls(parameters: dict[str, Any]) -> list[tuple[str, dict[str, Any]]
         for kind, settings in item.items():
             controls.append((kind, settings or {}))
     return controls
+
+
+class FixtureError(ValueError):
+    """A users document that cannot be loaded; the message names the path of the bad value.
+
+    `status` is 400 for a bad document, 409 for ids that already exist in the store.
+    """
+
+    def __init__(self, path: str, message: str, status: int = 400) -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.status = status
+
+
+def _path(base: str, parts: Any) -> str:
+    out = base
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _check(contract: Contract, schema_name: str, instance: Any, where: str, given: Any = ()) -> None:
+    """Validate `instance` against components/schemas/<schema_name> of the contract. Errors in the
+    fields the document `given` are reported before those in defaults derived from them."""
+    validator = contract.component_validator(schema_name)
+    errors = list(validator.iter_errors(instance))
+    own = [e for e in errors if e.absolute_path and e.absolute_path[0] in given]
+    error = best_match(own or errors)
+    if error is None:
+        return
+    path = _path(where, error.absolute_path)
+    if error.validator == "required" and isinstance(error.instance, dict):
+        missing = [k for k in error.validator_value if k not in error.instance]
+        if missing:
+            raise FixtureError(f"{path}.{missing[0]}", "is required")
+    raise FixtureError(path, f"{error.message} (not a valid {schema_name})")
+
+
+def users_document(doc: Any) -> list[Any]:
+    """The `users` list of a document posted to /_mock/fixtures: an object with a `users` list."""
+    if not isinstance(doc, dict):
+        kind = type(doc).__name__
+        raise FixtureError("", f"the document must be an object with a 'users' list, got {kind}")
+    unknown = sorted(set(doc) - {"users"})
+    if unknown:
+        raise FixtureError(unknown[0], "unknown field (the document holds only 'users')")
+    if not isinstance(doc.get("users"), list):
+        raise FixtureError("users", "is required and must be a list")
+    return doc["users"]
+
+
+def validated_users(
+    users: Any,
+    contract: Contract,
+    default_name: str,
+    introduction: str | None,
+    where: str = "users",
+) -> list[dict[str, Any]]:
+    """Check a list of {user, conversations: [{..., messages: [...]}]} and fill in what it leaves out.
+
+    Each conversation, with defaults filled in, must be a valid `Conversation` of the contract, and
+    each message, with its conversation_id and defaults, a valid `HistoryMessage` (fields beyond
+    those, such as `messages` or a `rating` shorthand, are allowed). Ids must be unique within the
+    document. Returns complete records, ready to be inserted; FixtureError otherwise.
+    """
+    if not isinstance(users, list):
+        raise FixtureError(where, "must be a list")
+    now = int(time.time())
+    conv_ids: dict[str, str] = {}
+    msg_ids: dict[str, str] = {}
+    out = []
+    for u, entry in enumerate(users):
+        at = f"{where}[{u}]"
+        if not isinstance(entry, dict):
+            raise FixtureError(at, "must be an object with 'user' and 'conversations'")
+        unknown = sorted(set(entry) - {"user", "conversations"})
+        if unknown:
+            raise FixtureError(f"{at}.{unknown[0]}", "unknown field (a user has 'user' and 'conversations')")
+        if "user" not in entry:
+            raise FixtureError(f"{at}.user", "is required")
+        _check(contract, "UserId", entry["user"], f"{at}.user")
+        convs = entry.get("conversations", [])
+        if not isinstance(convs, list):
+            raise FixtureError(f"{at}.conversations", "must be a list")
+        records = []
+        for c, conv in enumerate(convs):
+            cat = f"{at}.conversations[{c}]"
+            if not isinstance(conv, dict):
+                raise FixtureError(cat, "must be an object (a Conversation plus its 'messages')")
+            messages = conv.get("messages", [])
+            if not isinstance(messages, list):
+                raise FixtureError(f"{cat}.messages", "must be a list")
+            for m, msg in enumerate(messages):
+                if not isinstance(msg, dict):
+                    raise FixtureError(f"{cat}.messages[{m}]", "must be an object (a HistoryMessage)")
+            first = messages[0].get("created_at", now) if messages else now
+            created = conv.get("created_at", first)
+            last = messages[-1].get("created_at", created) if messages else created
+            record = {
+                "id": str(uuid.uuid4()),
+                "name": default_name,
+                "inputs": {},
+                "status": "normal",
+                "introduction": introduction,
+                "created_at": created,
+                "updated_at": last,
+                **conv,
+            }
+            _check(contract, "Conversation", record, cat, conv)
+            _unique(conv_ids, record["id"], f"{cat}.id", "conversation")
+            msg_records = []
+            for m, msg in enumerate(messages):
+                mat = f"{cat}.messages[{m}]"
+                if "conversation_id" in msg and msg["conversation_id"] != record["id"]:
+                    raise FixtureError(
+                        f"{mat}.conversation_id", "must be the enclosing conversation's id (or left out)"
+                    )
+                rating = msg.get("rating")
+                msg_record = {
+                    "id": str(uuid.uuid4()),
+                    "conversation_id": record["id"],
+                    "inputs": record["inputs"],
+                    "feedback": {"rating": rating} if rating else None,
+                    "created_at": created,
+                    **msg,
+                }
+                _check(contract, "HistoryMessage", msg_record, mat, msg)
+                _unique(msg_ids, msg_record["id"], f"{mat}.id", "message")
+                msg_records.append(msg_record)
+            records.append({**record, "messages": msg_records})
+        out.append({"user": entry["user"], "conversations": records})
+    return out
+
+
+def _unique(seen: dict[str, str], value: str, path: str, what: str) -> None:
+    if value in seen:
+        raise FixtureError(path, f"duplicate {what} id {value!r} (also at {seen[value]})")
+    seen[value] = path

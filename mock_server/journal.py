@@ -25,6 +25,7 @@ class Journal:
         self.pool = pool
         self.keep = keep
         self._buffer: list[dict[str, Any]] = []
+        self._updates: list[tuple[float, int]] = []  # (duration_ms, seq) of entries already written
         self._lock = threading.Lock()
         self._pid = -1
 
@@ -35,7 +36,7 @@ class Journal:
             if self._pid == os.getpid():
                 return
             self._pid = os.getpid()
-            self._buffer = []  # never flush entries inherited from a parent process
+            self._buffer, self._updates = [], []  # never flush entries inherited from a parent process
             threading.Thread(target=self._run, name="chat-mock-journal", daemon=True).start()
 
     def _run(self) -> None:
@@ -49,17 +50,32 @@ class Journal:
         with self._lock:
             self._buffer.append(entry)
 
+    def finish(self, entry: dict[str, Any], duration_ms: float) -> None:
+        """Set the final duration of an entry added earlier (a stream, when it closes)."""
+        with self._lock:
+            entry["duration_ms"] = duration_ms
+            if "seq" in entry:  # already written: update its row at the next flush
+                self._updates.append((duration_ms, entry["seq"]))
+
     def flush(self) -> None:
         with self._lock:
             entries, self._buffer = self._buffer, []
-        if not entries:
+            updates, self._updates = self._updates, []
+        if not entries and not updates:
             return
+        written = [e["duration_ms"] for e in entries]
         conn = self.pool.acquire()
         try:
             with store.transaction(conn):
-                store.journal_add_many(conn, entries, self.keep)
+                seqs = store.journal_add_many(conn, entries, self.keep)
+                store.journal_set_durations(conn, updates)
         finally:
             self.pool.release(conn)
+        with self._lock:  # a finish() that raced with this flush: its update goes out next time
+            for entry, seq, duration in zip(entries, seqs, written, strict=True):
+                entry["seq"] = seq
+                if entry["duration_ms"] != duration:
+                    self._updates.append((entry["duration_ms"], seq))
 
     def settle(self) -> None:
         """Make every finished request's entry visible: flush ours, wait for the other workers."""

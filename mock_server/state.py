@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import atexit
 import contextlib
+import json
 import os
 import sqlite3
 import tempfile
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +18,7 @@ from mock_server import store
 from mock_server.config import MockConfig
 from mock_server.contract import Contract, Operation
 from mock_server.engine import Engine
-from mock_server.fixtures import Fixtures, load_fixtures, normalise_users
+from mock_server.fixtures import FixtureError, Fixtures, load_fixtures, users_document, validated_users
 from mock_server.journal import Journal
 from mock_server.streaming import StopWatcher
 
@@ -67,58 +66,23 @@ class MockState:
     operations: dict[str, Operation] = field(default_factory=dict)
     pool: ConnectionPool | None = None
     journal: Journal | None = None
+    temp_store: bool = False  # db_path is a private temp file, removed with the app
 
     def connection(self) -> sqlite3.Connection:
         assert self.pool is not None
         return self.pool.acquire()
 
     def seed(self, conn: sqlite3.Connection, users: list[dict[str, Any]] | None = None) -> int:
-        """Insert the fixture users' conversations and messages for the primary key; returns count."""
+        """Insert users' conversations and messages (records from fixtures.validated_users; default:
+        the fixture users) for the primary key; returns the number of rows."""
         count = 0
         key = self.config.primary_key
-        intro = self.fixtures.parameters.get("opening_statement")
         for entry in self.fixtures.users if users is None else users:
             user = entry["user"]
             for conv in entry["conversations"]:
-                messages = list(conv.get("messages") or [])
-                created = int(
-                    conv.get("created_at") or (messages[0]["created_at"] if messages else time.time())
-                )
-                updated = int(conv.get("updated_at") or (messages[-1]["created_at"] if messages else created))
-                conv_id = str(conv.get("id") or uuid.uuid4())
-                inputs = conv.get("inputs") or {}
-                store.insert_conversation(
-                    conn,
-                    key,
-                    user,
-                    {
-                        "id": conv_id,
-                        "name": conv.get("name") or self.fixtures.default_conversation_name,
-                        "inputs": inputs,
-                        "status": conv.get("status", "normal"),
-                        "introduction": conv.get("introduction", intro),
-                        "created_at": created,
-                        "updated_at": updated,
-                    },
-                )
-                for msg in messages:
-                    feedback = msg.get("feedback")
-                    if feedback is None and msg.get("rating"):
-                        feedback = {"rating": msg["rating"]}
-                    store.insert_message(
-                        conn,
-                        key,
-                        user,
-                        {
-                            "id": str(msg.get("id") or uuid.uuid4()),
-                            "conversation_id": conv_id,
-                            "inputs": msg.get("inputs", inputs),
-                            "query": msg["query"],
-                            "answer": msg["answer"],
-                            "feedback": feedback,
-                            "created_at": int(msg.get("created_at") or created),
-                        },
-                    )
+                store.insert_conversation(conn, key, user, conv)
+                for msg in conv["messages"]:
+                    store.insert_message(conn, key, user, msg)
                     count += 1
                 count += 1
         return count
@@ -144,29 +108,60 @@ class MockState:
         finally:
             conn.close()
 
+    def validated_users(self, users: Any, where: str = "users") -> list[dict[str, Any]]:
+        """Users checked against the contract, defaults filled in (FixtureError otherwise)."""
+        return validated_users(
+            users,
+            self.contract,
+            self.fixtures.default_conversation_name,
+            self.fixtures.parameters.get("opening_statement"),
+            where,
+        )
+
     def load_users(self, doc: Any, replace: bool) -> int:
-        users = normalise_users(doc)
+        """Load a /_mock/fixtures document; FixtureError (400, or 409 for ids already stored)."""
+        users = self.validated_users(users_document(doc))
         conn = store.connect(self.db_path)
         try:
             with store.transaction(conn):
                 if replace:
                     store.wipe(conn, journal=False, faults=False)
+                else:
+                    _refuse_stored_ids(conn, users)
                 return self.seed(conn, users)
         finally:
             conn.close()
+
+
+def _refuse_stored_ids(conn: sqlite3.Connection, users: list[dict[str, Any]]) -> None:
+    for u, entry in enumerate(users):
+        for c, conv in enumerate(entry["conversations"]):
+            at = f"users[{u}].conversations[{c}]"
+            if conn.execute("SELECT 1 FROM conversations WHERE id = ?", (conv["id"],)).fetchone():
+                raise FixtureError(f"{at}.id", f"conversation {conv['id']!r} already exists", 409)
+            for m, msg in enumerate(conv["messages"]):
+                if conn.execute("SELECT 1 FROM messages WHERE id = ?", (msg["id"],)).fetchone():
+                    raise FixtureError(f"{at}.messages[{m}].id", f"message {msg['id']!r} already exists", 409)
 
 
 def build_state(config: MockConfig) -> MockState:
     contract = Contract(config.contract_file())
     fixtures = load_fixtures(config.fixtures_path())
     db_path = config.store
-    if not db_path:
+    temp_store = not db_path
+    if not db_path:  # removed when the app is collected, or at exit (see create_app)
         fd, db_path = tempfile.mkstemp(prefix="chat-mock-", suffix=".sqlite3")
         os.close(fd)
-        atexit.register(_remove_quietly, db_path)
         config.store = db_path
     store.init_schema(db_path)
     state = MockState(config, contract, fixtures, Engine(fixtures.answers), db_path, StopWatcher(db_path))
+    state.temp_store = temp_store
+    try:
+        fixtures.users = _validated_fixture_users(state)
+    except FixtureError:
+        if temp_store:
+            remove_store_files(db_path)
+        raise
     state.operations = {op.operation_id: op for op in contract.operations}
     state.pool = ConnectionPool(db_path)
     state.journal = Journal(state.pool, config.journal_size)
@@ -174,7 +169,31 @@ def build_state(config: MockConfig) -> MockState:
     return state
 
 
-def _remove_quietly(path: str) -> None:
+_CHECKED: dict[str, list[dict[str, Any]]] = {}  # fixture users already validated, by their inputs
+
+
+def _validated_fixture_users(state: MockState) -> list[dict[str, Any]]:
+    """The fixture users, validated; memoized, since tests build many apps from the same files."""
+    contract_file = state.contract.path
+    key = json.dumps(
+        [
+            str(contract_file),
+            contract_file.stat().st_mtime_ns,
+            state.fixtures.users,
+            state.fixtures.default_conversation_name,
+            state.fixtures.parameters.get("opening_statement"),
+        ],
+        sort_keys=True,
+        default=str,
+    )
+    if key not in _CHECKED:
+        _CHECKED.clear()
+        _CHECKED[key] = state.validated_users(state.fixtures.users, where="users.yaml: users")
+    return _CHECKED[key]
+
+
+def remove_store_files(path: str) -> None:
+    """Delete a SQLite file and its -wal / -shm companions, if present."""
     for suffix in ("", "-wal", "-shm"):
         with contextlib.suppress(OSError):
             os.remove(path + suffix)

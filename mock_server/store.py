@@ -324,12 +324,13 @@ def clear_faults(conn: sqlite3.Connection, fault_id: int | None = None) -> int:
 # ---------- journal ----------
 
 
-def journal_add_many(conn: sqlite3.Connection, entries: list[dict[str, Any]], keep: int) -> None:
-    """Append entries and trim the ring to the newest `keep`."""
-    conn.executemany(
-        "INSERT INTO journal (ts, method, path, query, headers, body, status, operation_id, duration_ms)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
+def journal_add_many(conn: sqlite3.Connection, entries: list[dict[str, Any]], keep: int) -> list[int]:
+    """Append entries and trim the ring to the newest `keep`; returns the entries' seqs."""
+    seqs = []
+    for e in entries:
+        cur = conn.execute(
+            "INSERT INTO journal (ts, method, path, query, headers, body, status, operation_id, duration_ms)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 e["ts"],
                 e["method"],
@@ -340,12 +341,18 @@ def journal_add_many(conn: sqlite3.Connection, entries: list[dict[str, Any]], ke
                 e["status"],
                 e["operation_id"],
                 e["duration_ms"],
-            )
-            for e in entries
-        ],
-    )
-    last = conn.execute("SELECT MAX(seq) AS s FROM journal").fetchone()["s"] or 0
-    conn.execute("DELETE FROM journal WHERE seq <= ?", (last - keep,))
+            ),
+        )
+        seqs.append(int(cur.lastrowid or 0))
+    if seqs:
+        conn.execute("DELETE FROM journal WHERE seq <= ?", (max(seqs) - keep,))
+    return seqs
+
+
+def journal_set_durations(conn: sqlite3.Connection, updates: list[tuple[float, int]]) -> None:
+    """Set duration_ms of journal rows by seq (rows already trimmed from the ring are skipped)."""
+    for duration_ms, seq in updates:
+        conn.execute("UPDATE journal SET duration_ms = ? WHERE seq = ?", (duration_ms, seq))
 
 
 def journal_list(conn: sqlite3.Connection, filters: dict[str, Any], limit: int) -> list[dict[str, Any]]:

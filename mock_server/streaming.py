@@ -11,7 +11,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,32 +149,37 @@ def paced(
 ) -> Iterator[bytes]:
     """Yield the frames of `plan` on `pacing`'s schedule, applying mid-stream faults.
 
-    Fault directives count frames sent so far (the OpenAI role chunk included): after K frames,
-    `disconnect_after` drops the connection (no terminal event, no end of the chunked body; where
-    the server gives no socket, the body just ends), `stall_after` goes silent for
-    `stall_s` (at most stall_max_s) and then ends, `error_after` sends the surface's terminal error
-    event, `malformed_after` inserts one frame that is not valid JSON and carries on.
+    Fault directives count the frames sent before the terminal frame(s): the head (the OpenAI role
+    chunk) and the pieces; pings never count. After K frames, `disconnect_after` drops the connection
+    (no terminal event, no end of the chunked body; where the server gives no socket, the body just
+    ends), `stall_after` goes silent for `stall_s` (at most stall_max_s) and then ends, `error_after`
+    sends the surface's terminal error event, `malformed_after` inserts one frame that is not valid
+    JSON and carries on. K=0 acts right after the response headers, before any frame. A K at or past
+    the number of frames the stream has (or still has when a stop ends it early) acts just before the
+    terminal frame(s) (`message_end`; the finish chunk, usage chunk and `[DONE]`), never after them.
     """
     fault = fault or {}
-    frames = 0
+    count = 0
     sent: list[str] = []
     stopped = False
     start = time.monotonic()
     schedule = pacing.schedule(len(plan.pieces), key)
+    fired: set[str] = set()
 
-    def action() -> str | None:
-        """After each frame: the fault action due now, if any."""
-        nonlocal frames
-        frames += 1
-        for name in ("disconnect", "stall", "error"):
-            due = fault.get(f"{name}_after")
-            if due is not None and frames >= due:
-                return name
-        return "malformed" if fault.get("malformed_after") == frames else None
+    def due(final: bool) -> list[str]:
+        """The fault actions due after `count` frames (`final`: no frame but the terminal ones left)."""
+        names = []
+        for name in ("malformed", "disconnect", "stall", "error"):
+            k = fault.get(f"{name}_after")
+            if k is None or name in fired or not (k == count or (final and k > count)):
+                continue
+            fired.add(name)
+            names.append(name)
+        return names
 
-    def wait_until(due: float) -> Iterator[bytes]:
+    def wait_until(due_s: float) -> Iterator[bytes]:
         while True:
-            left = start + due - time.monotonic()
+            left = start + due_s - time.monotonic()
             if left <= 0:
                 return
             if ping_interval_s > 0 and left > ping_interval_s:
@@ -186,37 +191,43 @@ def paced(
                 time.sleep(left)
                 return
 
-    def cut(what: str | None) -> Iterator[bytes]:
-        """Frames that end the stream early for fault `what` (empty when none is due)."""
-        if what == "disconnect":
-            plan.drop()
-        elif what == "stall":
-            time.sleep(min(float(fault.get("stall_s", stall_max_s)), stall_max_s))
-        elif what == "error":
-            yield from plan.error_frames()
-        elif what == "malformed":
-            yield MALFORMED_FRAME
+    def cut(names: list[str]) -> Generator[bytes, None, bool]:
+        """Apply fault actions `names`; True when one of them ended the stream."""
+        for what in names:
+            if what == "malformed":
+                yield MALFORMED_FRAME
+                continue
+            if count == 0:
+                yield b""  # an empty write sends the response headers, ending nothing
+            if what == "disconnect":
+                plan.drop()
+            elif what == "stall":
+                time.sleep(min(float(fault.get("stall_s", stall_max_s)), stall_max_s))
+            else:
+                yield from plan.error_frames()
+            return True
+        return False
 
+    total = len(plan.head) + len(plan.pieces)
     try:
-        if fault.get("disconnect_after") == 0:
-            plan.drop()
+        if (yield from cut(due(final=total == 0))):
             return
         for frame in plan.head:
             yield frame
-            due = action()
-            yield from cut(due)
-            if due in {"disconnect", "stall", "error"}:
+            count += 1
+            if (yield from cut(due(final=count == total))):
                 return
         for i, piece in enumerate(plan.pieces):
             yield from wait_until(schedule[i])
             if plan.stopped():
                 stopped = True
+                if (yield from cut(due(final=True))):
+                    return
                 break
             yield plan.piece_frame(piece)
             sent.append(piece)
-            due = action()
-            yield from cut(due)
-            if due in {"disconnect", "stall", "error"}:
+            count += 1
+            if (yield from cut(due(final=count == total))):
                 return
         yield from plan.end_frames(sent, stopped)
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from flask import Response
 
@@ -17,6 +18,13 @@ HANDLERS: dict[str, Callable[[Call], Response]] = {
     **COMPLETION_HANDLERS,
 }
 
+# Whether a validated request body asks for a streamed (text/event-stream) answer, per operation;
+# operations not listed never stream. Stream fault directives are refused on other requests.
+STREAMS: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "sendChatMessage": lambda body: body.get("response_mode", "blocking") == "streaming",
+    "createChatCompletion": lambda body: bool(body.get("stream")),
+}
+
 # Contract violations that a real server reports with its own error code: (operationId, field).
 VALIDATION_OVERRIDES: dict[tuple[str, str], tuple[int, str, str]] = {
     ("audioToText", "file"): (400, "no_audio_uploaded", "No audio uploaded."),
@@ -28,4 +36,4 @@ HTTP_ERROR_OVERRIDES: dict[tuple[str, int], tuple[str, str]] = {
     ("audioToText", 413): ("audio_too_large", "Audio size exceeded. The limit is 15 MB."),
 }
 
-__all__ = ["HANDLERS", "HTTP_ERROR_OVERRIDES", "VALIDATION_OVERRIDES", "Call"]
+__all__ = ["HANDLERS", "HTTP_ERROR_OVERRIDES", "STREAMS", "VALIDATION_OVERRIDES", "Call"]

@@ -64,7 +64,9 @@ def test_load_fixtures_document(client) -> None:
     assert [(c["name"], c["updated_at"]) for c in convs] == [("Loaded", 1700000100)]
     msgs = client.get(f"/v1/messages?conversation_id={convs[0]['id']}&user=zoe", headers=AUTH).json["data"]
     assert [m["query"] for m in msgs] == ["q1", "q2"] and msgs[1]["feedback"] == {"rating": "dislike"}
-    assert client.client.post("/_mock/fixtures", json=doc).status_code == 400  # duplicate ids
+    again = client.client.post("/_mock/fixtures", json=doc)  # ids already stored
+    assert again.status_code == 409 and again.json["code"] == "conflict"
+    assert again.json["message"].startswith("fixtures: users[0].conversations[0].id: conversation ")
     replaced = client.client.post("/_mock/fixtures?replace=true", json=doc)
     assert replaced.status_code == 200
     assert client.get(f"/v1/conversations?user={SEEDED_USER}", headers=AUTH).json["data"] == []
@@ -159,3 +161,83 @@ def test_concurrent_writers(live_server) -> None:
             f"{base}/v1/messages?conversation_id={convs[0]['id']}&user=w{n}", headers=AUTH, timeout=10
         ).json()["data"]
         assert [m["query"] for m in msgs] == [f"q{i}" for i in range(8)]
+
+
+def test_journal_limit_default_and_bounds(client) -> None:
+    admin = client.client
+    for _ in range(55):
+        client.get("/v1/parameters", headers=AUTH)
+    assert len(admin.get("/_mock/journal").json["data"]) == 50  # the default limit
+    assert len(admin.get("/_mock/journal?limit=2").json["data"]) == 2
+    for bad in ("0", "-1", "abc", ""):
+        resp = admin.get(f"/_mock/journal?limit={bad}")
+        assert resp.status_code == 400 and resp.json["message"].startswith("journal: limit"), bad
+    assert admin.get("/_mock/journal?since=x").json["message"] == "journal: since must be an integer, got 'x'"
+
+
+def test_journal_records_the_whole_duration_of_a_stream(live_server) -> None:
+    import time
+
+    import requests
+
+    base = live_server(token_interval_ms=50)
+    resp = requests.post(
+        f"{base}/v1/chat-messages",
+        headers=AUTH,
+        json={
+            "inputs": {"book": "b"},
+            "query": "Which movie is the best?",
+            "user": "dur",
+            "response_mode": "streaming",
+        },
+        timeout=10,
+    )
+    assert resp.text.count("data: ") == 6  # 5 pieces (4 intervals of 50 ms) + message_end
+    for _ in range(40):  # the entry is updated when the server closes the stream
+        entry = requests.get(f"{base}/_mock/journal?operation_id=sendChatMessage", timeout=5).json()["data"][
+            0
+        ]
+        if entry["duration_ms"] >= 190:
+            break
+        time.sleep(0.05)
+    assert 190 <= entry["duration_ms"] < 5000, entry
+
+
+def test_journal_stream_duration_in_process(make_app) -> None:
+    from mock_server.journal import Journal
+
+    app = make_app(token_interval_ms=50)
+    resp = app.test_client().post(
+        "/v1/chat-messages",
+        headers=AUTH,
+        json={
+            "inputs": {"book": "b"},
+            "query": "Which movie is the best?",
+            "user": "d2",
+            "response_mode": "streaming",
+        },
+        buffered=False,
+    )
+    state = app.extensions["chat_mock"]
+    state.journal.flush()  # written with the time to the headers, then updated at close
+    items = list(resp.response)
+    resp.close()
+    assert len(items) == 6
+    assert isinstance(state.journal, Journal)
+    entry = app.test_client().get("/_mock/journal?limit=1").json["data"][0]
+    assert entry["operation_id"] == "sendChatMessage" and entry["duration_ms"] >= 190
+
+
+def test_bad_fault_bodies_are_400(client) -> None:
+    admin = client.client
+    for body in (
+        {"fault": "status=500", "operation": "listConversations"},
+        {"fault": "status=500", "count": True},
+        {"fault": "status=500", "probability": "1"},
+        ["status=500"],
+    ):
+        resp = admin.post("/_mock/faults", json=body)
+        assert resp.status_code == 400 and resp.json["message"].startswith("fault: "), body
+    unknown = admin.post("/_mock/faults", json={"fault": "status=500", "operation": "x"}).json["message"]
+    assert unknown.startswith("fault: unknown field 'operation'")
+    assert admin.get("/_mock/faults").json["data"] == []

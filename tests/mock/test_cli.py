@@ -165,3 +165,116 @@ def test_gunicorn_writes_one_frame_per_chunk_as_paced(gunicorn_server: str) -> N
     for frame in frames:
         assert frame.startswith(b"data: {") and frame.endswith(b"}\n\n") and frame.count(b"\n\n") == 1
     assert arrivals[-1] - arrivals[0] >= 0.08  # 20 ms apart: 5 intervals, not one burst
+
+
+# ---------- inputs checked before serving; the temp store removed on SIGTERM ----------
+
+
+@pytest.fixture
+def no_serving(monkeypatch) -> None:
+    """main() must answer before it starts any server; fail at once (never serve) if it does not."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("main() started a server")
+
+    monkeypatch.setattr("mock_server.cli._serve_gunicorn", refuse)
+    monkeypatch.setattr("flask.Flask.run", refuse)
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "says"),
+    [
+        ("--contract", "/nonexistent.yaml", "--contract /nonexistent.yaml: no such file"),
+        ("--fixtures", "/nonexistent", "--fixtures /nonexistent: no such directory"),
+    ],
+)
+def test_missing_contract_or_fixtures_is_a_one_line_error(no_serving, capsys, flag, value, says) -> None:
+    from mock_server.cli import main
+
+    assert main([flag, value, "--port", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"chat-mock: error: {says}\n"
+
+
+def test_unreadable_contract_and_invalid_fixtures_are_one_line_errors(no_serving, capsys, tmp_path) -> None:
+    from mock_server.cli import main
+
+    (tmp_path / "broken.yaml").write_text("paths: [", encoding="utf-8")
+    assert main(["--contract", str(tmp_path / "broken.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"chat-mock: error: --contract {tmp_path / 'broken.yaml'}: cannot be read: ")
+    assert err.count("\n") == 1
+    fixtures = tmp_path / "fixtures"
+    fixtures.mkdir()
+    users = "users:\n- user: x\n  conversations:\n  - id: nope\n"
+    (fixtures / "users.yaml").write_text(users, encoding="utf-8")
+    assert main(["--fixtures", str(fixtures)]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"chat-mock: error: --fixtures {fixtures}: users.yaml: users[0].conversations[0].id: "
+        "'nope' is not a 'uuid' (not a valid Conversation)\n"
+    )
+
+
+def test_a_missing_contract_does_not_reach_gunicorn(tmp_path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "mock_server", "--contract", "/nonexistent.yaml", "--port", str(_free_port())],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr == "chat-mock: error: --contract /nonexistent.yaml: no such file\n"
+
+
+def test_dev_server_removes_its_temp_store_on_sigterm(tmp_path) -> None:
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mock_server", "--dev", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        store = line.split("store=")[1].strip()
+        for _ in range(100):
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/_mock/health", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        requests.post(
+            f"http://127.0.0.1:{port}/v1/chat-messages",
+            headers=AUTH,
+            json={"inputs": {"book": "b"}, "query": "hello", "user": "dev"},
+            timeout=10,
+        )
+        assert Path(store).exists()
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=15)[1]
+    assert "Traceback" not in out, out
+    for suffix in ("", "-wal", "-shm"):
+        assert not Path(store + suffix).exists(), store + suffix
+
+
+def test_create_app_temp_store_goes_with_the_app() -> None:
+    import gc
+
+    from mock_server import create_app
+
+    app = create_app()
+    store = app.extensions["chat_mock"].db_path
+    assert Path(store).exists()
+    del app
+    gc.collect()
+    for suffix in ("", "-wal", "-shm"):
+        assert not Path(store + suffix).exists(), store + suffix
