@@ -4,6 +4,9 @@ One streamed answer is judged by several checks: content type, completion within
 every event valid, one message id across the stream, exactly one terminal event and nothing after
 it, the pieces equal to the answer history returns, and incremental delivery (a server that
 buffers the whole answer and sends it at the end is caught).
+
+The judged stream asks for a long answer (the query of fixtures/answers.yaml with the longest canned
+answer; on a real LLM, a request for a detailed answer), so buffering is visible even on a fast server.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import pytest
 from conformance import contract
 from conformance.chatapp import ChatApp, random_id, valid_inputs
 from conformance.checking import check, expect, expect_error, expect_json_body, expect_status, fail
+from conformance.data import load_yaml
 from conformance.http import Exchange, StreamResult
 from conformance.run import Run
 from conformance.sse import SseEvent
@@ -23,11 +27,22 @@ from conformance.sse import SseEvent
 SEND = contract.operation("sendChatMessage")
 TERMINAL = ("message_end", "error")
 MIN_JUDGED_SECONDS = 0.2
+# Used when fixtures/answers.yaml is absent: any server answers it at length.
+LONG_ANSWER_QUERY = "Tell me the plot of Die Hard"
+
+
+def long_answer_query() -> str:
+    """The query whose canned answer (fixtures/answers.yaml) is the longest: a long stream."""
+    answers = (load_yaml("answers.yaml") or {}).get("answers") or []
+    entries = [a for a in answers if isinstance(a, dict) and a.get("query") and a.get("answer")]
+    if not entries:
+        return LONG_ANSWER_QUERY
+    return str(max(entries, key=lambda a: len(str(a["answer"])))["query"])
 
 
 @pytest.fixture(scope="module")
 def streamed(app: ChatApp, run: Run) -> StreamResult:
-    return app.stream(run.user("stream"), "Can you explain why?")
+    return app.stream(run.user("stream"), long_answer_query())
 
 
 def _complete(s: StreamResult) -> StreamResult:
@@ -203,10 +218,16 @@ def test_incremental(streamed: StreamResult) -> None:
     data = streamed.data_events()
     pieces = [e for e in data if '"message"' in (e.data or "")]
     if len(data) < 3 or not pieces:
-        pytest.skip("too few events to judge incremental delivery")
+        pytest.skip(
+            f"the answer to a request for a long answer came in {len(data)} data event(s) "
+            f"({len(pieces)} message piece(s)): too few to judge incremental delivery"
+        )
     duration = data[-1].arrived - streamed.started
     if duration < MIN_JUDGED_SECONDS:
-        pytest.skip(f"the whole stream took {duration:.3f} s: too fast to tell streaming from buffering")
+        pytest.skip(
+            f"the whole stream ({len(data)} data events) took {duration:.3f} s, under "
+            f"{MIN_JUDGED_SECONDS} s: too short to tell streaming from buffering"
+        )
     spread = data[-1].arrived - pieces[0].arrived
     expect(
         spread >= max(0.05, 0.1 * duration),

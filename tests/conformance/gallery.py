@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.conformance.harness import KEY
+from tests.conformance.harness import KEY, mock_app
 from tests.conformance.rewrite import NO_BODY, frame_json, frames, map_frames, wrap
 
 App = Callable[..., Any]
@@ -1266,3 +1266,41 @@ BROKEN.append(
         ("--stream-timeout", "3"),
     )
 )
+
+
+# ------------------------------------------------------------------ streams of moderate duration
+# At 2 ms a piece (ttft 20 ms) the suite's former stream ("Can you explain why?", 59 pieces) lasted
+# ~0.14 s, under the 0.2 s below which streaming.incremental cannot judge, so buffering there went
+# unseen (skipped); the long answer the check now asks for (125 pieces) lasts >= 0.27 s and is judged.
+FAST_PACING = {"ttft_ms": 20.0, "token_interval_ms": 2.0}
+LONG_QUERY = "Tell me the plot of Die Hard"
+
+
+def _fast_mock(make: Callable[[App], App]) -> Callable[[App], App]:
+    return lambda app: make(mock_app(**FAST_PACING))
+
+
+def short_answers(app: App) -> App:
+    """A correct server that answers the request for a long answer briefly (a short, fast stream)."""
+
+    def shorten(env: Any, body: Any, query: dict[str, str]) -> Any:
+        if isinstance(body, dict) and body.get("query") == LONG_QUERY:
+            body["query"] = "hello"
+        return body
+
+    return wrap(app, path=r"/v1/chat-messages$", method="POST", request=shorten)
+
+
+BROKEN.append(
+    Variant(
+        "buffered_fast_stream",
+        "a fast (2 ms a piece) stream buffered and sent at the end",
+        "streaming",
+        _fast_mock(buffered_stream),
+        ("streaming.incremental",),
+    )
+)
+GOOD += [
+    Variant("fast_stream", "pieces streamed 2 ms apart", "streaming", _fast_mock(lambda app: app)),
+    Variant("short_stream", "a short answer streamed fast (skipped, not failed)", "streaming", short_answers),
+]

@@ -91,3 +91,14 @@ def test_legal_variation_passes(variant: Variant, gallery: dict[str, dict[str, A
     passed_areas = {r["area"] for r in doc["results"] if r["outcome"] == "passed"}
     assert passed_areas == set(variant.areas.split(",")), f"areas without a passed check: {doc['output']}"
     assert doc["exit_code"] == 0
+
+
+SHORT = [v for v in GOOD if v.name == "short_stream"]
+
+
+@pytest.mark.parametrize("variant", SHORT, ids=[v.name for v in SHORT])
+def test_short_stream_is_skipped_with_reason(variant: Variant, gallery: dict[str, dict[str, Any]]) -> None:
+    """A correct server that answers briefly is not judged on incremental delivery: skipped, with why."""
+    results = [r for r in gallery[variant.name]["results"] if r["check"] == "streaming.incremental"]
+    assert [r["outcome"] for r in results] == ["skipped"], results
+    assert "too short to tell streaming from buffering" in results[0]["message"], results
