@@ -158,13 +158,28 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _refuse_port_in_use(host: str, port: int) -> None:
+    """With reuse_port each worker binds its own socket, and a second server on the same port would
+    silently share its connections; a plain bind (SO_REUSEADDR only) fails while anything listens."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise SystemExit(f"chat-mock: error: cannot listen on {host}:{port}: {exc.strerror}") from exc
+
+
 def _serve_gunicorn(cfg: MockConfig, args: argparse.Namespace) -> None:
     from gunicorn.app.base import BaseApplication
 
     options: dict[str, Any] = {
         "bind": f"{args.host}:{args.port}",
         "workers": args.workers,
-        "worker_class": "gevent",
+        "worker_class": "mock_server.worker.GeventWorker",
+        "reuse_port": True,  # one listening socket per worker: the kernel spreads the connections
         "worker_connections": args.worker_connections,
         "control_socket_disable": True,
         "timeout": 120,
@@ -173,6 +188,8 @@ def _serve_gunicorn(cfg: MockConfig, args: argparse.Namespace) -> None:
         "loglevel": args.log_level,
         "backlog": 4096,
     }
+
+    _refuse_port_in_use(args.host, args.port)
 
     class MockApplication(BaseApplication):
         def load_config(self) -> None:
