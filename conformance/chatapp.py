@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.checking import expect_json_body, expect_status, fail
+from conformance.checking import expect, expect_json_body, expect_status, fail
 from conformance.contract import operation
 from conformance.http import Client, Exchange, StreamResult
 from conformance.run import Run
@@ -143,6 +143,16 @@ class Walk:
 
     def last(self) -> Exchange | None:
         return self.exchanges[-1] if self.exchanges else None
+
+
+def expect_page_sizes(walk: Walk, limit: int, noun: str) -> None:
+    """Every page of a walk holds at most `limit` items, exactly `limit` while more exist, and echoes it."""
+    for page, ex in zip(walk.pages, walk.exchanges, strict=True):
+        size = len(page.get("data", []))
+        expect(size <= limit, f"{size} {noun} on a page with limit={limit}", ex)
+        if page.get("has_more"):
+            expect(size == limit, f"only {size} {noun} on a page with limit={limit} and has_more", ex)
+        expect(page.get("limit") == limit, f"limit echoed as {page.get('limit')!r}, wanted {limit}", ex)
 
 
 def walk_history(app: ChatApp, user: str, conversation_id: str, limit: int, max_pages: int) -> Walk:

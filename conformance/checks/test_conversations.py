@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from conformance.chatapp import ChatApp, Walk, random_id, walk_conversations
+from conformance.chatapp import ChatApp, Walk, expect_page_sizes, random_id, walk_conversations
 from conformance.checking import check, expect, expect_error, expect_json_body, expect_status, fail
 from conformance.contract import operation
 from conformance.run import Run
@@ -145,13 +145,7 @@ def test_has_more(walks: Callable[[int], Walk], limit: int) -> None:
 )
 @pytest.mark.parametrize("limit", LIMITS)
 def test_page_size(walks: Callable[[int], Walk], limit: int) -> None:
-    walk = walks(limit)
-    for page, ex in zip(walk.pages, walk.exchanges, strict=True):
-        size = len(page.get("data", []))
-        expect(size <= limit, f"{size} conversations on a page with limit={limit}", ex)
-        if page.get("has_more"):
-            expect(size == limit, f"only {size} conversations on a page with limit={limit} and has_more", ex)
-        expect(page.get("limit") == limit, f"limit echoed as {page.get('limit')!r}, wanted {limit}", ex)
+    expect_page_sizes(walks(limit), limit, "conversations")
 
 
 @check(
