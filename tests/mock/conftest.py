@@ -77,3 +77,28 @@ def chat(
 def events(resp: Any) -> list[dict[str, Any]]:
     """The JSON payloads of a chat stream's data frames (pings skipped)."""
     return [json.loads(e["data"]) for e in parse_sse(resp.get_data(as_text=True)) if "data" in e]
+
+
+def raw_chat_stream(base: str, body: dict[str, Any], fault: str) -> bytes:
+    """POST a chat message over a raw socket with `X-Mock-Fault` and return every byte received.
+
+    A raw socket shows what an HTTP client library hides: a connection dropped mid-body.
+    """
+    import socket
+
+    port = int(base.rsplit(":", 1)[1])
+    payload = json.dumps(body).encode()
+    request = (
+        f"POST /v1/chat-messages HTTP/1.1\r\nHost: x\r\nAuthorization: {AUTH['Authorization']}\r\n"
+        f"X-Mock-Fault: {fault}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\n\r\n"
+    ).encode() + payload
+    raw = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        try:
+            while chunk := sock.recv(65536):
+                raw += chunk
+        except ConnectionResetError:
+            pass
+    return raw

@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
 
 import pytest
 
 from mock_server.streaming import MALFORMED_FRAME
 from tests.contract import parse_sse
-from tests.mock.conftest import AUTH, chat
+from tests.mock.conftest import AUTH, chat, raw_chat_stream
 from tests.mock.contract_check import CheckedClient
 
 PLOT = {"inputs": {"book": "x"}, "query": "Tell me the plot of Die Hard", "user": "b1"}
@@ -62,22 +61,7 @@ def test_malformed_after_0_is_the_first_frame(app) -> None:
 
 
 def test_disconnect_after_0_sends_headers_then_drops(live_server) -> None:
-    base = live_server()
-    port = int(base.rsplit(":", 1)[1])
-    body = json.dumps({**PLOT, "response_mode": "streaming"}).encode()
-    request = (
-        f"POST /v1/chat-messages HTTP/1.1\r\nHost: x\r\nAuthorization: {AUTH['Authorization']}\r\n"
-        f"X-Mock-Fault: disconnect_after=0\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
-    raw = b""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(request)
-        try:
-            while chunk := sock.recv(65536):
-                raw += chunk
-        except ConnectionResetError:
-            pass
+    raw = raw_chat_stream(live_server(), {**PLOT, "response_mode": "streaming"}, "disconnect_after=0")
     assert raw.startswith(b"HTTP/1.1 200") and b"text/event-stream" in raw  # not an empty reply
     assert b"data: " not in raw and not raw.endswith(b"0\r\n\r\n")
 

@@ -9,7 +9,7 @@ import pytest
 
 from mock_server.streaming import Pacing
 from tests.contract import parse_sse
-from tests.mock.conftest import AUTH, chat, events
+from tests.mock.conftest import AUTH, chat, events, raw_chat_stream
 from tests.mock.contract_check import CheckedClient
 
 PLOT = "Tell me the plot of Die Hard"
@@ -260,23 +260,6 @@ def test_piece_template_is_byte_identical_to_full_serialization(piece) -> None:
 
 def test_disconnect_drops_the_connection_on_a_real_server(live_server) -> None:
     """On a real socket the connection is cut: the chunked body never gets its terminating chunk."""
-    import socket as sk
-
-    base = live_server()
-    port = int(base.rsplit(":", 1)[1])
-    body = json.dumps(STREAM).encode()
-    request = (
-        f"POST /v1/chat-messages HTTP/1.1\r\nHost: x\r\nAuthorization: {AUTH['Authorization']}\r\n"
-        f"X-Mock-Fault: disconnect_after=2\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
-    raw = b""
-    with sk.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(request)
-        try:
-            while chunk := sock.recv(65536):
-                raw += chunk
-        except ConnectionResetError:
-            pass
+    raw = raw_chat_stream(live_server(), STREAM, "disconnect_after=2")
     assert raw.count(b"data: ") == 2
     assert not raw.endswith(b"0\r\n\r\n")  # no clean end of the chunked body
