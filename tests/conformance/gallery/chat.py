@@ -1,0 +1,154 @@
+"""Sending messages (blocking answers, inputs, errors): POST /chat-messages."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from tests.conformance.gallery.helpers import (
+    App,
+    Variant,
+)
+from tests.conformance.rewrite import wrap
+
+
+def wrong_error_envelope(app: App) -> App:
+    def flatten(env: Any, code: int, body: Any) -> tuple[int, Any]:
+        if code >= 400 and isinstance(body, dict) and "code" in body:
+            return code, {"error": body.get("message")}
+        return code, body
+
+    return wrap(app, path=r"^/v1/", json_response=flatten)
+
+
+def created_at_in_milliseconds(app: App) -> App:
+    def millis(env: Any, code: int, body: Any) -> tuple[int, Any]:
+        if code == 200 and isinstance(body, dict) and isinstance(body.get("created_at"), int):
+            body["created_at"] *= 1000
+        return code, body
+
+    return wrap(app, path=r"/v1/chat-messages$", method="POST", json_response=millis)
+
+
+def conversation_forked(app: App) -> App:
+    """Continuing a conversation answers with a new conversation id."""
+
+    def fork(env: Any, code: int, body: Any) -> tuple[int, Any]:
+        if code == 200 and isinstance(body, dict) and env.get("gallery.continued"):
+            body["conversation_id"] = str(uuid.uuid4())
+        return code, body
+
+    def note(env: Any, body: Any, query: dict[str, str]) -> Any:
+        env["gallery.continued"] = bool(isinstance(body, dict) and body.get("conversation_id"))
+        return body
+
+    return wrap(app, path=r"/v1/chat-messages$", method="POST", request=note, json_response=fork)
+
+
+def select_not_enforced(app: App) -> App:
+    """The server silently replaces an unknown Select value with the first option."""
+
+    def coerce(env: Any, body: Any, query: dict[str, str]) -> Any:
+        if isinstance(body, dict) and isinstance(body.get("inputs"), dict) and "tone" in body["inputs"]:
+            body["inputs"]["tone"] = "friendly"
+        return body
+
+    return wrap(app, path=r"/v1/chat-messages$", method="POST", request=coerce)
+
+
+def lenient_errors(app: App) -> App:
+    """Every refusal is turned into a success: validation and lookups never say no."""
+
+    def accept(env: Any, code: int, body: Any) -> tuple[int, Any]:
+        return (200, {"result": "success"}) if 400 <= code < 500 and code != 401 else (code, body)
+
+    return wrap(app, path=r"^/v1/", json_response=accept)
+
+
+def message_id_differs(app: App) -> App:
+    def differ(env: Any, code: int, body: Any) -> tuple[int, Any]:
+        if code == 200 and isinstance(body, dict) and "message_id" in body:
+            body["message_id"] = str(uuid.uuid4())
+        return code, body
+
+    return wrap(app, path=r"/v1/chat-messages$", method="POST", json_response=differ)
+
+
+def created_at_as_string(app: App) -> App:
+    def stringify(env: Any, code: int, body: Any) -> tuple[int, Any]:
+        if code == 200 and isinstance(body, dict) and "created_at" in body:
+            body["created_at"] = str(body["created_at"])
+        return code, body
+
+    return wrap(app, path=r"/v1/chat-messages$", method="POST", json_response=stringify)
+
+
+BROKEN: list[Variant] = [
+    Variant(
+        "wrong_error_envelope",
+        "errors as {error: message}",
+        "chat",
+        wrong_error_envelope,
+        ("chat.missing_query", "chat.unknown_conversation"),
+    ),
+    Variant(
+        "created_at_in_milliseconds",
+        "created_at in milliseconds",
+        "chat",
+        created_at_in_milliseconds,
+        ("chat.created_at",),
+    ),
+    Variant(
+        "conversation_forked",
+        "continuing answers a new conversation id",
+        "chat",
+        conversation_forked,
+        ("chat.continuity",),
+    ),
+    Variant(
+        "select_not_enforced",
+        "Select values outside the options accepted",
+        "chat",
+        select_not_enforced,
+        ("chat.input_select_options",),
+    ),
+    Variant(
+        "lenient_errors",
+        "every refusal turned into 200 success",
+        "chat,history,conversations,feedback,lifecycle,audio",
+        lenient_errors,
+        (
+            "chat.empty_query",
+            "chat.missing_user",
+            "chat.bad_response_mode",
+            "chat.bad_conversation_id",
+            "chat.foreign_conversation",
+            "chat.input_required",
+            "chat.input_max_length",
+            "conversations.limit_bounds",
+            "conversations.unknown_last_id",
+            "feedback.undo_without_rating",
+            "feedback.invalid_rating",
+            "feedback.unknown_message",
+            "history.unknown_first_id",
+            "history.missing_user",
+            "lifecycle.rename_requires_name",
+            "lifecycle.rename_unknown",
+            "lifecycle.delete_unknown",
+            "audio.wrong_type",
+            "audio.missing_file",
+        ),
+    ),
+    Variant(
+        "message_id_differs", "message_id is not the message's id", "chat", message_id_differs, ("chat.ids",)
+    ),
+    Variant(
+        "created_at_as_string",
+        "created_at sent as a string",
+        "chat",
+        created_at_as_string,
+        ("chat.blocking_shape",),
+    ),
+]
+
+GOOD: list[Variant] = []

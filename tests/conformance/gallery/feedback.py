@@ -1,0 +1,69 @@
+"""Message feedback: POST /messages/{id}/feedbacks."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from typing import Any
+
+from tests.conformance.gallery.helpers import (
+    App,
+    Variant,
+)
+from tests.conformance.rewrite import wrap
+
+
+def feedback_not_stored(app: App) -> App:
+    return wrap(
+        app,
+        path=r"/v1/messages/[^/]+/feedbacks$",
+        method="POST",
+        intercept=lambda env: (200, [("Content-Type", "application/json")], b'{"result": "success"}'),
+    )
+
+
+def _ignore_rating(rating: Any) -> Callable[[App], App]:
+    def make(app: App) -> App:
+        def maybe(env: Any) -> tuple[int, list[tuple[str, str]], bytes] | None:
+            length = int(env.get("CONTENT_LENGTH") or 0)
+            raw = env["wsgi.input"].read(length)
+            env["wsgi.input"] = io.BytesIO(raw)
+            try:
+                body = json.loads(raw or b"{}")
+            except ValueError:
+                return None
+            if isinstance(body, dict) and "rating" in body and body["rating"] == rating:
+                return 200, [("Content-Type", "application/json")], b'{"result": "success"}'
+            return None
+
+        return wrap(app, path=r"/v1/messages/[^/]+/feedbacks$", method="POST", intercept=maybe)
+
+    return make
+
+
+BROKEN: list[Variant] = [
+    Variant(
+        "feedback_not_stored",
+        "feedback answers success but stores nothing",
+        "feedback",
+        feedback_not_stored,
+        ("feedback.like",),
+    ),
+    Variant(
+        "dislike_ignored",
+        "dislike answers success but is not stored",
+        "feedback",
+        _ignore_rating("dislike"),
+        ("feedback.dislike",),
+    ),
+    Variant(
+        "undo_ignored",
+        "rating null answers success but keeps the rating",
+        "feedback",
+        _ignore_rating(None),
+        ("feedback.undo",),
+    ),
+]
+
+GOOD: list[Variant] = []

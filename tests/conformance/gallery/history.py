@@ -1,0 +1,123 @@
+"""Message history: GET /messages (pages, cursors, order, limits)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.conformance.gallery.helpers import (
+    App,
+    Variant,
+)
+from tests.conformance.rewrite import wrap
+
+
+def has_more_always_false(app: App) -> App:
+    def fix(env: Any, code: int, body: Any) -> tuple[int, Any]:
+        if code == 200 and isinstance(body, dict) and "has_more" in body:
+            body["has_more"] = False
+        return code, body
+
+    return wrap(app, path=r"/v1/(messages|conversations)$", method="GET", json_response=fix)
+
+
+def limit_ignored(app: App) -> App:
+    def drop_limit(env: Any, body: Any, query: dict[str, str]) -> Any:
+        query.pop("limit", None)
+        return body
+
+    return wrap(app, path=r"/v1/messages$", method="GET", request=drop_limit)
+
+
+def cursor_ignored(app: App) -> App:
+    def drop_cursor(env: Any, body: Any, query: dict[str, str]) -> Any:
+        query.pop("first_id", None)
+        return body
+
+    return wrap(app, path=r"/v1/messages$", method="GET", request=drop_cursor)
+
+
+def reversed_history(app: App) -> App:
+    def flip(env: Any, code: int, body: Any) -> tuple[int, Any]:
+        if code == 200 and isinstance(body, dict) and isinstance(body.get("data"), list):
+            body["data"].reverse()
+        return code, body
+
+    return wrap(app, path=r"/v1/messages$", method="GET", json_response=flip)
+
+
+def not_found_as_empty_200(app: App) -> App:
+    def hide(env: Any, code: int, body: Any) -> tuple[int, Any]:
+        if code == 404:
+            return 200, {"limit": 20, "has_more": False, "data": []}
+        return code, body
+
+    return wrap(app, path=r"/v1/messages$", method="GET", json_response=hide)
+
+
+def limit_clamped(app: App) -> App:
+    def clamp(env: Any, body: Any, query: dict[str, str]) -> Any:
+        if query.get("limit", "").lstrip("-").isdigit():
+            query["limit"] = str(min(100, max(1, int(query["limit"]))))
+        return body
+
+    return wrap(app, path=r"/v1/messages$", method="GET", request=clamp)
+
+
+def history_loses_oldest(app: App) -> App:
+    def lose(env: Any, code: int, body: Any) -> tuple[int, Any]:
+        if code == 200 and isinstance(body, dict) and body.get("data") and not body.get("has_more"):
+            body["data"] = body["data"][1:]
+        return code, body
+
+    return wrap(app, path=r"/v1/messages$", method="GET", json_response=lose)
+
+
+BROKEN: list[Variant] = [
+    Variant(
+        "has_more_always_false",
+        "has_more is always false",
+        "history,conversations",
+        has_more_always_false,
+        ("history.has_more", "conversations.has_more"),
+    ),
+    Variant(
+        "limit_ignored", "history ignores limit (always 20)", "history", limit_ignored, ("history.page_size",)
+    ),
+    Variant(
+        "cursor_ignored",
+        "history ignores first_id (the first page again)",
+        "history",
+        cursor_ignored,
+        ("history.no_duplicates",),
+    ),
+    Variant(
+        "reversed_history",
+        "history pages in descending order",
+        "history",
+        reversed_history,
+        ("history.order",),
+    ),
+    Variant(
+        "not_found_as_empty_200",
+        "unknown conversation history is an empty 200",
+        "history",
+        not_found_as_empty_200,
+        ("history.unknown_conversation",),
+    ),
+    Variant(
+        "limit_clamped",
+        "out-of-range limit clamped instead of 400",
+        "history",
+        limit_clamped,
+        ("history.limit_bounds",),
+    ),
+    Variant(
+        "history_loses_oldest",
+        "the last history page drops its oldest message",
+        "history",
+        history_loses_oldest,
+        ("history.complete",),
+    ),
+]
+
+GOOD: list[Variant] = []
