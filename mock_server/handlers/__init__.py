@@ -7,16 +7,31 @@ from typing import Any
 
 from flask import Response
 
+from mock_server.handlers import app_info, audio, chat, conversations, feedback, messages
 from mock_server.handlers.base import Call
-from mock_server.handlers.chat_app import CHAT_APP_HANDLERS
 from mock_server.handlers.completions import COMPLETION_HANDLERS
 from mock_server.handlers.conversational import CONVERSATIONAL_HANDLERS
 
-HANDLERS: dict[str, Callable[[Call], Response]] = {
-    **CHAT_APP_HANDLERS,
-    **CONVERSATIONAL_HANDLERS,
-    **COMPLETION_HANDLERS,
-}
+# The Chat App API: one module per resource, each exporting its HANDLERS by operationId.
+CHAT_APP_MODULES = (chat, messages, feedback, conversations, audio, app_info)
+
+
+def _merge(*tables: dict[str, Callable[[Call], Response]]) -> dict[str, Callable[[Call], Response]]:
+    """One table; an operationId claimed by two modules is a programming error, caught at import."""
+    merged: dict[str, Callable[[Call], Response]] = {}
+    for table in tables:
+        clash = merged.keys() & table.keys()
+        if clash:
+            raise RuntimeError(f"operations handled twice: {', '.join(sorted(clash))}")
+        merged.update(table)
+    return merged
+
+
+HANDLERS: dict[str, Callable[[Call], Response]] = _merge(
+    *(module.HANDLERS for module in CHAT_APP_MODULES),
+    CONVERSATIONAL_HANDLERS,
+    COMPLETION_HANDLERS,
+)
 
 # Whether a validated request body asks for a streamed (text/event-stream) answer, per operation;
 # operations not listed never stream. Stream fault directives are refused on other requests.

@@ -13,6 +13,7 @@ from typing import Any
 from flask import Response, request
 
 from mock_server.contract import Operation
+from mock_server.errors import ApiError
 from mock_server.state import MockState, db
 from mock_server.streaming import Pacing
 from mock_server.validation import Validated
@@ -34,6 +35,16 @@ class Call:
     @property
     def db(self) -> sqlite3.Connection:
         return db(self.state)
+
+
+def not_found(message: str) -> ApiError:
+    """A Chat App 404 with Dify's message, e.g. "Conversation Not Exists."."""
+    return ApiError(404, message, "not_found")
+
+
+def bad_param(field: str, message: str) -> ApiError:
+    """A Chat App 400 `invalid_param` naming the field at fault."""
+    return ApiError(400, f"{field}: {message}" if field else message, "invalid_param", param=field or None)
 
 
 def json_response(payload: Any, status: int = 200) -> Response:

@@ -1,0 +1,16 @@
+"""What the app tells its clients about itself: parameters."""
+
+from __future__ import annotations
+
+from flask import Response
+
+from mock_server.handlers.base import Call, json_response
+
+
+def get_parameters(call: Call) -> Response:
+    return json_response(call.state.fixtures.parameters)
+
+
+HANDLERS = {
+    "getParameters": get_parameters,
+}

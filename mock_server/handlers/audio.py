@@ -1,0 +1,86 @@
+"""Audio: speech to text, transcribed from canned fixtures by the audio's hash."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import wave
+from pathlib import PurePosixPath
+from typing import Any
+
+from flask import Response
+
+from mock_server.errors import ApiError
+from mock_server.handlers.base import Call, json_response
+
+GENERIC_TYPES = {"", "application/octet-stream"}
+
+
+def audio_to_text(call: Call) -> Response:
+    storage = call.v.files.get("file")
+    if storage is None:
+        raise ApiError(400, "No audio uploaded.", "no_audio_uploaded", param="file")
+    content_type = (storage.mimetype or "").lower()
+    extension = PurePosixPath(storage.filename or "").suffix.lower().lstrip(".")
+    allowed_types = _allowed_audio_types(call)
+    file_schema = _audio_file_schema(call)
+    extensions = {str(e).lower() for e in file_schema["x-file-extensions"]}
+    limit = int(file_schema["x-max-bytes"])
+    type_ok = content_type in allowed_types or (content_type in GENERIC_TYPES and extension in extensions)
+    extension_ok = not extension or extension in extensions
+    if not (type_ok and extension_ok):
+        raise ApiError(
+            415,
+            f"Audio type not allowed: {content_type or 'none'} .{extension or '?'}",
+            "unsupported_audio_type",
+        )
+    data = storage.stream.read(limit + 1)
+    if len(data) > limit:
+        raise ApiError(413, f"Audio size exceeded. The limit is {limit / 2**20:g} MB.", "audio_too_large")
+    return json_response({"text": transcribe(call.state.fixtures.transcriptions, data)})
+
+
+def _allowed_audio_types(call: Call) -> set[str]:
+    """The part content types the contract's multipart encoding lists for `file`."""
+    media = call.op.raw.get("requestBody", {}).get("content", {}).get("multipart/form-data", {})
+    listed = media.get("encoding", {}).get("file", {}).get("contentType", "")
+    return {t.strip().lower() for t in listed.split(",") if t.strip()}
+
+
+def _audio_file_schema(call: Call) -> dict[str, Any]:
+    """The contract's schema of the `file` part: its x-max-bytes and x-file-extensions are the limits."""
+    media = call.op.raw["requestBody"]["content"]["multipart/form-data"]
+    return call.state.contract.resolve(call.state.contract.resolve(media["schema"])["properties"]["file"])
+
+
+def transcribe(doc: dict[str, Any], data: bytes) -> str:
+    """Canned transcription by sha256; other audio gets transcriptions.yaml's `unknown` rule."""
+    digest = hashlib.sha256(data).hexdigest()
+    entries = doc.get("transcriptions") or {}
+    if isinstance(entries, list):
+        entries = {str(e.get("sha256", "")): e for e in entries}
+    entry = entries.get(digest)
+    if entry is not None:
+        return str(entry.get("text", "") if isinstance(entry, dict) else entry)
+    unknown = doc.get("unknown") or {}
+    seconds = wav_seconds(data)
+    if seconds is not None:
+        return str(unknown.get("wav", "Unrecognised audio, {seconds} seconds long.")).format(
+            seconds=f"{seconds:.1f}"
+        )
+    return str(unknown.get("other", "Unrecognised audio, {bytes} bytes.")).format(bytes=len(data))
+
+
+def wav_seconds(data: bytes) -> float | None:
+    """Duration of a PCM WAV file, or None when the bytes are not one."""
+    try:
+        with wave.open(io.BytesIO(data)) as wav:
+            rate = wav.getframerate()
+            return wav.getnframes() / rate if rate else None
+    except (wave.Error, EOFError, ValueError):
+        return None
+
+
+HANDLERS = {
+    "audioToText": audio_to_text,
+}

@@ -1,0 +1,205 @@
+"""Chat messages: send (blocking or streamed) and stop a streaming answer."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from flask import Response
+
+from mock_server import store
+from mock_server.fixtures import form_controls
+from mock_server.handlers.base import (
+    Call,
+    bad_param,
+    connection_dropper,
+    json_response,
+    not_found,
+    sse_response,
+)
+from mock_server.naming import derive_name
+from mock_server.state import release_db
+from mock_server.streaming import PIECE, StreamPlan, data_frame, paced, piece_template
+
+
+def check_inputs(call: Call, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Enforce the app's user_input_form; returns the inputs with defaults filled in."""
+    out = dict(inputs)
+    for kind, control in form_controls(call.state.fixtures.parameters):
+        name = control.get("variable")
+        if not name:
+            continue
+        value = inputs.get(name)
+        if value is None or value == "":
+            if control.get("required"):
+                raise bad_param(f"inputs.{name}", f"{name} is required in input form")
+            if control.get("default") not in (None, ""):
+                out[name] = control["default"]
+            continue
+        if kind == "select":
+            options = control.get("options") or []
+            if value not in options:
+                raise bad_param(
+                    f"inputs.{name}", f"{name} in input form must be one of the following: {options}"
+                )
+        elif kind in {"text-input", "paragraph"}:
+            if not isinstance(value, str):
+                raise bad_param(f"inputs.{name}", f"{name} in input form must be a string")
+            limit = control.get("max_length")
+            if limit and len(value) > int(limit):
+                raise bad_param(
+                    f"inputs.{name}", f"{name} in input form must be less than {limit} characters"
+                )
+        elif kind == "number" and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise bad_param(f"inputs.{name}", f"{name} in input form must be a number")
+    return out
+
+
+def send_chat_message(call: Call) -> Response:
+    body = call.body
+    user = body["user"]
+    query = body["query"]
+    conv_id = body.get("conversation_id") or ""
+    conn = call.db
+    now = int(time.time())
+    engine = call.state.engine
+    answer = engine.answer(query)
+    message_id, task_id = str(uuid.uuid4()), str(uuid.uuid4())
+    with store.transaction(conn):
+        if conv_id:
+            conv = store.get_conversation(conn, call.key, user, conv_id)
+            if conv is None:
+                raise not_found("Conversation Not Exists.")
+            conn.execute(
+                "UPDATE conversations SET updated_at = ? WHERE id = ?",
+                (max(now, conv["updated_at"]), conv_id),
+            )
+            inputs = json.loads(conv["inputs"])
+        else:
+            inputs = check_inputs(call, body.get("inputs") or {})
+            conv_id = str(uuid.uuid4())
+            name = (
+                derive_name(query)
+                if body.get("auto_generate_name")
+                else call.state.fixtures.default_conversation_name
+            )
+            store.insert_conversation(
+                conn,
+                call.key,
+                user,
+                {
+                    "id": conv_id,
+                    "name": name,
+                    "inputs": inputs,
+                    "status": "normal",
+                    "introduction": call.state.fixtures.parameters.get("opening_statement"),
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
+        store.insert_message(
+            conn,
+            call.key,
+            user,
+            {
+                "id": message_id,
+                "conversation_id": conv_id,
+                "inputs": inputs,
+                "query": query,
+                "answer": answer,
+                "created_at": now,
+            },
+        )
+    usage = _usage(engine, query, answer)
+    common = {"task_id": task_id, "id": message_id, "message_id": message_id, "conversation_id": conv_id}
+    if body.get("response_mode", "blocking") != "streaming":
+        return json_response(
+            {
+                "event": "message",
+                **common,
+                "mode": "chat",
+                "answer": answer,
+                "metadata": {"usage": usage},
+                "created_at": now,
+            }
+        )
+    release_db()
+    return sse_response(_chat_stream(call, user, common, now, query, answer))
+
+
+def _usage(engine, query: str, answer: str) -> dict[str, int]:
+    prompt, completion = engine.count_tokens(query), engine.count_tokens(answer)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def _chat_stream(call: Call, user: str, common: dict[str, Any], created_at: int, query: str, answer: str):
+    state, engine = call.state, call.state.engine
+    task_id, message_id = common["task_id"], common["id"]
+    state.stops.watch()
+
+    piece_frame = piece_template({"event": "message", **common, "answer": PIECE, "created_at": created_at})
+
+    def end_frames(sent: list[str], stopped: bool) -> list[bytes]:
+        return [
+            data_frame(
+                {
+                    "event": "message_end",
+                    **common,
+                    "metadata": {"usage": _usage(engine, query, "".join(sent))},
+                }
+            )
+        ]
+
+    def error_frames() -> list[bytes]:
+        error = {
+            "event": "error",
+            "task_id": task_id,
+            "message_id": message_id,
+            "status": 500,
+            "code": "internal_server_error",
+            "message": "The server encountered an internal error.",
+        }
+        return [data_frame(error)]
+
+    def on_done(sent: list[str], complete: bool) -> None:
+        state.stops.forget(task_id, call.key, user)
+        if not complete:  # stopped or cut by a fault: history shows what the client received
+            conn = state.connection()
+            try:
+                store.set_answer(conn, message_id, "".join(sent))
+            finally:
+                state.pool.release(conn)
+
+    plan = StreamPlan(
+        head=[],
+        pieces=engine.pieces(answer),
+        piece_frame=piece_frame,
+        end_frames=end_frames,
+        error_frames=error_frames,
+        stopped=lambda: state.stops.is_stopped(task_id, call.key, user),
+        on_done=on_done,
+        drop=connection_dropper(),
+    )
+    return paced(
+        plan,
+        call.pacing,
+        state.config.ping_interval_s,
+        call.fault,
+        state.config.stall_max_s,
+        key=f"{query}|{answer}",
+    )
+
+
+def stop_chat_message(call: Call) -> Response:
+    user, task_id = call.body["user"], call.v.params["task_id"]
+    store.request_stop(call.db, call.key, user, task_id)
+    call.state.stops.mark(task_id, call.key, user)
+    return json_response({"result": "success"})
+
+
+HANDLERS = {
+    "sendChatMessage": send_chat_message,
+    "stopChatMessage": stop_chat_message,
+}

@@ -1,0 +1,25 @@
+"""Messages of a conversation: the history pages."""
+
+from __future__ import annotations
+
+from flask import Response
+
+from mock_server import store
+from mock_server.handlers.base import Call, json_response, not_found
+
+
+def list_messages(call: Call) -> Response:
+    p = call.v.params
+    conv = store.get_conversation(call.db, call.key, p["user"], p["conversation_id"])
+    if conv is None:
+        raise not_found("Conversation Not Exists.")
+    page = store.list_messages(call.db, conv["id"], p.get("first_id") or None, p["limit"])
+    if page is None:
+        raise not_found("First Message Not Exists.")
+    data, has_more = page
+    return json_response({"limit": p["limit"], "has_more": has_more, "data": data})
+
+
+HANDLERS = {
+    "listMessages": list_messages,
+}
