@@ -66,9 +66,12 @@ def expect(condition: Any, message: str, *evidence: Any, expected: str | None = 
 
 def expect_status(ex: Exchange, statuses: int | Iterable[int], expected: str | None = None) -> None:
     wanted = {statuses} if isinstance(statuses, int) else set(statuses)
+    shown = " or ".join(map(str, sorted(wanted)))
+    if ex.status is None:  # the transport's finding (deadline, cut, too large, refused) is the message
+        what = "no complete answer" if ex.partial_status is not None else "no answer"
+        fail(f"{what}: {ex.error} (wanted {shown})", ex, expected=expected)
     if ex.status not in wanted:
-        got = ex.status if ex.status is not None else f"no answer ({ex.error})"
-        fail(f"status {got}, wanted {' or '.join(map(str, sorted(wanted)))}", ex, expected=expected)
+        fail(f"status {ex.status}, wanted {shown}", ex, expected=expected)
 
 
 def expect_json_body(ex: Exchange, op: contract.Operation, status: int | None = None) -> Any:

@@ -1,8 +1,10 @@
 """HTTP access for the checks: every call has timeouts and leaves evidence for the report.
 
-A server under test may hang, stall mid-stream or answer garbage; each call returns an `Exchange`
-(or a `StreamResult`) that records what was sent and what came back, so a failing check can say
-exactly which request, which answer, and why. Nothing here raises on a bad answer.
+A server under test may hang, drip, stall mid-stream, cut a body or answer gigabytes; each call
+returns an `Exchange` (or a `StreamResult`) that records what was sent and what came back, so a
+failing check can say exactly which request, which answer, and why. Nothing here raises on a bad
+answer. Every exchange is bounded in wall time and bytes read (conformance.bounds); the only
+exception raised is `BudgetSpent`, when the run's --max-time is over (the check is then not run).
 """
 
 from __future__ import annotations
@@ -15,8 +17,18 @@ from typing import Any
 from urllib.parse import urlencode
 
 import requests
-import urllib3.exceptions
 
+from conformance.bounds import (
+    MB,
+    BodyTooLarge,
+    BoundedAdapter,
+    BoundExceeded,
+    Budget,
+    BudgetSpent,
+    DeadlineExceeded,
+    Limits,
+    guarded,
+)
 from conformance.sse import SseEvent, SseParser
 
 SNIPPET = 300
@@ -29,7 +41,11 @@ def _short(value: Any, limit: int = SNIPPET) -> str:
 
 @dataclass
 class Exchange:
-    """One request and what came back (status None when no answer came: timeout, refused)."""
+    """One request and what came back.
+
+    `status` is None when no complete answer came (refused, timed out, cut, too large); the status
+    line that did come, if any, is then `partial_status` and `error` says what went wrong.
+    """
 
     method: str
     url: str
@@ -40,6 +56,7 @@ class Exchange:
     error: str | None = None
     elapsed: float = 0.0
     auth_note: str = ""
+    partial_status: int | None = None
 
     @property
     def content_type(self) -> str:
@@ -59,6 +76,10 @@ class Exchange:
 
     def answer_line(self) -> str:
         if self.status is None:
+            if self.partial_status is not None:
+                ctype = self.headers.get("content-type", "")
+                came = f"{self.partial_status} {ctype}".strip()
+                return f"no complete answer ({came}): {self.error}"
             return f"no answer: {self.error}"
         ctype = self.headers.get("content-type", "")
         return f"{self.status} {ctype} {_short(self.text) if self.text else '(empty body)'}"
@@ -122,14 +143,33 @@ def describe_auth(auth: str | None, header: str | None) -> str:
 
 
 class Client:
-    """A small HTTP client bound to one base URL and key, with connect/read/total timeouts."""
+    """A small HTTP client bound to one base URL and key; every exchange is bounded.
 
-    def __init__(self, base_url: str, api_key: str, timeout: float = 10.0, stream_timeout: float = 30.0):
+    `timeout` is the connect/read inactivity timeout; `stream_timeout` the wall-clock deadline of a
+    whole exchange (status line, headers and body, or a whole stream); `max_body_mb` caps what is
+    read of any body; `budget` (the run's --max-time) caps every deadline.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        timeout: float = 10.0,
+        stream_timeout: float = 30.0,
+        *,
+        max_body_mb: float = 8.0,
+        budget: Budget | None = None,
+    ):
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self.timeout = timeout
         self.stream_timeout = stream_timeout
+        self.budget = budget
+        self.limits = Limits(wall_time=stream_timeout, max_body=int(max_body_mb * MB), budget=budget)
         self.session = requests.Session()
+        adapter = BoundedAdapter(self.limits)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
         self.calls = 0
         self.refused = 0
 
@@ -144,6 +184,18 @@ class Client:
 
     def bearer(self) -> str:
         return f"Bearer {self.api_key}"
+
+    def _begin(self) -> tuple[float, float]:
+        """(start, deadline) of a new exchange; `BudgetSpent` when the run has no time left."""
+        if self.budget is not None and self.budget.spent():
+            raise BudgetSpent(self.budget.why())
+        start = time.monotonic()
+        return start, self.limits.deadline(start)
+
+    def _over_budget(self, exc: Exception, start: float, deadline: float) -> None:
+        """A deadline that was the run's budget, not the exchange's own: the check is not run."""
+        if isinstance(exc, DeadlineExceeded) and self.limits.binding(deadline, start) == "budget":
+            raise BudgetSpent(self.budget.why() if self.budget else str(exc)) from exc
 
     def call(
         self,
@@ -173,37 +225,29 @@ class Client:
             kwargs["files"] = files
         if raw_body is not None:
             kwargs["data"] = raw_body
-        start = time.monotonic()
+        start, deadline = self._begin()
         self.calls += 1
-        try:
-            resp = self.session.request(method, url, stream=True, **kwargs)
-            ex.status = resp.status_code
-            ex.headers = {k.lower(): v for k, v in resp.headers.items()}
-            ex.text = self._read_all(resp, start + self.stream_timeout).decode(
-                resp.encoding or "utf-8", "replace"
-            )
-        except requests.RequestException as exc:
-            ex.error = f"{type(exc).__name__}: {str(exc)[:200]}"
-            if isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.Timeout):
-                self.refused += 1
-        except TimeoutError as exc:
-            ex.status, ex.error = None, str(exc)
-        ex.elapsed = time.monotonic() - start
-        return ex
-
-    def _read_all(self, resp: requests.Response, deadline: float) -> bytes:
-        """The whole body, unless it keeps dribbling past the total deadline (a hang in disguise)."""
         body = bytearray()
         try:
-            for chunk in resp.iter_content(65536):
-                body.extend(chunk)
-                if time.monotonic() > deadline:
-                    raise TimeoutError(
-                        f"total timeout: the body was still arriving after {self.stream_timeout:.1f} s"
-                    )
-        finally:
-            resp.close()
-        return bytes(body)
+            with guarded(deadline):
+                resp = self.session.request(method, url, stream=True, **kwargs)
+                ex.status = resp.status_code
+                ex.headers = {k.lower(): v for k, v in resp.headers.items()}
+                try:
+                    for chunk in resp.raw.stream():
+                        body.extend(chunk)
+                finally:
+                    resp.close()
+            ex.text = _decode(body, resp.encoding)
+        except requests.RequestException as exc:
+            ex.partial_status, ex.status = ex.status, None
+            ex.error = _error_text(exc)
+            ex.text = _decode(body[: SNIPPET * 4], None)
+            if isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.Timeout):
+                self.refused += ex.partial_status is None and not isinstance(exc, BoundExceeded)
+            self._over_budget(exc, start, deadline)
+        ex.elapsed = time.monotonic() - start
+        return ex
 
     def _tmo(self) -> tuple[float, float]:
         return (min(self.timeout, 10.0), self.timeout)
@@ -217,62 +261,57 @@ class Client:
         auth: str | None = "default",
         on_event: Callable[[SseEvent], None] | None = None,
     ) -> StreamResult:
-        """Send a request and read an SSE answer incrementally within the total stream timeout.
+        """Send a request and read an SSE answer incrementally within the exchange's deadline.
 
         Bytes are read as they arrive (read1), parsed at once and time-stamped, so the checks can
         tell a streamed answer from a buffered one and a stall from a slow network. `on_event`
-        sees each event as it completes (e.g. to stop the task mid-stream).
+        sees each event as it completes (e.g. to stop the task mid-stream). A non-SSE answer is
+        read within the same bounds.
         """
         auth_header = self.bearer() if auth == "default" else auth
         url = self.url(path)
         ex = Exchange(method, url, json_body)
-        result = StreamResult(exchange=ex, started=time.monotonic())
+        start, deadline = self._begin()
+        result = StreamResult(exchange=ex, started=start)
         headers = self._headers(auth_header, {"Accept": "text/event-stream", "Accept-Encoding": "identity"})
         self.calls += 1
-        try:
-            resp = self.session.request(
-                method, url, json=json_body, headers=headers, timeout=self._tmo(), stream=True
-            )
-        except requests.RequestException as exc:
-            ex.error = f"{type(exc).__name__}: {str(exc)[:200]}"
-            result.end_reason = f"no answer ({ex.error})"
-            result.ended = time.monotonic()
-            return result
-        result.headers_at = time.monotonic()
-        ex.status = resp.status_code
-        ex.headers = {k.lower(): v for k, v in resp.headers.items()}
-        deadline = result.started + self.stream_timeout
         parser = SseParser()
         raw = bytearray()
-        try:
-            if ex.content_type != "text/event-stream":
-                ex.text = resp.text
-                raw.extend(ex.text.encode())
-                result.end_reason = "closed"
-            else:
+        with guarded(deadline):
+            try:
+                resp = self.session.request(
+                    method, url, json=json_body, headers=headers, timeout=self._tmo(), stream=True
+                )
+            except requests.RequestException as exc:
+                ex.error = _error_text(exc)
+                result.end_reason = f"no answer ({ex.error})"
+                result.ended = time.monotonic()
+                self._over_budget(exc, start, deadline)
+                return result
+            result.headers_at = time.monotonic()
+            ex.status = resp.status_code
+            ex.headers = {k.lower(): v for k, v in resp.headers.items()}
+            sse = ex.content_type == "text/event-stream"
+            try:
                 while True:
-                    if time.monotonic() > deadline:
-                        result.end_reason = f"total timeout: still open after {self.stream_timeout:.1f} s"
-                        break
-                    chunk = resp.raw.read1(65536)
+                    chunk = resp.raw.read1()
                     if not chunk:
                         result.end_reason = "closed"
                         break
                     result.chunks += 1
                     raw.extend(chunk)
-                    for event in parser.feed(chunk):
-                        if on_event is not None:
-                            on_event(event)
-                ex.text = raw.decode("utf-8", "replace")
-        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
-            name = type(exc).__name__
-            if "timeout" in name.lower() or "timed out" in str(exc):
-                result.end_reason = f"stalled: no bytes for {self.timeout:.1f} s"
-            else:
-                result.end_reason = f"broken: {name}: {str(exc)[:150]}"
-            ex.text = raw.decode("utf-8", "replace")
-        finally:
-            resp.close()
+                    if sse:
+                        for event in parser.feed(chunk):
+                            if on_event is not None:
+                                on_event(event)
+            except requests.RequestException as exc:
+                result.end_reason = self._stream_end(exc, sse)
+                if not sse:
+                    ex.partial_status, ex.status, ex.error = ex.status, None, result.end_reason
+                self._over_budget(exc, start, deadline)
+            finally:
+                resp.close()
+        ex.text = _decode(raw, None if sse else resp.encoding)
         result.ended = time.monotonic()
         result.raw = bytes(raw)
         result.events = parser.events
@@ -280,3 +319,29 @@ class Client:
         result.pending_at_end = parser.pending
         ex.elapsed = result.ended - result.started
         return result
+
+    def _stream_end(self, exc: requests.RequestException, sse: bool) -> str:
+        """How a stream that did not close normally ended, in the words the report uses."""
+        what = "stream" if sse else "body"
+        if isinstance(exc, DeadlineExceeded):
+            return f"total timeout: still open after {self.stream_timeout:.1f} s"
+        if isinstance(exc, BodyTooLarge):
+            return f"too large: the {what} exceeded {self.limits.max_body / MB:g} MB (reading stopped there)"
+        if isinstance(exc, requests.Timeout):
+            return f"stalled: no bytes for {self.timeout:.1f} s"
+        if isinstance(exc, BoundExceeded):
+            return f"broken: {exc}"
+        return f"broken: {type(exc).__name__}: {str(exc)[:150]}"
+
+
+def _error_text(exc: Exception) -> str:
+    """A bound's own message is the finding; other errors keep their type name."""
+    return str(exc) if isinstance(exc, BoundExceeded) else f"{type(exc).__name__}: {str(exc)[:200]}"
+
+
+def _decode(body: bytearray, encoding: str | None) -> str:
+    """The body as text (invalid bytes replaced; an unknown charset falls back to UTF-8)."""
+    try:
+        return body.decode(encoding or "utf-8", "replace")
+    except LookupError:
+        return body.decode("utf-8", "replace")

@@ -23,6 +23,8 @@ AREAS = (
 
 # The exit statuses of a run (CLI and plugin alike); the preflight ones stop the run before any check.
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_KEY_REFUSED, EXIT_NOT_FOUND = 0, 1, 2, 3, 6, 7
+EXIT_BUDGET = 8  # 4 and 5 are pytest's own (usage error, nothing collected)
+EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}  # 128 + the signal number, as shells report a killed job
 EXIT_CODES: list[tuple[int, str]] = [
     (EXIT_OK, "no MUST check failed (warnings and skips never fail a run)"),
     (EXIT_FAILED, "at least one MUST check failed"),
@@ -34,6 +36,19 @@ EXIT_CODES: list[tuple[int, str]] = [
     (EXIT_UNREACHABLE, "nothing answers at --base-url (connection refused, unknown host, connect timeout)"),
     (EXIT_KEY_REFUSED, "GET {base}/parameters answered 401 or 403: the API key was refused"),
     (EXIT_NOT_FOUND, "GET {base}/parameters answered 404: the base URL is wrong (it should end in e.g. /v1)"),
+    (
+        EXIT_BUDGET,
+        "the time budget (--max-time) was spent before every check ran and no MUST check failed; "
+        "the report lists the checks not run",
+    ),
+    (
+        EXIT_SIGNAL["SIGINT"],
+        "interrupted by SIGINT (Ctrl-C); every requested file is written, marked as interrupted",
+    ),
+    (
+        EXIT_SIGNAL["SIGTERM"],
+        "stopped by SIGTERM (e.g. a CI timeout); every requested file is written, marked so",
+    ),
 ]
 
 # (flag, dest, default, type, help); the CLI and the plugin both build their parsers from this list.
@@ -81,7 +96,27 @@ OPTIONS: list[tuple[str, str, object, type, str]] = [
     ("--skip", "skip_areas", None, str, "comma-separated areas to leave out"),
     ("--user-prefix", "user_prefix", "conformance", str, "prefix of the users this run creates"),
     ("--request-timeout", "request_timeout", 10.0, float, "seconds: connect/read timeout of each request"),
-    ("--stream-timeout", "stream_timeout", 30.0, float, "seconds: wall clock limit of one whole stream"),
+    (
+        "--stream-timeout",
+        "stream_timeout",
+        30.0,
+        float,
+        "seconds: wall-clock deadline of one whole exchange (status line, headers, body; or a whole stream)",
+    ),
+    (
+        "--max-time",
+        "max_time",
+        900.0,
+        float,
+        "seconds: total budget of the run; once spent, the checks left are reported as not run (exit 8)",
+    ),
+    (
+        "--max-body-mb",
+        "max_body_mb",
+        8.0,
+        float,
+        "MB: at most this much of any body or stream is read; a bigger one is reported as the finding",
+    ),
     ("--max-examples", "max_examples", 5, int, "fuzzing: examples per operation (0 turns fuzzing off)"),
     ("--fuzz-max-time", "fuzz_max_time", 60.0, float, "fuzzing: at most this many seconds per surface"),
     (
@@ -118,6 +153,8 @@ class Options:
     user_prefix: str = "conformance"
     request_timeout: float = 10.0
     stream_timeout: float = 30.0
+    max_time: float = 900.0
+    max_body_mb: float = 8.0
     max_examples: int = 5
     fuzz_max_time: float = 60.0
     max_chat_calls: int | None = None

@@ -19,6 +19,7 @@ import pytest
 import requests
 import urllib3.exceptions
 
+from conformance.bounds import BoundedAdapter, Budget, Limits
 from conformance.chatapp import ChatApp
 from conformance.checking import SHOULD, CheckFailed
 from conformance.contract import Operation
@@ -34,11 +35,13 @@ from conformance.options import (
 )
 from conformance.results import Record, Results
 from conformance.run import Run
+from conformance.runcontrol import CLEANUP_GRACE, RunControl
 
 CHECKS_DIR = Path(__file__).resolve().parent / "checks"
 RESULTS_KEY = pytest.StashKey[Results]()
 OPTIONS_KEY = pytest.StashKey[Options]()
 ABORTED_KEY = pytest.StashKey[str]()
+BUDGET_KEY = pytest.StashKey[Budget]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -61,8 +64,13 @@ def pytest_configure(config: pytest.Config) -> None:
     opts = options_from(config)
     config.stash[OPTIONS_KEY] = opts
     config.stash[RESULTS_KEY] = Results()
+    config.stash[BUDGET_KEY] = Budget(opts.max_time)
     if opts.base_url and config.args_source != pytest.Config.ArgsSource.ARGS:
         config.args[:] = [str(CHECKS_DIR)]
+    if opts.base_url:  # a run was asked for: bound it, and finish it properly on SIGTERM/SIGINT
+        control = RunControl(config.stash[BUDGET_KEY], config.stash[RESULTS_KEY])
+        config.pluginmanager.register(control, "chat-conformance-runcontrol")
+        control.install()
 
 
 def _unreachable(exc: requests.RequestException) -> bool:
@@ -118,8 +126,11 @@ def preflight(opts: Options) -> tuple[int, str] | None:
         )
     base = opts.base_url.rstrip("/")
     url = base + "/parameters"
+    session = requests.Session()  # bounded like every exchange: a status line that drips must not hang it
+    session.mount("http://", BoundedAdapter(Limits(wall_time=opts.stream_timeout)))
+    session.mount("https://", BoundedAdapter(Limits(wall_time=opts.stream_timeout)))
     try:  # only the status matters: the body is not read (a body that dribbles forever is a check's job)
-        with requests.get(
+        with session.get(
             url,
             headers={"Authorization": f"Bearer {opts.api_key}"},
             timeout=(min(opts.request_timeout, 10.0), opts.request_timeout),
@@ -277,7 +288,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     opts = config.stash.get(OPTIONS_KEY, None)
     results = config.stash.get(RESULTS_KEY, None)
-    if opts is None or results is None or not results.records:
+    if opts is None or results is None:
+        return
+    if not results.records and not ({"interrupted", "stopped early"} & results.meta.keys()):
         return
     results.meta.setdefault("base URL", opts.base_url)
     results.meta.setdefault("finished", time.strftime("%Y-%m-%d %H:%M:%S"))
@@ -324,6 +337,12 @@ def options(pytestconfig: pytest.Config) -> Options:
 
 
 @pytest.fixture(scope="session")
+def budget(pytestconfig: pytest.Config) -> Budget:
+    """The run's time budget (--max-time); fuzzing and anything long-running stay inside it."""
+    return pytestconfig.stash[BUDGET_KEY]
+
+
+@pytest.fixture(scope="session")
 def run(options: Options, pytestconfig: pytest.Config) -> Run:
     r = Run(prefix=options.user_prefix, max_chat_calls=options.max_chat_calls)
     results = pytestconfig.stash[RESULTS_KEY]
@@ -333,11 +352,22 @@ def run(options: Options, pytestconfig: pytest.Config) -> Run:
 
 
 @pytest.fixture(scope="session")
-def client(options: Options) -> Client:
+def client(options: Options, pytestconfig: pytest.Config) -> Client:
     if not options.base_url or not options.api_key:
         pytest.skip("--base-url and --api-key are required for the Chat App checks")
     # the preflight (pytest_sessionstart) has made sure something answers and takes the key
-    return Client(options.base_url, options.api_key, options.request_timeout, options.stream_timeout)
+    return _client(options.base_url, options.api_key, options, pytestconfig)
+
+
+def _client(url: str, key: str, options: Options, config: pytest.Config) -> Client:
+    return Client(
+        url,
+        key,
+        options.request_timeout,
+        options.stream_timeout,
+        max_body_mb=options.max_body_mb,
+        budget=config.stash[BUDGET_KEY],
+    )
 
 
 @pytest.fixture(scope="session")
@@ -349,6 +379,7 @@ def app(client: Client, run: Run, pytestconfig: pytest.Config) -> Any:
     if ex.status == 200 and isinstance(body, dict) and isinstance(body.get("user_input_form"), list):
         chat.form = body["user_input_form"]
     yield chat
+    pytestconfig.stash[BUDGET_KEY].allow_cleanup(CLEANUP_GRACE)  # a spent budget still lets the run clean up
     problems = run.cleanup(client)
     results = pytestconfig.stash[RESULTS_KEY]
     results.meta["chat calls spent"] = run.spent
@@ -358,16 +389,16 @@ def app(client: Client, run: Run, pytestconfig: pytest.Config) -> Any:
 
 
 @pytest.fixture(scope="session")
-def conversational_client(options: Options) -> Client:
+def conversational_client(options: Options, pytestconfig: pytest.Config) -> Client:
     if not options.conversational_url:
         pytest.skip("not requested: --conversational-url not given")
     key = options.conversational_key or options.api_key or ""
-    return Client(options.conversational_url, key, options.request_timeout, options.stream_timeout)
+    return _client(options.conversational_url, key, options, pytestconfig)
 
 
 @pytest.fixture(scope="session")
-def completions_client(options: Options) -> Client:
+def completions_client(options: Options, pytestconfig: pytest.Config) -> Client:
     if not options.chat_completions_url:
         pytest.skip("not requested: --chat-completions-url not given")
     key = options.chat_completions_key or options.api_key or ""
-    return Client(options.chat_completions_url, key, options.request_timeout, options.stream_timeout)
+    return _client(options.chat_completions_url, key, options, pytestconfig)

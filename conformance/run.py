@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from conformance.bounds import BudgetSpent
 from conformance.http import Client
 
 
@@ -47,8 +48,12 @@ class Run:
     def cleanup(self, client: Client) -> list[str]:
         """Delete what this run created; returns problems (never raises: cleanup must not hide results)."""
         problems = []
-        for user, conversation_id in self.created:
-            ex = client.call("DELETE", f"/conversations/{conversation_id}", json_body={"user": user})
+        for i, (user, conversation_id) in enumerate(self.created):
+            try:
+                ex = client.call("DELETE", f"/conversations/{conversation_id}", json_body={"user": user})
+            except BudgetSpent as exc:
+                problems.append(f"cleanup stopped, {len(self.created) - i} conversation(s) left: {exc}")
+                break
             if ex.status not in (200, 204, 404):
                 problems.append(f"{conversation_id}: {ex.answer_line()}")
         return problems

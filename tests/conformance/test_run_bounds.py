@@ -1,0 +1,122 @@
+"""Whole runs against hostile servers: the run's time budget, the body cap, SIGTERM and SIGINT.
+
+The suite runs as a separate process (as a user runs it) inside a wrapper that records its peak
+memory; wall time and memory are asserted loosely (under 2x the configured budget).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conformance import hostile
+from tests.conformance.harness import ROOT
+
+# Runs chat-conformance and writes its peak RSS (MB) to the file named by CONFORMANCE_PEAK_FILE.
+WRAPPER = """
+import os, resource, sys
+from conformance.cli import main
+try:
+    code = main(sys.argv[1:])
+finally:
+    with open(os.environ["CONFORMANCE_PEAK_FILE"], "w") as f:
+        f.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+sys.exit(code)
+"""
+
+
+@dataclass
+class Ran:
+    code: int
+    output: str
+    seconds: float
+    peak_mb: float
+    files: Path
+
+    def results(self) -> dict:
+        return json.loads((self.files / "results.json").read_text())
+
+
+def run_cli(url: str, tmp: Path, *args: str, send: signal.Signals | None = None, after: float = 0.0) -> Ran:
+    peak_file = tmp / "peak"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        "CONFORMANCE_PEAK_FILE": str(peak_file),
+    }
+    argv = [
+        sys.executable, "-c", WRAPPER, "--base-url", url + "/v1", "--api-key", "k",
+        "--results-json", str(tmp / "results.json"), "--report", str(tmp / "report.md"),
+        "--junitxml", str(tmp / "junit.xml"), "--timeout", "3", "--stream-timeout", "2", *args,
+    ]  # fmt: skip
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        argv, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    if send is not None:
+        time.sleep(after)
+        proc.send_signal(send)
+    try:
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    seconds = time.monotonic() - start
+    peak = float(peak_file.read_text()) if peak_file.exists() else -1.0
+    return Ran(proc.returncode, out[-3000:], seconds, peak, tmp)
+
+
+def test_a_dripping_server_is_judged_within_the_run_budget(tmp_path: Path) -> None:
+    """Every answer drips a byte a second: the run stops at --max-time and says what it did not run."""
+    budget = 8.0
+    with hostile.hostile_server(hostile.drip_body) as url:
+        ran = run_cli(
+            url, tmp_path, "--only", "chat,history,conversations,feedback", "--max-time", str(budget)
+        )
+    assert ran.seconds < 2 * budget, ran.output
+    assert ran.code == 1 or ran.code == 8, ran.output  # some checks failed on the dripping answers
+    doc = ran.results()
+    assert "spent" in doc["meta"]["stopped early"]
+    not_run = [r for r in doc["results"] if r["message"].startswith("not run: the run's time budget")]
+    assert not_run, "the checks left when the budget was spent are reported as not run"
+    failed = [r for r in doc["results"] if r["outcome"] == "failed"]
+    assert all("not JSON" not in r["message"] for r in failed)
+    assert "stopped early" in (tmp_path / "report.md").read_text()
+    assert 'name="budget"' in (tmp_path / "junit.xml").read_text()
+    assert ran.peak_mb < 400, f"peak {ran.peak_mb:.0f} MB"
+
+
+def test_a_2_gb_answer_is_a_finding_not_an_out_of_memory(tmp_path: Path) -> None:
+    with hostile.hostile_server(hostile.huge_body) as url:
+        ran = run_cli(url, tmp_path, "--only", "parameters", "--max-body-mb", "2", "--max-time", "30")
+    assert ran.code == 1, ran.output
+    messages = [r["message"] for r in ran.results()["results"] if r["outcome"] == "failed"]
+    assert messages and all("the body exceeded 2 MB" in m for m in messages), messages
+    assert ran.peak_mb < 400, f"peak {ran.peak_mb:.0f} MB"
+    assert ran.seconds < 30
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_writes_every_file_marked_interrupted(
+    tmp_path: Path, sig: signal.Signals, code: int
+) -> None:
+    with hostile.hostile_server(hostile.never_answers) as url:
+        ran = run_cli(url, tmp_path, "--only", "chat,history", send=sig, after=6.0)
+    assert ran.code == code, ran.output
+    assert ran.seconds < 6.0 + 15, "an interrupted run finishes within the cleanup grace"
+    meta = ran.results()["meta"]
+    assert meta["interrupted"].startswith(f"interrupted by {sig.name} after")
+    assert f"interrupted by {sig.name}" in (tmp_path / "report.md").read_text()
+    suite = ET.parse(tmp_path / "junit.xml").getroot().find("testsuite")
+    assert suite is not None
+    names = [c.get("name") for c in suite.iter("testcase")]
+    assert "interrupted" in names
