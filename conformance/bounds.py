@@ -42,6 +42,10 @@ class DeadlineExceeded(BoundExceeded, requests.Timeout):
     """No complete answer before the exchange's wall-clock deadline."""
 
 
+class OutOfTime(DeadlineExceeded):
+    """Cut by the run's (or fuzzing's) time limit rather than the exchange's own deadline: no finding."""
+
+
 class BodyTooLarge(BoundExceeded):
     """The body went past the cap; reading stopped there (the rest was never read)."""
 
@@ -101,11 +105,11 @@ class Limits:
         end = (time.monotonic() if start is None else start) + self.wall_time
         return end if self.budget is None else min(end, self.budget.ends_at)
 
-    def binding(self, deadline: float, start: float) -> str:
-        """Which bound a passed deadline was: the exchange's own or the run's budget."""
-        if self.budget is not None and deadline < start + self.wall_time:
-            return "budget"
-        return "exchange"
+    def guard(self, start: float | None = None) -> Guard:
+        """An armed guard for an exchange starting now, knowing which bound its deadline is."""
+        start = time.monotonic() if start is None else start
+        deadline = self.deadline(start)
+        return WATCHDOG.watch(Guard(deadline, budget_bound=deadline < start + self.wall_time))
 
 
 # ---------------------------------------------------------------- the watchdog
@@ -114,8 +118,9 @@ class Limits:
 class Guard:
     """One exchange's deadline: the socket(s) it uses are shut down when the deadline passes."""
 
-    def __init__(self, deadline: float):
+    def __init__(self, deadline: float, budget_bound: bool = False):
         self.deadline = deadline
+        self.budget_bound = budget_bound  # the deadline is the run's time limit, not the exchange's own
         self.fired = False
         self.released = False
         self._sockets: list[socket.socket] = []
@@ -189,9 +194,8 @@ _current = threading.local()
 
 
 @contextlib.contextmanager
-def guarded(deadline: float) -> Iterator[Guard]:
-    """Arm a guard for the exchanges made in this block by this thread (redirect hops included)."""
-    guard = WATCHDOG.watch(Guard(deadline))
+def guarded(guard: Guard) -> Iterator[Guard]:
+    """Use an armed guard for the exchanges made in this block by this thread (redirect hops included)."""
     previous = getattr(_current, "guard", None)
     _current.guard = guard
     try:
@@ -199,6 +203,13 @@ def guarded(deadline: float) -> Iterator[Guard]:
     finally:
         _current.guard = previous
         guard.release()
+
+
+def abort_current() -> None:
+    """End this thread's exchange in progress now (e.g. from a signal handler)."""
+    guard = getattr(_current, "guard", None)
+    if guard is not None:
+        guard.fire()
 
 
 class _WatchedConnection(HTTPConnection):
@@ -279,6 +290,8 @@ class BoundedBody:
             return self.received
 
     def _late(self) -> DeadlineExceeded:
+        if self.guard.budget_bound:
+            return OutOfTime("the run's time limit was reached while the body was arriving")
         of = f" of {self.expected}" if self.expected is not None else ""
         return DeadlineExceeded(
             f"no complete answer within {self.wall_time:g} s (wall-clock deadline): "
@@ -368,13 +381,15 @@ class BoundedAdapter(HTTPAdapter):
     ) -> requests.Response:
         start = time.monotonic()
         outer = getattr(_current, "guard", None)
-        guard = outer if outer is not None else WATCHDOG.watch(Guard(self.limits.deadline(start)))
+        guard = outer if outer is not None else self.limits.guard(start)
         _current.guard = guard
         try:
             response = super().send(request, stream=True, **kwargs)
         except Exception as exc:
             if outer is None:
                 guard.release()
+            if guard.fired and guard.budget_bound:
+                raise OutOfTime("the run's time limit was reached before the answer came") from exc
             if guard.fired:
                 raise DeadlineExceeded(
                     f"no answer within {self.limits.wall_time:g} s (wall-clock deadline): "

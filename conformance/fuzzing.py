@@ -7,10 +7,16 @@ are rewritten to the run's own fuzz user, and that user's conversations are dele
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from conformance.bounds import BoundedAdapter, Budget, Limits, OutOfTime
 from conformance.chatapp import valid_inputs
 from conformance.contract import operations, resolve
 from conformance.data import contract_path
@@ -31,6 +37,7 @@ class Finding:
 class OperationOutcome:
     label: str
     cases: int = 0
+    answered: int = 0  # cases that got an answer (a timeout, a refusal or a redirect loop is none)
     findings: list[Finding] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     phases: set[str] = field(default_factory=set)
@@ -60,6 +67,19 @@ def _answer(interaction: Any) -> str:
     return f"{resp.status_code} {text[:300]}"
 
 
+def _out_of_time(exc: BaseException | None) -> bool:
+    seen = 0
+    while exc is not None and seen < 10:  # schemathesis may wrap the transport's exception
+        if isinstance(exc, OutOfTime):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+def _answered(interaction: Any) -> bool:
+    return getattr(interaction, "response", None) is not None
+
+
 def run_surface(
     *,
     tag: str,
@@ -73,8 +93,15 @@ def run_surface(
     exclude: set[str],
     result: FuzzRun,
     stateful: bool = True,
+    wall_time: float = 30.0,
+    max_body: int = Limits.max_body,
 ) -> None:
-    """Run the schemathesis engine over the operations tagged `tag`; add outcomes to `result`."""
+    """Run the schemathesis engine over the operations tagged `tag`; add outcomes to `result`.
+
+    Every request it sends is bounded like the suite's own (`wall_time` per exchange, `max_body`
+    bytes), and none outlives `max_time`: after it, requests fail at once, the scenario in progress
+    ends and the engine is stopped (what it found so far is kept).
+    """
     import schemathesis
     from schemathesis.config import SchemathesisConfig
     from schemathesis.engine import events
@@ -110,30 +137,96 @@ def run_surface(
     _register_binary_serializers()
     labels = _label_map(tag)
     start = time.monotonic()
+    fuzz_time = Budget(max_time=max_time)
+    limits = Limits(wall_time=wall_time, max_body=max_body, budget=fuzz_time)
     schemathesis.hook(before_call)
     try:
-        stream = schemathesis.engine.from_schema(schema).execute()
-        stopping = False
-        for event in stream:
-            if not stopping and time.monotonic() - start > max_time:
-                stream.stop()  # ends the run cleanly; outcomes so far are kept
-                stopping = True
-                result.stopped = f"fuzzing of {tag} stopped after {max_time:.0f} s (--fuzz-max-time)"
-            if isinstance(event, events.ScenarioFinished):
-                _collect(event, labels, result)
-            elif isinstance(event, events.NonFatalError):
-                op_id = labels.get(event.label)
-                if op_id:
-                    result.outcomes.setdefault(op_id, OperationOutcome(event.label)).errors.append(
-                        f"{type(event.value).__name__}: {str(event.value)[:300]}"
-                    )
-            elif isinstance(event, events.FatalError):
-                result.fatal = f"{type(event.exception).__name__}: {str(event.exception)[:300]}"
+        with _bounded_sessions(limits), _hypothesis_storage_outside_the_cwd():
+            stream = schemathesis.engine.from_schema(schema).execute()
+            stopping = False
+            for event in stream:
+                if not stopping and fuzz_time.spent():
+                    stream.stop()  # ends the run cleanly; outcomes so far are kept
+                    stopping = True
+                    result.stopped = f"fuzzing of {tag} stopped after {max_time:.0f} s (--fuzz-max-time)"
+                _handle(event, events, labels, result)
     finally:
         from schemathesis.hooks import GLOBAL_HOOK_DISPATCHER
 
         GLOBAL_HOOK_DISPATCHER.unregister(before_call)
     result.seconds += time.monotonic() - start
+
+
+def _handle(event: Any, events: Any, labels: dict[str, str], result: FuzzRun) -> None:
+    if isinstance(event, events.ScenarioFinished):
+        _collect(event, labels, result)
+    elif isinstance(event, events.NonFatalError):
+        if _out_of_time(event.value):
+            return  # a request cut by fuzzing's own time limit: no finding about the server
+        op_id = labels.get(event.label)
+        if op_id:
+            result.outcomes.setdefault(op_id, OperationOutcome(event.label)).errors.append(
+                f"{type(event.value).__name__}: {str(event.value)[:300]}"
+            )
+    elif isinstance(event, events.FatalError):
+        result.fatal = f"{type(event.exception).__name__}: {str(event.exception)[:300]}"
+
+
+@contextlib.contextmanager
+def _bounded_sessions(limits: Limits) -> Iterator[None]:
+    """Mount the suite's bounded transport adapter on every session the engine makes.
+
+    schemathesis builds one requests.Session per worker and offers no hook to give it an adapter;
+    its `make_session` is looked up at call time, so wrapping it for the run is enough (and if a
+    future version moves it, fuzzing still runs, bounded by its per-read timeout only).
+    """
+    from schemathesis.engine import context as engine_context
+
+    original = getattr(engine_context, "make_session", None)
+    if original is None:
+        yield
+        return
+
+    def make_session(*args: Any, **kwargs: Any) -> Any:
+        session = original(*args, **kwargs)
+        adapter = BoundedAdapter(limits)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        return session
+
+    engine_context.make_session = make_session
+    try:
+        yield
+    finally:
+        engine_context.make_session = original
+
+
+def hypothesis_home() -> Path:
+    """Where hypothesis keeps its files during a run: the user's cache, never the working directory."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    home = Path(base) / "chat-conformance" / "hypothesis"
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        home = Path(tempfile.gettempdir()) / f"chat-conformance-hypothesis-{os.getuid()}"
+        home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+@contextlib.contextmanager
+def _hypothesis_storage_outside_the_cwd() -> Iterator[None]:
+    """hypothesis writes caches (character maps, constants) under ./.hypothesis even with no example
+    database; point it elsewhere for the run unless the user chose a place (HYPOTHESIS_STORAGE_DIRECTORY)."""
+    if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        yield
+        return
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    set_hypothesis_home_dir(hypothesis_home())
+    try:
+        yield
+    finally:
+        set_hypothesis_home_dir(None)
 
 
 def _register_binary_serializers() -> None:
@@ -194,6 +287,7 @@ def _add(
         return
     outcome = result.outcomes.setdefault(op_id, OperationOutcome(label))
     outcome.cases += len(cases)
+    outcome.answered += sum(_answered(rec.interactions.get(case_id)) for case_id in cases)
     outcome.phases.add(str(getattr(phase, "value", phase)))
     seen = {(f.check, f.title) for f in outcome.findings}
     for case_id, nodes in checks.items():

@@ -26,7 +26,9 @@ from conformance.bounds import (
     Budget,
     BudgetSpent,
     DeadlineExceeded,
+    Guard,
     Limits,
+    OutOfTime,
     guarded,
 )
 from conformance.sse import SseEvent, SseParser
@@ -185,16 +187,16 @@ class Client:
     def bearer(self) -> str:
         return f"Bearer {self.api_key}"
 
-    def _begin(self) -> tuple[float, float]:
-        """(start, deadline) of a new exchange; `BudgetSpent` when the run has no time left."""
+    def _begin(self) -> tuple[float, Guard]:
+        """(start, armed guard) of a new exchange; `BudgetSpent` when the run has no time left."""
         if self.budget is not None and self.budget.spent():
             raise BudgetSpent(self.budget.why())
         start = time.monotonic()
-        return start, self.limits.deadline(start)
+        return start, self.limits.guard(start)
 
-    def _over_budget(self, exc: Exception, start: float, deadline: float) -> None:
+    def _over_budget(self, exc: Exception) -> None:
         """A deadline that was the run's budget, not the exchange's own: the check is not run."""
-        if isinstance(exc, DeadlineExceeded) and self.limits.binding(deadline, start) == "budget":
+        if isinstance(exc, OutOfTime):
             raise BudgetSpent(self.budget.why() if self.budget else str(exc)) from exc
 
     def call(
@@ -225,11 +227,11 @@ class Client:
             kwargs["files"] = files
         if raw_body is not None:
             kwargs["data"] = raw_body
-        start, deadline = self._begin()
+        start, guard = self._begin()
         self.calls += 1
         body = bytearray()
         try:
-            with guarded(deadline):
+            with guarded(guard):
                 resp = self.session.request(method, url, stream=True, **kwargs)
                 ex.status = resp.status_code
                 ex.headers = {k.lower(): v for k, v in resp.headers.items()}
@@ -245,7 +247,7 @@ class Client:
             ex.text = _decode(body[: SNIPPET * 4], None)
             if isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.Timeout):
                 self.refused += ex.partial_status is None and not isinstance(exc, BoundExceeded)
-            self._over_budget(exc, start, deadline)
+            self._over_budget(exc)
         ex.elapsed = time.monotonic() - start
         return ex
 
@@ -271,13 +273,13 @@ class Client:
         auth_header = self.bearer() if auth == "default" else auth
         url = self.url(path)
         ex = Exchange(method, url, json_body)
-        start, deadline = self._begin()
+        start, guard = self._begin()
         result = StreamResult(exchange=ex, started=start)
         headers = self._headers(auth_header, {"Accept": "text/event-stream", "Accept-Encoding": "identity"})
         self.calls += 1
         parser = SseParser()
         raw = bytearray()
-        with guarded(deadline):
+        with guarded(guard):
             try:
                 resp = self.session.request(
                     method, url, json=json_body, headers=headers, timeout=self._tmo(), stream=True
@@ -286,7 +288,7 @@ class Client:
                 ex.error = _error_text(exc)
                 result.end_reason = f"no answer ({ex.error})"
                 result.ended = time.monotonic()
-                self._over_budget(exc, start, deadline)
+                self._over_budget(exc)
                 return result
             result.headers_at = time.monotonic()
             ex.status = resp.status_code
@@ -308,7 +310,7 @@ class Client:
                 result.end_reason = self._stream_end(exc, sse)
                 if not sse:
                     ex.partial_status, ex.status, ex.error = ex.status, None, result.end_reason
-                self._over_budget(exc, start, deadline)
+                self._over_budget(exc)
             finally:
                 resp.close()
         ex.text = _decode(raw, None if sse else resp.encoding)

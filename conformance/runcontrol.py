@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from conformance.bounds import Budget, BudgetSpent
+from conformance.bounds import Budget, BudgetSpent, abort_current
 from conformance.options import EXIT_BUDGET, EXIT_OK, EXIT_SIGNAL
 from conformance.results import Results
 
@@ -32,6 +32,7 @@ class RunControl:
         self.budget = budget
         self.results = results
         self.signal_name: str | None = None
+        self.armed = False  # KeyboardInterrupt before the session has started would skip every file
         self.not_run = 0
         self.ran = 0
         self._previous: dict[int, Any] = {}
@@ -59,7 +60,27 @@ class RunControl:
         self.signal_name = signal.Signals(signum).name
         self.budget.max_time = min(self.budget.max_time, time.monotonic() - self.budget.started)
         self.budget.allow_cleanup(CLEANUP_GRACE)
+        if not self.armed:  # still in the preflight: end its request; the run stops once the session is up
+            abort_current()
+            return
         raise KeyboardInterrupt(self.signal_name)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> Any:  # noqa: ARG002 - hook signature
+        try:
+            return (yield)
+        finally:
+            self.armed = True
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection(self, session: pytest.Session) -> None:  # noqa: ARG002 - hook signature
+        if self.signal_name is not None:
+            raise KeyboardInterrupt(self.signal_name)  # a signal that came during the preflight
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> None:  # noqa: ARG002 - hook signature
+        if self.signal_name is not None:
+            raise KeyboardInterrupt(self.signal_name)
 
     # ------------------------------------------------------------ the budget
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from conformance import contract
+from conformance.bounds import MB, Budget
 from conformance.chatapp import ChatApp, walk_conversations
 from conformance.checking import SHOULD, check, fail
 from conformance.fuzzing import ANSWERING, Finding, FuzzRun, OperationOutcome, run_surface
@@ -21,7 +22,7 @@ OPS = contract.operations()
 
 
 @pytest.fixture(scope="session")
-def fuzz_run(options: Options, run: Run, app: ChatApp) -> FuzzRun:
+def fuzz_run(options: Options, run: Run, app: ChatApp, budget: Budget) -> FuzzRun:
     if options.max_examples <= 0:
         pytest.skip("fuzzing turned off (--max-examples 0)")
     result = FuzzRun()
@@ -54,7 +55,9 @@ def fuzz_run(options: Options, run: Run, app: ChatApp) -> FuzzRun:
                 form=app.form,
                 max_examples=options.max_examples,
                 timeout=options.request_timeout,
-                max_time=options.fuzz_max_time,
+                max_time=min(options.fuzz_max_time, budget.remaining()),  # the run's --max-time holds too
+                wall_time=options.stream_timeout,
+                max_body=int(options.max_body_mb * MB),
                 exclude={o.operation_id for o in OPS if o.tag == tag and o.operation_id in exclude},
                 result=result,
             )
@@ -100,6 +103,13 @@ def _outcome(op: contract.Operation, fuzz_run: FuzzRun) -> OperationOutcome:
         pytest.skip(fuzz_run.stopped or "schemathesis generated no case for this operation")
     if outcome.errors:
         fail(f"schemathesis could not test {outcome.label}: {outcome.errors[0]}")
+    if not outcome.answered:  # nothing was judged: that is never a pass
+        if outcome.cases:
+            fail(
+                f"no answer to any of the {outcome.cases} generated cases of {outcome.label} "
+                "(timeouts, refused connections or redirect loops)"
+            )
+        pytest.skip(fuzz_run.stopped or "schemathesis generated no case for this operation")
     return outcome
 
 
