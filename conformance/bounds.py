@@ -29,8 +29,8 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 MB = 1024 * 1024
-DEFAULT_MAX_BODY_MB = 8.0  # far more than any answer of these APIs (the largest canned stream is ~30 KB)
-DEFAULT_MAX_TIME = 900.0  # seconds: a full run against the mock takes ~2 min, fuzzing included
+DEFAULT_MAX_BODY_MB = 8.0  # far more than any answer of these APIs (the largest golden stream is 16 KB)
+DEFAULT_MAX_TIME = 900.0  # seconds: a full run against the mock takes a few minutes, fuzzing included
 READ_SIZE = 16384  # small reads: the deadline and the cap are checked between them
 
 

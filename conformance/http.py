@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 import requests
 
 from conformance.bounds import (
+    DEFAULT_MAX_BODY_MB,
     MB,
     BodyTooLarge,
     BoundedAdapter,
@@ -159,7 +160,7 @@ class Client:
         timeout: float = 10.0,
         stream_timeout: float = 30.0,
         *,
-        max_body_mb: float = 8.0,
+        max_body_mb: float = DEFAULT_MAX_BODY_MB,
         budget: Budget | None = None,
     ):
         self.base_url = base_url.rstrip("/")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from conformance.bounds import DEFAULT_MAX_BODY_MB, DEFAULT_MAX_TIME
+
 AREAS = (
     "auth",
     "chat",
@@ -106,14 +108,14 @@ OPTIONS: list[tuple[str, str, object, type, str]] = [
     (
         "--max-time",
         "max_time",
-        900.0,
+        DEFAULT_MAX_TIME,
         float,
         "seconds: total budget of the run; once spent, the checks left are reported as not run (exit 8)",
     ),
     (
         "--max-body-mb",
         "max_body_mb",
-        8.0,
+        DEFAULT_MAX_BODY_MB,
         float,
         "MB: at most this much of any body or stream is read; a bigger one is reported as the finding",
     ),
@@ -153,8 +155,8 @@ class Options:
     user_prefix: str = "conformance"
     request_timeout: float = 10.0
     stream_timeout: float = 30.0
-    max_time: float = 900.0
-    max_body_mb: float = 8.0
+    max_time: float = DEFAULT_MAX_TIME
+    max_body_mb: float = DEFAULT_MAX_BODY_MB
     max_examples: int = 5
     fuzz_max_time: float = 60.0
     max_chat_calls: int | None = None

@@ -152,3 +152,17 @@ def test_fuzzing_a_server_that_never_answers_passes_nothing_and_stays_bounded(
     assert ran.code == 1
     assert not (tmp_path / ".hypothesis").exists(), "hypothesis wrote into the working directory"
     assert ran.peak_mb < 400, f"peak {ran.peak_mb:.0f} MB"
+
+
+def test_every_exit_status_is_documented_in_help_and_readme() -> None:
+    from conformance.cli import build_parser
+    from conformance.options import EXIT_CODES, EXIT_USAGE
+
+    codes = [code for code, _ in EXIT_CODES]
+    assert len(set(codes)) == len(codes) and EXIT_USAGE == 2
+    assert {8, 130, 143} <= set(codes)  # budget spent, SIGINT, SIGTERM: never the usage-error 2
+    helptext = build_parser().format_help()
+    readme = (ROOT / "README.md").read_text()
+    for code, _ in EXIT_CODES:
+        assert f"\n  {code}  " in helptext
+        assert f"\n| {code} | " in readme
