@@ -357,6 +357,13 @@ class _CappedRaw:
     def read1(self, amt: int = READ_SIZE, decode_content: bool | None = None) -> bytes:  # noqa: ARG002
         return self._body.read1(amt)
 
+    def close(self) -> None:
+        try:
+            self._body.raw.close()
+        finally:
+            if self._owns_guard:  # a body closed unread (e.g. only the status mattered)
+                self._body.guard.release()
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._body.raw, name)
 
