@@ -15,6 +15,7 @@ from typing import Any
 from jsonschema.exceptions import best_match
 
 from mock_server.contract import Contract
+from mock_server.usage import ModelPricing
 from mock_server.yamlload import load_yaml
 
 
@@ -32,6 +33,7 @@ class Fixtures:
     answers: dict[str, Any]  # the answers.yaml document
     transcriptions: dict[str, Any]  # the transcriptions.yaml document
     raw_app: dict[str, Any] = field(default_factory=dict)
+    pricing: ModelPricing = field(default_factory=ModelPricing)
 
 
 def load_fixtures(directory: Path) -> Fixtures:
@@ -52,6 +54,7 @@ def load_fixtures(directory: Path) -> Fixtures:
         answers=_load(directory / "answers.yaml") or {},
         transcriptions=_load(directory / "audio" / "transcriptions.yaml") or {},
         raw_app=app,
+        pricing=ModelPricing.from_fixture(app.get("model")),
     )
 
 
@@ -74,6 +77,19 @@ def form_controls(parameters: dict[str, Any]) -> list[tuple[str, dict[str, Any]]
         for kind, settings in item.items():
             controls.append((kind, settings or {}))
     return controls
+
+
+# What a message that says nothing about them has in GET /messages: no files, thoughts or citations,
+# a normal status, and the nil UUID as parent (real servers give service-API messages that parent).
+UUID_NIL = "00000000-0000-0000-0000-000000000000"
+HISTORY_DEFAULTS: dict[str, Any] = {
+    "parent_message_id": UUID_NIL,
+    "message_files": [],
+    "retriever_resources": [],
+    "agent_thoughts": [],
+    "status": "normal",
+    "error": None,
+}
 
 
 class FixtureError(ValueError):
@@ -197,6 +213,7 @@ def validated_users(
                     "inputs": record["inputs"],
                     "feedback": {"rating": rating} if rating else None,
                     "created_at": created,
+                    **HISTORY_DEFAULTS,
                     **msg,
                 }
                 _check(contract, "HistoryMessage", msg_record, mat, msg)

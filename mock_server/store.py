@@ -24,7 +24,10 @@ CREATE INDEX IF NOT EXISTS conversations_owner
 CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, conversation_id TEXT NOT NULL,
     api_key TEXT NOT NULL, user TEXT NOT NULL, inputs TEXT NOT NULL, query TEXT NOT NULL,
-    answer TEXT NOT NULL, rating TEXT, feedback_content TEXT, created_at INTEGER NOT NULL);
+    answer TEXT NOT NULL, rating TEXT, feedback_content TEXT, created_at INTEGER NOT NULL,
+    parent_message_id TEXT, status TEXT NOT NULL DEFAULT 'normal', error TEXT,
+    message_files TEXT NOT NULL DEFAULT '[]', agent_thoughts TEXT NOT NULL DEFAULT '[]',
+    retriever_resources TEXT NOT NULL DEFAULT '[]');
 CREATE INDEX IF NOT EXISTS messages_conversation ON messages (conversation_id, created_at, seq);
 CREATE TABLE IF NOT EXISTS stops (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL, api_key TEXT NOT NULL,
@@ -39,6 +42,18 @@ CREATE TABLE IF NOT EXISTS journal (
 """
 
 CHAT_TABLES = ("conversations", "messages", "stops")
+
+# Columns added to `messages` after the first release: a store written by an older mock gains them.
+MESSAGE_COLUMNS_ADDED = {
+    "parent_message_id": "TEXT",
+    "status": "TEXT NOT NULL DEFAULT 'normal'",
+    "error": "TEXT",
+    "message_files": "TEXT NOT NULL DEFAULT '[]'",
+    "agent_thoughts": "TEXT NOT NULL DEFAULT '[]'",
+    "retriever_resources": "TEXT NOT NULL DEFAULT '[]'",
+}
+# The history fields kept as JSON text.
+MESSAGE_JSON_FIELDS = ("message_files", "agent_thoughts", "retriever_resources")
 
 
 LOCK_WAIT_S = 30.0
@@ -98,6 +113,10 @@ def init_schema(path: str) -> None:
         for statement in SCHEMA.split(";"):  # one by one, so each waits for the lock like any write
             if statement.strip():
                 conn.execute(statement)
+        have = {row["name"] for row in conn.execute("PRAGMA table_info(messages)").fetchall()}
+        for name, kind in MESSAGE_COLUMNS_ADDED.items():
+            if name not in have:
+                conn.execute(f"ALTER TABLE messages ADD COLUMN {name} {kind}")
     finally:
         conn.close()
 
@@ -183,21 +202,30 @@ def delete_conversation(conn: sqlite3.Connection, key: str, user: str, conv_id: 
 
 
 def message_row(row: sqlite3.Row) -> dict[str, Any]:
+    """A stored message as a HistoryMessage of GET /messages."""
     return {
         "id": row["id"],
         "conversation_id": row["conversation_id"],
+        "parent_message_id": row["parent_message_id"],
         "inputs": json.loads(row["inputs"]),
         "query": row["query"],
         "answer": row["answer"],
+        "message_files": json.loads(row["message_files"]),
         "feedback": {"rating": row["rating"]} if row["rating"] else None,
+        "retriever_resources": json.loads(row["retriever_resources"]),
+        "agent_thoughts": json.loads(row["agent_thoughts"]),
+        "status": row["status"],
+        "error": row["error"],
         "created_at": row["created_at"],
     }
 
 
 def insert_message(conn: sqlite3.Connection, key: str, user: str, msg: dict[str, Any]) -> None:
+    """Store a message; the history fields it leaves out get their defaults (no files, normal)."""
     conn.execute(
-        "INSERT INTO messages (id, conversation_id, api_key, user, inputs, query, answer, rating, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO messages (id, conversation_id, api_key, user, inputs, query, answer, rating, created_at,"
+        " parent_message_id, status, error, message_files, agent_thoughts, retriever_resources)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             msg["id"],
             msg["conversation_id"],
@@ -208,7 +236,28 @@ def insert_message(conn: sqlite3.Connection, key: str, user: str, msg: dict[str,
             msg["answer"],
             (msg.get("feedback") or {}).get("rating"),
             msg["created_at"],
+            msg.get("parent_message_id"),
+            msg.get("status") or "normal",
+            msg.get("error"),
+            *(json.dumps(msg.get(name) or [], ensure_ascii=False) for name in MESSAGE_JSON_FIELDS),
         ),
+    )
+
+
+def set_message_outcome(conn: sqlite3.Connection, message_id: str, **fields: Any) -> None:
+    """Update what an answer produced once it is known (answer, status, error, thoughts, files...)."""
+    allowed = {"answer", "status", "error", *MESSAGE_JSON_FIELDS}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValueError(f"not message outcome fields: {sorted(unknown)}")
+    if not fields:
+        return
+    names = list(fields)
+    values = [
+        json.dumps(fields[n], ensure_ascii=False) if n in MESSAGE_JSON_FIELDS else fields[n] for n in names
+    ]
+    conn.execute(
+        f"UPDATE messages SET {', '.join(f'{n} = ?' for n in names)} WHERE id = ?", (*values, message_id)
     )
 
 

@@ -53,6 +53,10 @@ class Pacing:
     jitter_ms: float = 0.0
     seed: int = 0
 
+    def planned_s(self, n: int) -> float:
+        """Seconds from the request to the last of n pieces, without jitter (the usage block's latency)."""
+        return (self.ttft_ms + self.interval_ms * (n - 1)) / 1000.0 if n > 0 else 0.0
+
     def schedule(self, n: int, key: str) -> list[float]:
         """Offsets in seconds from the stream's start at which frames 0..n-1 are due (reproducible)."""
         rng = random.Random(f"{self.seed}|{key}")

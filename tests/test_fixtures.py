@@ -13,12 +13,14 @@ import json
 import re
 import wave
 from collections.abc import Callable
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from mock_server.fixtures import HISTORY_DEFAULTS
 from tests.contract import component, content_schema_errors, contract, resolve, validator
 from tools import make_audio_fixtures, make_stream_fixtures, make_user_fixtures
 
@@ -283,7 +285,7 @@ def users_problems(doc: dict[str, Any]) -> list[str]:
             if conv.get("created_at") != first or conv.get("updated_at") != last:
                 problems.append(f"{where}: created_at/updated_at are not its first/last message's")
             for msg in messages:
-                item = {**msg, "conversation_id": conv.get("id")}
+                item = {**HISTORY_DEFAULTS, **msg, "conversation_id": conv.get("id")}
                 problems += [f"{where}/{msg.get('id')}: {e}" for e in schema_errors("HistoryMessage", item)]
                 ids.append(msg.get("id"))
                 if msg.get("inputs") != conv.get("inputs"):
@@ -567,6 +569,20 @@ def _usage(query: str, answer: str) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
+def _priced(usage: dict[str, Any]) -> dict[str, Any]:
+    """`usage` with its prices recomputed from app.yaml's model, as Dify prices (7 places, half-up)."""
+    model = load("app.yaml")["model"]
+    out = dict(usage)
+    for kind in ("prompt", "completion"):
+        unit_price, price_unit = Decimal(model[f"{kind}_unit_price"]), Decimal(model["price_unit"])
+        amount = Decimal(usage[f"{kind}_tokens"]) * unit_price * price_unit
+        out[f"{kind}_price"] = str(amount.quantize(Decimal("1E-7"), rounding=ROUND_HALF_UP))
+        out[f"{kind}_unit_price"], out[f"{kind}_price_unit"] = str(unit_price), str(price_unit)
+    out["total_price"] = str(Decimal(out["prompt_price"]) + Decimal(out["completion_price"]))
+    out["currency"] = model["currency"]
+    return out
+
+
 @pytest.mark.parametrize("entry", [s for s in MANIFEST if s["blocking"]], ids=lambda s: s["file"])
 def test_blocking_form_agrees_with_the_stream(entry: dict[str, Any]) -> None:
     blocking = json.loads(read_stream(entry["blocking"]))
@@ -582,8 +598,12 @@ def test_blocking_form_agrees_with_the_stream(entry: dict[str, Any]) -> None:
         for field in ("id", "message_id", "conversation_id", "task_id"):
             assert {p[field] for p in payloads} == {blocking[field]}
         assert blocking["created_at"] == payloads[0]["created_at"]
-        usage = _usage(entry["query"], answer)
-        assert blocking["metadata"]["usage"] == payloads[-1]["metadata"]["usage"] == usage
+        usage = blocking["metadata"]["usage"]
+        assert usage == payloads[-1]["metadata"]["usage"]
+        assert {k: usage[k] for k in ("prompt_tokens", "completion_tokens", "total_tokens")} == _usage(
+            entry["query"], answer
+        )
+        assert _priced(usage) == usage
     else:
         assert schema_errors("ChatCompletionResponse", blocking) == []
         chunks = payloads

@@ -17,6 +17,7 @@ manifest.yaml are hand-written inputs and are never written.
 from __future__ import annotations
 
 import argparse
+import decimal
 import hashlib
 import json
 import re
@@ -65,6 +66,7 @@ class Sources:
         self.answer = answer_rule(answers)
         self.tokenizer = re.compile(answers["tokenizer"])
         self.mode = app["app"]["mode"]
+        self.model = app["model"]
         self.seeded = {
             m["id"]: {"conversation_id": c["id"], "created_at": m["created_at"], "answer": m["answer"]}
             for u in users["users"] for c in u["conversations"] for m in c["messages"]
@@ -76,6 +78,25 @@ class Sources:
     def usage(self, query: str, answer: str) -> dict[str, int]:
         prompt, completion = len(self.pieces(query)), len(self.pieces(answer))
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+    def chat_usage(self, query: str, answer: str) -> dict[str, Any]:
+        """Dify's twelve-field usage block: prices from app.yaml's `model`, latency 0 (no pacing)."""
+        counts = self.usage(query, answer)
+        unit = decimal.Decimal(self.model["price_unit"])
+        prices = {}
+        for kind in ("prompt", "completion"):
+            amount = counts[f"{kind}_tokens"] * decimal.Decimal(self.model[f"{kind}_unit_price"]) * unit
+            prices[kind] = amount.quantize(decimal.Decimal("0.0000001"), rounding=decimal.ROUND_HALF_UP)
+        return {
+            "prompt_tokens": counts["prompt_tokens"], "prompt_unit_price": self.model["prompt_unit_price"],
+            "prompt_price_unit": self.model["price_unit"], "prompt_price": str(prices["prompt"]),
+            "completion_tokens": counts["completion_tokens"],
+            "completion_unit_price": self.model["completion_unit_price"],
+            "completion_price_unit": self.model["price_unit"], "completion_price": str(prices["completion"]),
+            "total_tokens": counts["total_tokens"],
+            "total_price": str(prices["prompt"] + prices["completion"]),
+            "currency": self.model["currency"], "latency": 0.0,
+        }
 
     def chat_ids(self, entry: dict[str, Any]) -> dict[str, Any]:
         """task_id, message_id, conversation_id, created_at: the manifest's, completed from users.yaml."""
@@ -124,17 +145,19 @@ def chat_stream(entry: dict[str, Any], src: Sources) -> tuple[str, dict[str, Any
     created = ids["created_at"]
     frames = [frame({"event": "message", **head, "answer": p, "created_at": created}) for p in pieces]
     frames = _with_extras(entry, frames, len(pieces))
-    usage = src.usage(query, answer)
+    usage = src.chat_usage(query, answer)
+    metadata = {"usage": usage, "retriever_resources": []}
     blocking = None
     if error:
         frames.append(frame({
             "event": "error", "task_id": ids["task_id"], "message_id": ids["message_id"],
+            "conversation_id": ids["conversation_id"], "created_at": created,
             "status": error["status"], "code": error["code"], "message": error["message"],
         }))
     else:
-        frames.append(frame({"event": "message_end", **head, "metadata": {"usage": usage}}))
+        frames.append(frame({"event": "message_end", **head, "created_at": created, "metadata": metadata}))
         blocking = {"event": "message", **head, "mode": src.mode, "answer": answer,
-                    "metadata": {"usage": usage}, "created_at": ids["created_at"]}
+                    "metadata": metadata, "created_at": ids["created_at"]}
     return "".join(frames), blocking
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from flask import Response
 
 from mock_server import store
-from mock_server.fixtures import form_controls
+from mock_server.fixtures import UUID_NIL, form_controls
 from mock_server.handlers.base import (
     Call,
     bad_param,
@@ -110,18 +110,19 @@ def send_chat_message(call: Call) -> Response:
                 "query": query,
                 "answer": answer,
                 "created_at": now,
+                "parent_message_id": UUID_NIL,
             },
         )
-    usage = _usage(engine, query, answer)
     common = {"task_id": task_id, "id": message_id, "message_id": message_id, "conversation_id": conv_id}
     if body.get("response_mode", "blocking") != "streaming":
+        usage = _usage(call, query, answer)
         return json_response(
             {
                 "event": "message",
                 **common,
                 "mode": "chat",
                 "answer": answer,
-                "metadata": {"usage": usage},
+                "metadata": {"usage": usage, "retriever_resources": []},
                 "created_at": now,
             }
         )
@@ -129,9 +130,12 @@ def send_chat_message(call: Call) -> Response:
     return sse_response(_chat_stream(call, user, common, now, query, answer))
 
 
-def _usage(engine, query: str, answer: str) -> dict[str, int]:
-    prompt, completion = engine.count_tokens(query), engine.count_tokens(answer)
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+def _usage(call: Call, query: str, answer: str) -> dict[str, Any]:
+    """The usage block; latency is the answer's planned duration at the request's pacing."""
+    engine = call.state.engine
+    completion = engine.count_tokens(answer)
+    latency = call.pacing.planned_s(completion)
+    return call.state.fixtures.pricing.usage(engine.count_tokens(query), completion, latency)
 
 
 def _chat_stream(call: Call, user: str, common: dict[str, Any], created_at: int, query: str, answer: str):
@@ -147,7 +151,8 @@ def _chat_stream(call: Call, user: str, common: dict[str, Any], created_at: int,
                 {
                     "event": "message_end",
                     **common,
-                    "metadata": {"usage": _usage(engine, query, "".join(sent))},
+                    "created_at": created_at,
+                    "metadata": {"usage": _usage(call, query, "".join(sent)), "retriever_resources": []},
                 }
             )
         ]
@@ -157,6 +162,8 @@ def _chat_stream(call: Call, user: str, common: dict[str, Any], created_at: int,
             "event": "error",
             "task_id": task_id,
             "message_id": message_id,
+            "conversation_id": common["conversation_id"],
+            "created_at": created_at,
             "status": 500,
             "code": "internal_server_error",
             "message": "The server encountered an internal error.",

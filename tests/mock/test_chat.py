@@ -20,7 +20,36 @@ def test_blocking_answer_is_the_canned_answer(client) -> None:
     assert body["answer"] == "It's Die Hard for sure."
     assert body["event"] == "message" and body["mode"] == "chat"
     assert body["id"] == body["message_id"]
-    assert body["metadata"]["usage"] == {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}
+    assert body["metadata"]["usage"] == {
+        "prompt_tokens": 5,
+        "prompt_unit_price": "0.001",
+        "prompt_price_unit": "0.001",
+        "prompt_price": "0.0000050",
+        "completion_tokens": 5,
+        "completion_unit_price": "0.002",
+        "completion_price_unit": "0.001",
+        "completion_price": "0.0000100",
+        "total_tokens": 10,
+        "total_price": "0.0000150",
+        "currency": "USD",
+        "latency": 0.0,
+    }
+
+
+def test_usage_latency_is_the_planned_duration_at_the_request_pacing(client) -> None:
+    pacing = {"X-Mock-TTFT-Ms": "300", "X-Mock-Token-Interval-Ms": "50"}
+    resp = chat(client, "Which movie is the best?", headers=pacing)
+    assert resp.json["metadata"]["usage"]["latency"] == 0.5  # 300 ms + 4 intervals of 50 ms, 5 pieces
+
+
+def test_history_items_carry_todays_fields(client) -> None:
+    body = chat(client, "Which movie is the best?").json
+    items = client.get(
+        f"/v1/messages?conversation_id={body['conversation_id']}&user=u1", headers=AUTH
+    ).json["data"]
+    fields = ("message_files", "agent_thoughts", "retriever_resources", "status", "error")
+    assert [items[0][k] for k in fields] == [[], [], [], "normal", None]
+    assert items[0]["parent_message_id"] == "00000000-0000-0000-0000-000000000000"
 
 
 def test_match_is_strip_casefold_only(client) -> None:

@@ -77,7 +77,7 @@ def gunicorn_server(tmp_path) -> Iterator[str]:
             try:
                 if requests.get(f"{base}/_mock/health", timeout=1).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not up yet, or slow to answer on a loaded machine
                 time.sleep(0.1)
         else:
             raise RuntimeError(proc.stdout.read().decode() if proc.stdout else "server did not start")

@@ -10,7 +10,8 @@ JSON = {"Content-Type": "application/json"}
 SSE = {"Content-Type": "text/event-stream"}
 GOOD_CONV_LIST = {"limit": 20, "has_more": False, "data": []}
 MSG = (
-    '{"event":"message","id":"5ad4cb98-f0c7-4085-b384-88c403be6290",'
+    '{"event":"message","task_id":"2b8a1e3c-7d4f-4c1a-9e0b-5f6a7b8c9d01","id":"5ad4cb98-f0c7-4085-b384-88c403be6290",'
+    '"message_id":"5ad4cb98-f0c7-4085-b384-88c403be6290",'
     '"conversation_id":"45701982-8118-4bc5-8e9b-64562b4555f2","answer":"x","created_at":1}'
 )
 

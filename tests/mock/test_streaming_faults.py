@@ -233,7 +233,8 @@ def test_error_after_matches_the_golden_error_stream(client) -> None:
     got = events(resp)
     assert [list(e) for e in got] == [list(e) for e in want]
     assert [e.get("answer") for e in got] == [e.get("answer") for e in want]
-    assert got[-1] == {**want[-1], "task_id": got[0]["task_id"], "message_id": got[0]["id"]}
+    drawn = {k: got[0][k] for k in ("task_id", "conversation_id", "created_at")}
+    assert got[-1] == {**want[-1], **drawn, "message_id": got[0]["id"]}
     history = client.get(
         f"/v1/messages?conversation_id={got[0]['conversation_id']}&user=lucy-7", headers=AUTH
     ).json["data"]
