@@ -38,7 +38,8 @@ say(op="sendChatMessage", mode="streaming", events=[e.event.value for e in event
     answer="".join(e.answer for e in events if e.event.value == "message"),
     end_created_at=events[-1].created_at)
 
-say(op="stopChatMessage", result=client.stop_chat_messages(events[0].task_id, models.StopRequest(user=USER)).result)
+stopped = client.stop_chat_messages(events[0].task_id, models.StopRequest(user=USER))
+say(op="stopChatMessage", result=stopped.result)
 liked = client.feedback_messages(blocking.message_id, models.FeedbackRequest(rating="like", user=USER))
 say(op="createMessageFeedback", result=liked.result)
 
