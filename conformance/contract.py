@@ -18,14 +18,43 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from conformance.data import contract_path
+from conformance.eras import DEFAULT_ERA, declared_eras, view
 
 CONTRACT_URI = "urn:chat-contract-kit:openapi"
 METHODS = ("get", "post", "put", "patch", "delete")
 
 
+_selected = {"era": DEFAULT_ERA}
+
+
+@cache
+def whole_document() -> dict[str, Any]:
+    """openapi.yaml as written: every era, with its markers."""
+    return yaml.safe_load(contract_path().read_text(encoding="utf-8"))
+
+
+def eras() -> list[str]:
+    return declared_eras(whole_document())
+
+
+def use_era(era: str) -> None:
+    """Judge `era` from now on (the plugin calls this before any check module is collected)."""
+    view(whole_document(), era)  # raises ValueError for an era the contract does not know
+    if era != _selected["era"]:
+        _selected["era"] = era
+        for cached in (document, _registry, operations):
+            cached.cache_clear()
+
+
+def era() -> str:
+    """The era being judged."""
+    return _selected["era"]
+
+
 @cache
 def document() -> dict[str, Any]:
-    return yaml.safe_load(contract_path().read_text(encoding="utf-8"))
+    """The contract of the era being judged (see use_era)."""
+    return view(whole_document(), _selected["era"])
 
 
 @cache
@@ -132,6 +161,25 @@ class Operation:
             if p.get("in") == "query" and p.get("name") == name:
                 return resolve(p["schema"])
         raise KeyError(f"{self.operation_id} has no query parameter {name!r}")
+
+    def parameter(self, name: str, location: str = "query") -> dict[str, Any] | None:
+        """The parameter `name` in `location` as the judged era declares it (None: it has none)."""
+        for p in self.spec.get("parameters", []):
+            p = resolve(p)
+            if p.get("in") == location and p.get("name") == name:
+                return p
+        return None
+
+    def accepts_parameter(self, name: str, value: Any, location: str = "query") -> bool:
+        """Whether the era's contract lets `value` through as parameter `name`."""
+        p = self.parameter(name, location)
+        return p is not None and validator(p.get("schema", {})).is_valid(value)
+
+    def body_requires(self, name: str, media_type: str = "application/json") -> bool:
+        """Whether the era's contract requires request body field `name`."""
+        body = resolve(self.spec.get("requestBody")) or {}
+        schema = resolve(body.get("content", {}).get(media_type, {}).get("schema", {}))
+        return name in (schema.get("required") or [])
 
     def boundary_values(self, name: str) -> tuple[int, int, int, int]:
         """(below minimum, minimum, maximum, above maximum) of an integer query parameter."""

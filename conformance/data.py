@@ -12,12 +12,15 @@ import yaml
 
 def data_root() -> Path:
     """The directory holding openapi.yaml and fixtures/ (this package keeps its own copy of this)."""
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "openapi.yaml").is_file() and (checkout / "fixtures").is_dir():
+        return checkout  # a checkout (or an editable install of one): its files, not a stale copy
     # chat_contract_data is a data-only namespace directory of the wheel; look at its locations.
     spec = importlib.util.find_spec("chat_contract_data")
     for location in (spec.submodule_search_locations or []) if spec else []:
         if (Path(location) / "openapi.yaml").is_file():
             return Path(location)
-    return Path(__file__).resolve().parent.parent
+    return checkout
 
 
 def contract_path() -> Path:

@@ -94,6 +94,13 @@ OPTIONS: list[tuple[str, str, object, type, str]] = [
         str,
         "gateway mode: the upstream mock's /_mock/journal URL (compares requests with golden cases)",
     ),
+    (
+        "--era",
+        "era",
+        "current",
+        str,
+        "era of the Chat App API to judge: current (today's Dify, default) or 2023 (the 2023 documents)",
+    ),
     ("--only", "only", None, str, f"comma-separated areas to run ({', '.join(AREAS)})"),
     ("--skip", "skip_areas", None, str, "comma-separated areas to leave out"),
     ("--user-prefix", "user_prefix", "conformance", str, "prefix of the users this run creates"),
@@ -150,6 +157,7 @@ class Options:
     chat_completions_key: str | None = None
     chat_completions_model: str = "gpt-4"
     upstream_journal_url: str | None = None
+    era: str = "current"
     only: str | None = None
     skip_areas: str | None = None
     user_prefix: str = "conformance"

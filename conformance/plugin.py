@@ -19,6 +19,7 @@ import pytest
 import requests
 import urllib3.exceptions
 
+from conformance import contract
 from conformance.bounds import BoundedAdapter, Budget, Limits
 from conformance.chatapp import ChatApp
 from conformance.checking import SHOULD, CheckFailed
@@ -63,6 +64,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "conformance(check_id, title, level): a conformance check")
     opts = options_from(config)
     config.stash[OPTIONS_KEY] = opts
+    with contextlib.suppress(ValueError):  # an unknown era is the preflight's usage error
+        contract.use_era(opts.era)
     config.stash[RESULTS_KEY] = Results()
     config.stash[BUDGET_KEY] = Budget(opts.max_time)
     if opts.base_url and config.args_source != pytest.Config.ArgsSource.ARGS:
@@ -106,6 +109,8 @@ def preflight(opts: Options) -> tuple[int, str] | None:
         opts.areas()
     except ValueError as exc:
         return EXIT_USAGE, f"chat-conformance: {exc}"
+    if opts.era not in contract.eras():
+        return EXIT_USAGE, f"chat-conformance: --era {opts.era!r} is not one of {', '.join(contract.eras())}"
     for flag, value in opts.surface_urls():
         try:
             parts = urlsplit(value)
@@ -198,6 +203,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     judged, not_judged = opts.surface_report()
     meta = config.stash[RESULTS_KEY].meta
     meta["base URL"] = opts.base_url
+    meta["era"] = opts.era
     meta["surfaces judged"] = "; ".join(judged)
     meta["surfaces not judged"] = "; ".join(not_judged) or "none"
 

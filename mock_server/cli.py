@@ -62,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--admin-token", help="require this token on /_mock/ (default: admin API open)")
     p.add_argument("--fixtures", metavar="DIR", help="fixtures directory (default: the packaged fixtures)")
     p.add_argument("--contract", metavar="PATH", help="openapi.yaml to serve (default: the packaged one)")
+    p.add_argument(
+        "--era",
+        default="current",
+        help="which era of the Chat App API to serve: current (today's Dify, default) or 2023 "
+        "(the 2023 documents: their 9 operations and limits)",
+    )
     p.add_argument("--log-level", default="info")
     return p
 
@@ -80,6 +86,7 @@ def config_from_args(args: argparse.Namespace) -> MockConfig:
         stall_max_s=args.stall_max_s,
         journal_size=args.journal_size,
         admin_token=args.admin_token,
+        era=args.era,
     )
 
 
@@ -94,7 +101,9 @@ def check_inputs(cfg: MockConfig) -> str | None:
     if not fixtures_dir.is_dir():
         return f"--fixtures {fixtures_dir}: no such directory"
     try:
-        contract = Contract(contract_file)
+        contract = Contract(contract_file, cfg.era)
+    except ValueError as exc:
+        return f"--era {cfg.era}: {exc}"
     except Exception as exc:
         return f"--contract {contract_file}: cannot be read: {_one_line(exc)}"
     try:

@@ -35,7 +35,8 @@ class MockConfig:
     stall_max_s: float = 30.0
     journal_size: int = 1000
     admin_token: str | None = None
-    max_upload_mb: int = 64  # hard cap on request bodies (the audio limit itself is 15 MB)
+    era: str = "current"  # the era of the Chat App API to serve (the contract's x-era-names)
+    max_upload_mb: int = 64  # hard cap on request bodies (the audio limit is the contract's)
 
     @classmethod
     def coerce(cls, value: MockConfig | dict[str, Any] | None) -> MockConfig:

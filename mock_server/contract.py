@@ -16,6 +16,7 @@ import jsonschema
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from mock_server.eras import DEFAULT_ERA, era_names, for_era
 from mock_server.yamlload import load_yaml
 
 CONTRACT_URI = "urn:chat-contract-kit:openapi"
@@ -53,11 +54,14 @@ class Operation:
 
 
 class Contract:
-    """The parsed contract plus a `referencing` registry over the whole document."""
+    """The parsed contract of one era plus a `referencing` registry over that era's document."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, era: str = DEFAULT_ERA) -> None:
         self.path = path
-        self.doc: dict[str, Any] = load_yaml(path.read_text(encoding="utf-8"))
+        self.era = era
+        whole: dict[str, Any] = load_yaml(path.read_text(encoding="utf-8"))
+        self.eras = era_names(whole)
+        self.doc: dict[str, Any] = for_era(whole, era)
         resource = Resource.from_contents(self.doc, default_specification=DRAFT202012)
         self.registry = Registry().with_resource(CONTRACT_URI, resource)
         self.operations: list[Operation] = list(self._operations())

@@ -145,7 +145,7 @@ def _refuse_stored_ids(conn: sqlite3.Connection, users: list[dict[str, Any]]) ->
 
 
 def build_state(config: MockConfig) -> MockState:
-    contract = Contract(config.contract_file())
+    contract = Contract(config.contract_file(), config.era)
     fixtures = load_fixtures(config.fixtures_path())
     db_path = config.store
     temp_store = not db_path

@@ -131,8 +131,8 @@ def conversation_row(row: sqlite3.Row) -> dict[str, Any]:
         "inputs": json.loads(row["inputs"]),
         "status": row["status"],
         "introduction": row["introduction"],
-        "created_at": row["created_at"],
-        "updated_at": row["updated_at"],
+        "created_at": int(row["created_at"]),  # stored with its fraction: sub-second order
+        "updated_at": int(row["updated_at"]),
     }
 
 
@@ -160,22 +160,41 @@ def insert_conversation(conn: sqlite3.Connection, key: str, user: str, conv: dic
     )
 
 
+# sort_by -> (column, descending); ties are broken by created_at, then id, in the same direction.
+SORTS = {
+    "-updated_at": ("updated_at", True),
+    "updated_at": ("updated_at", False),
+    "-created_at": ("created_at", True),
+    "created_at": ("created_at", False),
+}
+
+
 def list_conversations(
-    conn: sqlite3.Connection, key: str, user: str, last_id: str | None, limit: int
+    conn: sqlite3.Connection,
+    key: str,
+    user: str,
+    last_id: str | None,
+    limit: int,
+    sort_by: str = "-updated_at",
 ) -> tuple[list[dict[str, Any]], bool] | None:
-    """A page in (updated_at, created_at, id) descending order; None when last_id is unknown."""
+    """A page in `sort_by` order (default: most recently active first); None when last_id is unknown.
+
+    Times are stored with their sub-second fraction, so conversations of the same second keep the
+    order in which they happened, as on real servers.
+    """
+    column, descending = SORTS[sort_by]
+    keys = [column, "created_at", "id"] if column != "created_at" else ["created_at", "id"]
+    order = ", ".join(f"{k} {'DESC' if descending else 'ASC'}" for k in keys)
     args: list[Any] = [key, user]
     where = ""
     if last_id:
         last = get_conversation(conn, key, user, last_id)
         if last is None:
             return None
-        where = " AND (updated_at, created_at, id) < (?, ?, ?)"
-        args += [last["updated_at"], last["created_at"], last["id"]]
+        where = f" AND ({', '.join(keys)}) {'<' if descending else '>'} ({', '.join('?' for _ in keys)})"
+        args += [last[k] for k in keys]
     rows = conn.execute(
-        "SELECT * FROM conversations WHERE api_key = ? AND user = ?"
-        + where
-        + " ORDER BY updated_at DESC, created_at DESC, id DESC LIMIT ?",
+        f"SELECT * FROM conversations WHERE api_key = ? AND user = ?{where} ORDER BY {order} LIMIT ?",
         (*args, limit + 1),
     ).fetchall()
     return [conversation_row(r) for r in rows[:limit]], len(rows) > limit

@@ -6,7 +6,7 @@ bytes, so the files must be reproducible byte for byte:
     python tools/make_audio_fixtures.py           # rewrite fixtures/audio/
     python tools/make_audio_fixtures.py --check   # exit 1 if the committed files differ
 
-`write_oversized` makes the over-the-limit upload (15 MB + 1 byte) at test time; it is never committed.
+`write_oversized` makes an over-the-limit upload (x-max-bytes + 1) at test time; it is never committed.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ AUDIO_DIR = ROOT / "fixtures" / "audio"
 RATE = 8000  # Hz, mono, 16-bit PCM
 AMPLITUDE = 8000  # of each of the two summed sines; the sum stays inside int16
 FADE = 80  # samples of linear fade in/out per tone, to avoid clicks
-AUDIO_LIMIT = 15 * 1024 * 1024  # bytes; the contract's limit for POST /audio-to-text
 
 DTMF = {  # digit -> (low, high) frequency in Hz
     "1": (697, 1209), "2": (697, 1336), "3": (697, 1477),
@@ -68,7 +67,7 @@ TRANSCRIPTIONS_HEADER = """\
 #   wav   - the bytes parse as a PCM WAV file (RIFF/WAVE, fmt + data chunks): the template with
 #           {seconds} = frames / frame rate, formatted with one decimal ("{:.1f}", e.g. "0.9").
 #   other - anything else: the template with {bytes} = the upload's size in bytes.
-# Limits come from the contract, not from here: over 15 MB is 413, other types 415.
+# Limits come from the contract, not from here: over x-max-bytes is 413, other types 415.
 """
 
 
@@ -112,8 +111,8 @@ def generate() -> dict[str, bytes]:
     return files
 
 
-def write_oversized(path: Path, size: int = AUDIO_LIMIT + 1) -> Path:
-    """Write a well-formed 8-bit silent WAV of exactly `size` bytes (default: one byte over the limit)."""
+def write_oversized(path: Path, size: int) -> Path:
+    """Write a well-formed 8-bit silent WAV of exactly `size` bytes (one byte over a limit, say)."""
     header = 44
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as out:

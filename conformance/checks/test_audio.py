@@ -77,7 +77,7 @@ def test_wrong_type(client: Client, run: Run) -> None:
     expect_error(ex, AUDIO, 415, "unsupported_audio_type")
 
 
-@check("audio.too_large", "a file over the contract's size limit (15 MB) is 413 audio_too_large")
+@check("audio.too_large", "a file over the contract's size limit (x-max-bytes) is 413 audio_too_large")
 def test_too_large(client: Client, run: Run) -> None:
     wav = tiny_wav()
     big = wav + b"\0" * (_size_limit() + 1024 - len(wav))

@@ -203,3 +203,19 @@ def test_input_max_length(app: ChatApp, run: Run) -> None:
     control = texts[0]
     inputs = {**valid_inputs(app.form), control["variable"]: "x" * (int(control["max_length"]) + 1)}
     _refused(app, run, 400, "invalid_param", inputs=inputs)
+
+
+@check(
+    "chat.stop_unknown_task",
+    "stopping an unknown task answers 200 {result: success} (idempotent)",
+    contract=(
+        'stopChatMessage: an unknown or already finished task also answers `{"result": "success"}`; '
+        "today `task_id` is any string, in 2023 a UUID"
+    ),
+)
+def test_stop_unknown_task(app: ChatApp, run: Run) -> None:
+    stop = operation("stopChatMessage")
+    task = "task-" + random_id() if stop.accepts_parameter("task_id", "task-x", "path") else random_id()
+    ex = app.client.call("POST", f"/chat-messages/{task}/stop", json_body={"user": run.user("chat")})
+    expect_status(ex, 200, expected='200 {"result": "success"} for a task that is not running')
+    expect_json_body(ex, stop)

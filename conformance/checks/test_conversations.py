@@ -1,16 +1,16 @@
 """conversations: GET /conversations paged with last_id, walked with small limits.
 
 The run's fresh user owns exactly the conversations it created, so every walk must return exactly
-those, once each, in the contract's order (updated_at desc, then created_at desc, then id desc).
+those, once each, in the contract's order (most recently active first, at sub-second precision).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
+from conformance import contract
 from conformance.chatapp import ChatApp, Walk, expect_page_sizes, random_id, walk_conversations
 from conformance.checking import check, expect, expect_error, expect_json_body, expect_status, fail
 from conformance.contract import operation
@@ -39,12 +39,6 @@ def walks(app: ChatApp, owned: tuple[str, list[str]]) -> Callable[[int], Walk]:
         return cache[limit]
 
     return get
-
-
-def order_key(c: dict[str, Any]) -> tuple[int, int, str]:
-    """The contract's order, descending: updated_at (or created_at), created_at, id."""
-    created = c.get("created_at") or 0
-    return (c.get("updated_at") or created, created, str(c.get("id")))
 
 
 @check(
@@ -93,25 +87,49 @@ def test_complete(walks: Callable[[int], Walk], owned: tuple[str, list[str]], li
 
 @check(
     "conversations.order",
-    "newest updated_at first, ties by created_at then id, across pages",
+    "most recently active first, across pages, even within one second",
     contract=(
-        "listConversations: descending `updated_at`, ties by descending `created_at`, then "
-        "descending `id`, across pages"
+        "listConversations: descending `updated_at`, ties by descending `created_at`; servers "
+        "order by sub-second times, so conversations of the same second keep the order of events"
     ),
 )
 @pytest.mark.parametrize("limit", LIMITS)
-def test_order(walks: Callable[[int], Walk], limit: int) -> None:
+def test_order(walks: Callable[[int], Walk], owned: tuple[str, list[str]], limit: int) -> None:
     walk = walks(limit)
-    items = walk.items()
-    keys = [order_key(c) for c in items]
-    for n in range(1, len(keys)):
-        if keys[n] > keys[n - 1]:
-            fail(
-                f"conversation {items[n].get('id')} (updated_at, created_at, id = {keys[n]}) comes after "
-                f"{keys[n - 1]} (limit={limit})",
-                *walk.exchanges[:3],
-                expected="descending updated_at, then created_at, then id",
-            )
+    got = [c.get("id") for c in walk.items()]
+    wanted = list(reversed(owned[1]))  # created one after another, each with one message
+    if got != wanted and set(got) == set(wanted):
+        fail(
+            f"the conversations are not newest first (limit={limit}): got positions "
+            f"{[wanted.index(i) for i in got]}, wanted {list(range(len(wanted)))}",
+            *walk.exchanges[:3],
+            expected="descending updated_at at sub-second precision (the order in which they were created)",
+        )
+
+
+@check(
+    "conversations.sort_by",
+    "today: sort_by orders the list (created_at ascending, -created_at descending)",
+    contract=(
+        "listConversations (current era): `sort_by` in created_at, -created_at, updated_at, "
+        "-updated_at (default -updated_at)"
+    ),
+)
+@pytest.mark.parametrize("sort_by", ["created_at", "-created_at", "updated_at"])
+def test_sort_by(app: ChatApp, owned: tuple[str, list[str]], sort_by: str) -> None:
+    if LIST.parameter("sort_by") is None:
+        pytest.skip(f"the {contract.era()} era has no sort_by")
+    ex = app.conversations(owned[0], limit=COUNT, sort_by=sort_by)
+    expect_status(ex, 200)
+    got = [c.get("id") for c in expect_json_body(ex, LIST)["data"]]
+    wanted = list(owned[1]) if not sort_by.startswith("-") else list(reversed(owned[1]))
+    expect(
+        got == wanted,
+        f"sort_by={sort_by} gave positions {[owned[1].index(i) if i in owned[1] else i for i in got]} "
+        "(0 = created first)",
+        ex,
+        expected=f"the user's conversations in {sort_by} order",
+    )
 
 
 @check(

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from conformance import contract
 from conformance.chatapp import ChatApp, random_id
 from conformance.checking import check, expect, expect_error, expect_json_body, expect_status
 from conformance.contract import operation
@@ -102,6 +103,27 @@ def test_undo_without_rating(app: ChatApp, message: tuple[str, str, str]) -> Non
     if feedback is not None:
         _rate_ok(app, message, None)
     expect_error(app.feedback(message[0], message[2], None), RATE, 400)
+
+
+@check(
+    "feedback.absent_rating",
+    "today: a feedback without `rating` removes the rating (200; history shows feedback null)",
+    contract=(
+        "createMessageFeedback (current era): `rating` is optional; absent, like `null`, it removes "
+        "the rating"
+    ),
+)
+def test_absent_rating(app: ChatApp, message: tuple[str, str, str]) -> None:
+    if RATE.body_requires("rating"):
+        pytest.skip(f"`rating` is required in the {contract.era()} era")
+    _rate_ok(app, message, "like")
+    user, _, message_id = message
+    ex = app.client.call("POST", f"/messages/{message_id}/feedbacks", json_body={"user": user})
+    expect_status(ex, 200, expected='200 {"result": "success"}: an absent rating revokes')
+    feedback, history = _rated(app, message)
+    expect(
+        feedback is None, f"history shows feedback {feedback!r} after a feedback without rating", ex, history
+    )
 
 
 @check("feedback.invalid_rating", "a rating other than like/dislike/null is 400 invalid_param")

@@ -211,7 +211,38 @@ def test_unknown_conversation(app: ChatApp, run: Run) -> None:
     expect_error(app.messages(run.user("history"), random_id()), LIST, 404, "not_found")
 
 
-@check("history.missing_user", "history without user is 400 invalid_param")
+@check(
+    "history.missing_user",
+    "history without user: 400 where user is required (2023); today the default end user's view (404)",
+    contract=(
+        "listMessages: `user` is required in the 2023 era (400 `invalid_param`); today a missing "
+        "`user` means the app's default end user, who does not own this run's conversation (404)"
+    ),
+)
 def test_missing_user(app: ChatApp, conversation: tuple[str, str, list[str]]) -> None:
     ex = app.client.call("GET", "/messages", params={"conversation_id": conversation[1]})
-    expect_error(ex, LIST, 400, "invalid_param")
+    param = LIST.parameter("user") or {}
+    if param.get("required"):
+        expect_error(ex, LIST, 400, "invalid_param")
+    else:
+        expect_error(ex, LIST, 404, "not_found")
+
+
+@check(
+    "history.empty_conversation_id",
+    'today: conversation_id "" is an empty page (200, no messages); 2023: 400 invalid_param',
+    contract=(
+        'listMessages: today `conversation_id` "" names no conversation and answers an empty page; '
+        "in the 2023 era it must be a UUID"
+    ),
+)
+def test_empty_conversation_id(app: ChatApp, conversation: tuple[str, str, list[str]]) -> None:
+    ex = app.messages(conversation[0], "")
+    if not LIST.accepts_parameter("conversation_id", ""):
+        expect_error(ex, LIST, 400, "invalid_param")
+        return
+    expect_status(ex, 200)
+    page = expect_json_body(ex, LIST)
+    expect(
+        page["data"] == [] and page["has_more"] is False, f"an empty id gave {len(page['data'])} messages", ex
+    )

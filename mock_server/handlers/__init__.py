@@ -48,7 +48,7 @@ VALIDATION_OVERRIDES: dict[tuple[str, str], tuple[int, str, str]] = {
 
 # Errors raised by the HTTP layer itself (e.g. a body over the hard size cap), per operation.
 HTTP_ERROR_OVERRIDES: dict[tuple[str, int], tuple[str, str]] = {
-    ("audioToText", 413): ("audio_too_large", "Audio size exceeded. The limit is 15 MB."),
+    ("audioToText", 413): ("audio_too_large", "Audio size exceeded."),
 }
 
 __all__ = ["HANDLERS", "HTTP_ERROR_OVERRIDES", "STREAMS", "VALIDATION_OVERRIDES", "Call"]

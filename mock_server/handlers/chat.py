@@ -14,6 +14,7 @@ from mock_server.fixtures import UUID_NIL, form_controls
 from mock_server.handlers.base import (
     Call,
     bad_param,
+    body_default,
     connection_dropper,
     json_response,
     not_found,
@@ -25,8 +26,12 @@ from mock_server.streaming import PIECE, StreamPlan, data_frame, paced, piece_te
 
 
 def check_inputs(call: Call, inputs: dict[str, Any]) -> dict[str, Any]:
-    """Enforce the app's user_input_form; returns the inputs with defaults filled in."""
-    out = dict(inputs)
+    """Enforce the app's user_input_form; returns the declared inputs with defaults filled in.
+
+    Keys the form does not declare are dropped, as real servers do (they read only the form's
+    variables), so they are neither refused nor stored.
+    """
+    out: dict[str, Any] = {}
     for kind, control in form_controls(call.state.fixtures.parameters):
         name = control.get("variable")
         if not name:
@@ -37,6 +42,8 @@ def check_inputs(call: Call, inputs: dict[str, Any]) -> dict[str, Any]:
                 raise bad_param(f"inputs.{name}", f"{name} is required in input form")
             if control.get("default") not in (None, ""):
                 out[name] = control["default"]
+            elif name in inputs:
+                out[name] = value
             continue
         if kind == "select":
             options = control.get("options") or []
@@ -54,6 +61,7 @@ def check_inputs(call: Call, inputs: dict[str, Any]) -> dict[str, Any]:
                 )
         elif kind == "number" and (isinstance(value, bool) or not isinstance(value, int | float)):
             raise bad_param(f"inputs.{name}", f"{name} in input form must be a number")
+        out[name] = value
     return out
 
 
@@ -63,7 +71,7 @@ def send_chat_message(call: Call) -> Response:
     query = body["query"]
     conv_id = body.get("conversation_id") or ""
     conn = call.db
-    now = int(time.time())
+    now = time.time()  # stored with its fraction (order); answered in whole seconds
     engine = call.state.engine
     answer = engine.answer(query)
     message_id, task_id = str(uuid.uuid4()), str(uuid.uuid4())
@@ -82,7 +90,7 @@ def send_chat_message(call: Call) -> Response:
             conv_id = str(uuid.uuid4())
             name = (
                 derive_name(query)
-                if body.get("auto_generate_name")
+                if body_default(call, "auto_generate_name")
                 else call.state.fixtures.default_conversation_name
             )
             store.insert_conversation(
@@ -109,7 +117,7 @@ def send_chat_message(call: Call) -> Response:
                 "inputs": inputs,
                 "query": query,
                 "answer": answer,
-                "created_at": now,
+                "created_at": int(now),
                 "parent_message_id": UUID_NIL,
             },
         )
@@ -123,11 +131,11 @@ def send_chat_message(call: Call) -> Response:
                 "mode": "chat",
                 "answer": answer,
                 "metadata": {"usage": usage, "retriever_resources": []},
-                "created_at": now,
+                "created_at": int(now),
             }
         )
     release_db()
-    return sse_response(_chat_stream(call, user, common, now, query, answer))
+    return sse_response(_chat_stream(call, user, common, int(now), query, answer))
 
 
 def _usage(call: Call, query: str, answer: str) -> dict[str, Any]:

@@ -5,13 +5,20 @@ from __future__ import annotations
 from flask import Response, request
 
 from mock_server import store
-from mock_server.handlers.base import Call, bad_param, json_response, not_found
+from mock_server.handlers.base import Call, bad_param, json_response, not_found, user_of
 from mock_server.naming import derive_name
 
 
 def list_conversations(call: Call) -> Response:
     p = call.v.params
-    page = store.list_conversations(call.db, call.key, p["user"], p.get("last_id") or None, p["limit"])
+    page = store.list_conversations(
+        call.db,
+        call.key,
+        user_of(call),
+        p.get("last_id") or None,
+        p["limit"],
+        p.get("sort_by", "-updated_at"),
+    )
     if page is None:
         raise not_found("Last Conversation Not Exists.")
     data, has_more = page
@@ -20,7 +27,7 @@ def list_conversations(call: Call) -> Response:
 
 def rename_conversation(call: Call) -> Response:
     body, conv_id = call.body, call.v.params["conversation_id"]
-    user = body["user"]
+    user = user_of(call)
     conn = call.db
     conv = store.get_conversation(conn, call.key, user, conv_id)
     if conv is None:
@@ -40,7 +47,7 @@ def rename_conversation(call: Call) -> Response:
 
 def delete_conversation(call: Call) -> Response:
     document = document_form()  # a bad header must refuse before anything is deleted
-    if not store.delete_conversation(call.db, call.key, call.body["user"], call.v.params["conversation_id"]):
+    if not store.delete_conversation(call.db, call.key, user_of(call), call.v.params["conversation_id"]):
         raise not_found("Conversation Not Exists.")
     if document:
         return json_response({"result": "success"})

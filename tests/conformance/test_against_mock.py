@@ -29,3 +29,24 @@ def test_full_suite_passes_against_mock_process() -> None:
     )
     assert doc["exit_code"] == 0
     assert doc["meta"]["conversations created and deleted"] > 0
+
+
+def test_2023_mock_passes_the_2023_suite() -> None:
+    """`chat-mock --era 2023` is judged by `chat-conformance --era 2023` (the Chat App areas)."""
+    chat_areas = [a for a in EVERY_AREA_BUT_GATEWAY if a not in ("conversational", "completions", "fuzz")]
+    with mock_process(
+        "--era", "2023", "--ttft-ms", "20", "--token-interval-ms", "10", "--jitter-ms", "0"
+    ) as root:
+        doc = run_suite(root, ",".join(chat_areas), "--era", "2023", timeout=300)
+    assert {r["area"] for r in doc["results"]} == set(chat_areas), doc["output"]
+    assert not failed_checks(doc), "\n".join(
+        f"{r['check']}[{r['subject']}]: {r['message']}" for r in doc["results"] if r["outcome"] == "failed"
+    )
+    assert doc["meta"]["era"] == "2023"
+
+
+def test_2023_suite_fails_the_current_mock() -> None:
+    """The eras differ where it matters: today's mock breaks 2023 rules (e.g. `user` is optional)."""
+    with mock_process("--ttft-ms", "0", "--token-interval-ms", "0", "--jitter-ms", "0") as root:
+        doc = run_suite(root, "history,audio", "--era", "2023", timeout=300)
+    assert {"history.missing_user", "history.empty_conversation_id"} <= set(failed_checks(doc)), doc["output"]

@@ -9,6 +9,7 @@ import yaml
 
 from mock_server.engine import Engine
 from tests.mock.conftest import AUTH, SEEDED_CONVERSATION, SEEDED_USER, chat, events
+from tests.mock.contract_check import CheckedClient
 
 ANSWERS = yaml.safe_load((Path(__file__).resolve().parents[2] / "fixtures" / "answers.yaml").read_text())
 
@@ -112,7 +113,7 @@ def test_new_conversation_then_continue(client) -> None:
     first = chat(client, "hello", user="nc").json
     conv = client.get("/v1/conversations?user=nc", headers=AUTH).json["data"]
     assert [c["id"] for c in conv] == [first["conversation_id"]]
-    assert conv[0]["name"] == "New conversation"
+    assert conv[0]["name"] == "hello"  # today auto_generate_name defaults to true
     assert conv[0]["inputs"]["book"] == "Die Hard" and conv[0]["inputs"]["tone"] == "friendly"
     assert conv[0]["introduction"] == "Nice to meet you! Ask me about films."
     second = chat(
@@ -219,3 +220,40 @@ def test_engine_pieces_always_rebuild_the_answer() -> None:
     assert Engine({"tokenizer": "x"}).pieces("abc") == ["abc"]  # a lossy tokenizer is not used
     with pytest.raises(ValueError):
         Engine({"match": "fuzzy"})
+
+
+def test_conversation_names_by_era(make_app) -> None:
+    today, old = CheckedClient(make_app()), CheckedClient(make_app(era="2023"))
+    for client, user, default_name in (
+        (today, "names-today", "Which film has the best car chase?"),
+        (old, "names-2023", "New conversation"),
+    ):
+        chat(client, "Which film has the best car chase?", user=user)
+        chat(client, "What about boats?", user=user, auto_generate_name=False)
+        chat(client, "And trains?", user=user, auto_generate_name=True)
+        names = [c["name"] for c in client.get(f"/v1/conversations?user={user}", headers=AUTH).json["data"]]
+        assert names == ["And trains?", "New conversation", default_name]
+
+
+def test_undeclared_inputs_are_dropped_not_refused(client) -> None:
+    first = chat(client, "hello", user="undeclared", inputs={"book": "Heat", "colour": "red"})
+    assert first.status_code == 200
+    conv = client.get("/v1/conversations?user=undeclared", headers=AUTH).json["data"][0]
+    assert "colour" not in conv["inputs"] and conv["inputs"]["book"] == "Heat"
+
+
+def test_conversations_of_one_second_list_newest_first(client) -> None:
+    ids = [chat(client, f"Question {n}?", user="burst").json["conversation_id"] for n in range(6)]
+    listed = client.get("/v1/conversations?user=burst&limit=3", headers=AUTH).json
+    rest = client.get(
+        f"/v1/conversations?user=burst&limit=3&last_id={listed['data'][-1]['id']}", headers=AUTH
+    )
+    assert [c["id"] for c in listed["data"] + rest.json["data"]] == ids[::-1]
+    for sort_by, wanted in (("created_at", ids), ("-created_at", ids[::-1]), ("updated_at", ids)):
+        page = client.get(f"/v1/conversations?user=burst&limit=4&sort_by={sort_by}", headers=AUTH).json
+        after = page["data"][-1]["id"]
+        more = client.get(
+            f"/v1/conversations?user=burst&sort_by={sort_by}&last_id={after}", headers=AUTH
+        ).json
+        assert [c["id"] for c in page["data"] + more["data"]] == wanted, sort_by
+    assert client.get("/v1/conversations?user=burst&sort_by=name", headers=AUTH).status_code == 400

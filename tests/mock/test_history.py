@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from tests.mock.conftest import AUTH, LONG_CONVERSATION, SEEDED_CONVERSATION, SEEDED_USER, chat
+from tests.mock.contract_check import CheckedClient
 
 USERS = yaml.safe_load((Path(__file__).resolve().parents[2] / "fixtures" / "users.yaml").read_text())["users"]
 SEEDED = {u["user"]: u for u in USERS}
@@ -114,8 +115,30 @@ def test_history_errors(client) -> None:
     assert _messages(client, SEEDED_CONVERSATION, first_id="xyz").status_code == 400
     missing = client.get(f"/v1/messages?user={SEEDED_USER}", headers=AUTH)
     assert missing.status_code == 400 and missing.json["message"].startswith("conversation_id:")
+    # today: no user is the default end user, who does not own the seeded conversation
+    no_user = client.get(f"/v1/messages?conversation_id={SEEDED_CONVERSATION}", headers=AUTH)
+    assert no_user.status_code == 404 and no_user.json["message"] == "Conversation Not Exists."
+    empty = client.get(f"/v1/messages?conversation_id=&user={SEEDED_USER}", headers=AUTH)
+    assert empty.json == {"limit": 20, "has_more": False, "data": []}
+
+
+def test_history_rules_of_2023(make_app) -> None:
+    client = CheckedClient(make_app(era="2023"))
     no_user = client.get(f"/v1/messages?conversation_id={SEEDED_CONVERSATION}", headers=AUTH)
     assert no_user.status_code == 400 and no_user.json["message"].startswith("user:")
+    empty = client.get(f"/v1/messages?conversation_id=&user={SEEDED_USER}", headers=AUTH)
+    assert empty.status_code == 400 and empty.json["message"].startswith("conversation_id:")
+    assert client.get("/v1/conversations", headers=AUTH).status_code == 400
+    assert client.get(f"/v1/conversations?user={SEEDED_USER}&sort_by=name", headers=AUTH).status_code == 200
+
+
+def test_default_end_user_owns_what_it_creates(client) -> None:
+    sent = chat(client, "hello", user="DEFAULT-USER").json
+    listed = client.get("/v1/conversations", headers=AUTH).json["data"]
+    assert [c["id"] for c in listed] == [sent["conversation_id"]]
+    url = f"/v1/conversations/{sent['conversation_id']}"
+    assert client.post(url + "/name", headers=AUTH, json={"name": "Mine"}).json["name"] == "Mine"
+    assert client.delete(url, headers=AUTH, json={}).status_code == 204
 
 
 # ---------- conversations ----------
@@ -170,7 +193,7 @@ def test_conversations_empty_and_errors(client) -> None:
     foreign_last = SEEDED["lucy-7"]["conversations"][0]["id"]
     resp = client.get(f"/v1/conversations?user={SEEDED_USER}&last_id={foreign_last}", headers=AUTH)
     assert resp.status_code == 404
-    assert client.get("/v1/conversations", headers=AUTH).status_code == 400
+    assert client.get("/v1/conversations", headers=AUTH).json["data"] == []  # the default end user's
 
 
 def test_users_see_only_their_own_conversations(client) -> None:

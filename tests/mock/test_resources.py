@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from tests.mock.conftest import AUTH, SEEDED_CONVERSATION, SEEDED_USER, chat
+from tests.mock.contract_check import CheckedClient
 
 ROOT = Path(__file__).resolve().parents[2]
 AUDIO = ROOT / "fixtures" / "audio"
@@ -49,9 +50,20 @@ def test_feedback_errors(client) -> None:
     assert _feedback(client, "not-a-uuid", "like").status_code == 404
     bad = _feedback(client, LIKED, "love")
     assert bad.status_code == 400 and bad.json["message"].startswith("rating:")
-    missing = client.post(f"/v1/messages/{LIKED}/feedbacks", headers=AUTH, json={"user": SEEDED_USER})
-    assert missing.status_code == 400 and missing.json["message"].startswith("rating:")
     assert _history(client)[0]["feedback"] == {"rating": "like"}  # nothing changed
+
+
+def test_feedback_without_rating_revokes_today_and_is_refused_in_2023(make_app) -> None:
+    body = {"user": SEEDED_USER, "content": None}
+    old = CheckedClient(make_app(era="2023"))
+    missing = old.post(f"/v1/messages/{LIKED}/feedbacks", headers=AUTH, json={"user": SEEDED_USER})
+    assert missing.status_code == 400 and missing.json["message"].startswith("rating:")
+    assert _history(old)[0]["feedback"] == {"rating": "like"}
+    today = CheckedClient(make_app())
+    assert today.post(f"/v1/messages/{LIKED}/feedbacks", headers=AUTH, json=body).json == {
+        "result": "success"
+    }
+    assert _history(today)[0]["feedback"] is None
 
 
 def test_rename_by_name_and_auto_generate(client) -> None:
@@ -153,37 +165,50 @@ def test_known_audio_is_transcribed(client, digest) -> None:
 
 def test_unknown_audio_rules(client) -> None:
     assert _upload(client, _wav(0.9)).json == {"text": "Unrecognised audio, 0.9 seconds long."}
-    assert _upload(client, b"ID3" + b"\x00" * 97, "a.mp3", "audio/mpeg").json == {
+    assert _upload(client, b"ID3" + b"\x00" * 97, "a.mp3", "audio/mp3").json == {
         "text": "Unrecognised audio, 100 bytes."
     }
 
 
 @pytest.mark.parametrize(
-    ("filename", "content_type", "status"),
+    ("era", "filename", "content_type", "status"),
     [
-        ("a.wav", "audio/wav", 200),
-        ("a.mp3", "application/octet-stream", 200),
-        ("a.webm", "audio/webm", 200),
-        ("a.m4a", "audio/x-m4a", 200),
-        ("a.ogg", "audio/ogg", 415),
-        ("a.txt", "text/plain", 415),
-        ("a.ogg", "application/octet-stream", 415),
-        ("a.exe", "audio/wav", 415),
-        ("noext", "application/octet-stream", 415),
+        ("current", "a.wav", "audio/wav", 200),
+        ("current", "a.mp3", "audio/mp3", 200),
+        ("current", "a.amr", "audio/amr", 200),
+        ("current", "a.mp3", "application/octet-stream", 200),
+        ("current", "a.mp3", "audio/mpeg", 415),  # today's servers refuse audio/mpeg
+        ("current", "a.webm", "audio/webm", 415),
+        ("current", "a.webm", "application/octet-stream", 415),
+        ("2023", "a.wav", "audio/wav", 200),
+        ("2023", "a.mp3", "application/octet-stream", 200),
+        ("2023", "a.mp3", "audio/mpeg", 200),
+        ("2023", "a.webm", "audio/webm", 200),
+        ("2023", "a.m4a", "audio/x-m4a", 200),
+        ("2023", "a.amr", "audio/amr", 415),
+        ("current", "a.ogg", "audio/ogg", 415),
+        ("current", "a.txt", "text/plain", 415),
+        ("current", "a.ogg", "application/octet-stream", 415),
+        ("current", "a.exe", "audio/wav", 415),
+        ("2023", "noext", "application/octet-stream", 415),
     ],
 )
-def test_audio_type_rules(client, filename, content_type, status) -> None:
+def test_audio_type_rules(make_app, era, filename, content_type, status) -> None:
+    client = CheckedClient(make_app(era=era))
     resp = _upload(client, _wav(0.1), filename, content_type)
     assert resp.status_code == status
     if status == 415:
         assert resp.json["code"] == "unsupported_audio_type"
 
 
-def test_audio_size_limit(client) -> None:
-    limit = 15 * 1024 * 1024
-    assert _upload(client, b"\x00" * limit, "a.mp3", "audio/mpeg").status_code == 200
-    resp = _upload(client, b"\x00" * (limit + 1), "a.mp3", "audio/mpeg")
+@pytest.mark.parametrize(("era", "megabytes"), [("current", 30), ("2023", 15)])
+def test_audio_size_limit_of_each_era(make_app, era, megabytes) -> None:
+    client = CheckedClient(make_app(era=era))
+    limit = megabytes * 1024 * 1024
+    assert _upload(client, b"\x00" * limit, "a.mp3", "audio/mp3").status_code == 200
+    resp = _upload(client, b"\x00" * (limit + 1), "a.mp3", "audio/mp3")
     assert resp.status_code == 413 and resp.json["code"] == "audio_too_large"
+    assert f"{megabytes} MB" in resp.json["message"]
 
 
 def test_audio_missing_file_and_wrong_content_type(client) -> None:

@@ -83,6 +83,17 @@ def created_at_as_string(app: App) -> App:
     return wrap(app, path=r"/v1/chat-messages$", method="POST", json_response=stringify)
 
 
+def stop_needs_known_task(app: App) -> App:
+    """Stopping a task that is not running is refused with 404 (real servers answer success)."""
+    body = b'{"code": "not_found", "message": "Task Not Exists.", "status": 404}'
+    return wrap(
+        app,
+        path=r"/v1/chat-messages/[^/]+/stop$",
+        method="POST",
+        intercept=lambda env: (404, [("Content-Type", "application/json")], body),
+    )
+
+
 BROKEN: list[Variant] = [
     Variant(
         "wrong_error_envelope",
@@ -148,6 +159,13 @@ BROKEN: list[Variant] = [
         "chat",
         created_at_as_string,
         ("chat.blocking_shape",),
+    ),
+    Variant(
+        "stop_needs_known_task",
+        "stopping an unknown task is 404",
+        "chat",
+        stop_needs_known_task,
+        ("chat.stop_unknown_task",),
     ),
 ]
 

@@ -57,6 +57,14 @@ def conversations_limit_ignored(app: App) -> App:
     return wrap(app, path=r"/v1/conversations$", method="GET", request=drop_limit)
 
 
+def sort_by_ignored(app: App) -> App:
+    def drop(env: Any, body: Any, query: dict[str, str]) -> Any:
+        query.pop("sort_by", None)
+        return body
+
+    return wrap(app, path=r"/v1/conversations$", method="GET", request=drop)
+
+
 BROKEN: list[Variant] = [
     Variant(
         "items_lost_between_pages",
@@ -92,6 +100,13 @@ BROKEN: list[Variant] = [
         "conversations",
         conversations_limit_ignored,
         ("conversations.page_size",),
+    ),
+    Variant(
+        "sort_by_ignored",
+        "conversations ignore sort_by",
+        "conversations",
+        sort_by_ignored,
+        ("conversations.sort_by",),
     ),
 ]
 

@@ -42,6 +42,17 @@ def _ignore_rating(rating: Any) -> Callable[[App], App]:
     return make
 
 
+def rating_required(app: App) -> App:
+    """The 2023 rule served today: a feedback without `rating` is refused (here: sent as invalid)."""
+
+    def require(env: Any, body: Any, query: dict[str, str]) -> Any:
+        if isinstance(body, dict) and "rating" not in body:
+            body["rating"] = "missing"
+        return body
+
+    return wrap(app, path=r"/v1/messages/[^/]+/feedbacks$", method="POST", request=require)
+
+
 BROKEN: list[Variant] = [
     Variant(
         "feedback_not_stored",
@@ -63,6 +74,13 @@ BROKEN: list[Variant] = [
         "feedback",
         _ignore_rating(None),
         ("feedback.undo",),
+    ),
+    Variant(
+        "rating_required",
+        "a feedback without rating is refused (today it revokes)",
+        "feedback",
+        rating_required,
+        ("feedback.absent_rating",),
     ),
 ]
 

@@ -72,6 +72,17 @@ def history_loses_oldest(app: App) -> App:
     return wrap(app, path=r"/v1/messages$", method="GET", json_response=lose)
 
 
+def empty_conversation_id_refused(app: App) -> App:
+    """The 2023 rule served today: `conversation_id=""` is a 400 instead of an empty page."""
+
+    def refuse(env: Any, body: Any, query: dict[str, str]) -> Any:
+        if query.get("conversation_id") == "":
+            query["conversation_id"] = "none"
+        return body
+
+    return wrap(app, path=r"/v1/messages$", method="GET", request=refuse)
+
+
 BROKEN: list[Variant] = [
     Variant(
         "has_more_always_false",
@@ -117,6 +128,13 @@ BROKEN: list[Variant] = [
         "history",
         history_loses_oldest,
         ("history.complete",),
+    ),
+    Variant(
+        "empty_conversation_id_refused",
+        'history of conversation_id "" is 400 (today it is an empty page)',
+        "history",
+        empty_conversation_id_refused,
+        ("history.empty_conversation_id",),
     ),
 ]
 
