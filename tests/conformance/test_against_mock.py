@@ -20,6 +20,8 @@ def test_full_suite_passes_against_mock_process() -> None:
             root + "/v1",
             "--max-examples",
             "3",
+            "--request-timeout",  # a 30 MB audio upload needs more than 2 s on a busy machine
+            "10",
             timeout=300,
         )
     areas = {r["area"] for r in doc["results"]}
