@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Response
+
+from mock_server import jsoncodec
 
 CHAT_APP, CONVERSATIONAL, COMPLETIONS = "chat-app", "conversational", "chat-completions"
 
@@ -70,7 +71,7 @@ def envelope(surface: str, err: ApiError) -> dict[str, Any]:
 
 
 def error_response(surface: str, err: ApiError) -> Response:
-    resp = Response(json.dumps(envelope(surface, err)), status=err.status, mimetype="application/json")
+    resp = Response(jsoncodec.dumps(envelope(surface, err)), status=err.status, mimetype="application/json")
     for name, value in err.headers.items():
         resp.headers[name] = value
     return resp

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from mock_server import jsoncodec
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS conversations (
@@ -128,7 +130,7 @@ def conversation_row(row: sqlite3.Row) -> dict[str, Any]:
     return {
         "id": row["id"],
         "name": row["name"],
-        "inputs": json.loads(row["inputs"]),
+        "inputs": jsoncodec.loads(row["inputs"]),
         "status": row["status"],
         "introduction": row["introduction"],
         "created_at": int(row["created_at"]),  # stored with its fraction: sub-second order
@@ -151,7 +153,7 @@ def insert_conversation(conn: sqlite3.Connection, key: str, user: str, conv: dic
             key,
             user,
             conv["name"],
-            json.dumps(conv.get("inputs", {})),
+            jsoncodec.dumps_str(conv.get("inputs", {})),
             conv.get("status", "normal"),
             conv.get("introduction"),
             conv["created_at"],
@@ -226,13 +228,13 @@ def message_row(row: sqlite3.Row) -> dict[str, Any]:
         "id": row["id"],
         "conversation_id": row["conversation_id"],
         "parent_message_id": row["parent_message_id"],
-        "inputs": json.loads(row["inputs"]),
+        "inputs": jsoncodec.loads(row["inputs"]),
         "query": row["query"],
         "answer": row["answer"],
-        "message_files": json.loads(row["message_files"]),
+        "message_files": jsoncodec.loads(row["message_files"]),
         "feedback": {"rating": row["rating"]} if row["rating"] else None,
-        "retriever_resources": json.loads(row["retriever_resources"]),
-        "agent_thoughts": json.loads(row["agent_thoughts"]),
+        "retriever_resources": jsoncodec.loads(row["retriever_resources"]),
+        "agent_thoughts": jsoncodec.loads(row["agent_thoughts"]),
         "status": row["status"],
         "error": row["error"],
         "created_at": row["created_at"],
@@ -250,7 +252,7 @@ def insert_message(conn: sqlite3.Connection, key: str, user: str, msg: dict[str,
             msg["conversation_id"],
             key,
             user,
-            json.dumps(msg.get("inputs", {})),
+            jsoncodec.dumps_str(msg.get("inputs", {})),
             msg["query"],
             msg["answer"],
             (msg.get("feedback") or {}).get("rating"),
@@ -404,7 +406,7 @@ def journal_add_many(conn: sqlite3.Connection, entries: list[dict[str, Any]], ke
                 e["method"],
                 e["path"],
                 e["query"],
-                json.dumps(e["headers"]),
+                jsoncodec.dumps_str(e["headers"]),
                 e["body"],
                 e["status"],
                 e["operation_id"],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import socket
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -12,6 +11,7 @@ from typing import Any
 
 from flask import Response, request
 
+from mock_server import jsoncodec
 from mock_server.contract import Operation
 from mock_server.errors import ApiError
 from mock_server.state import MockState, db
@@ -70,7 +70,7 @@ def bad_param(field: str, message: str) -> ApiError:
 
 
 def json_response(payload: Any, status: int = 200) -> Response:
-    return Response(json.dumps(payload, ensure_ascii=False), status=status, mimetype="application/json")
+    return Response(jsoncodec.dumps(payload), status=status, mimetype="application/json")
 
 
 def connection_dropper() -> Callable[[], None]:
