@@ -409,7 +409,7 @@ def client_idle(port: int, streams: int, hold_s: float, ttft_ms: float) -> dict:
 
 def idle_streams(streams: int, hold_s: float, procs: int = 4) -> dict:
     """One chat-mock worker holding `streams` idle streams; RSS and the p99 of other requests."""
-    ping_s = 2.0
+    ping_s = 5.0
     server = mock_server(
         "chat-mock, 1 worker", 1, "--worker-connections", str(streams + 500), "--ping-interval", str(ping_s)
     )
@@ -597,7 +597,7 @@ def main() -> int:
         if "streams" not in skip:
             targets += run_streams(args, tmp)
         if "idle" not in skip:
-            print(f"\n== {args.idle_streams} mostly idle streams (pings every 2 s) in one chat-mock worker")
+            print(f"\n== {args.idle_streams} mostly idle streams (pings every 5 s) in one chat-mock worker")
             r = idle_streams(args.idle_streams, args.idle_hold)
             if r:
                 print(

@@ -165,10 +165,12 @@ def paced(
     schedule = pacing.schedule(len(plan.pieces), key)
     fired: set[str] = set()
 
+    directives = [n for n in ("malformed", "disconnect", "stall", "error") if f"{n}_after" in fault]
+
     def due(final: bool) -> list[str]:
         """The fault actions due after `count` frames (`final`: no frame but the terminal ones left)."""
         names = []
-        for name in ("malformed", "disconnect", "stall", "error"):
+        for name in directives:  # usually none: 1,000 streams call this 50,000 times a second
             k = fault.get(f"{name}_after")
             if k is None or name in fired or not (k == count or (final and k > count)):
                 continue
