@@ -63,6 +63,10 @@ def pytest_args(ns: argparse.Namespace, extra: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["load"]:  # `chat-conformance load ...`: conformance under load, on Locust
+        from conformance.load.cli import main as load_main
+
+        return load_main(argv[1:])
     extra: list[str] = []
     if "--" in argv:
         cut = argv.index("--")
