@@ -145,7 +145,8 @@ def test_budget_thresholds_and_keep() -> None:
         )
         assert sends == 5
         assert kept["exit_code"] == 0 and kept["meta"]["conversations removed at the end"] == "kept (--keep)"
-        kept_count = kept["meta"]["conversations created"] - kept["meta"]["conversations deleted by the users"]
+        meta = kept["meta"]
+        kept_count = meta["conversations created"] - meta["conversations deleted by the users"]
         assert conversations_of_run(root, kept) == kept_count > 0
 
 
