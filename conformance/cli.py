@@ -25,6 +25,8 @@ QUIET_PLUGINS = [
     "no:hypothesispytest",
     "-p",
     "no:anyio",
+    "-p",
+    "no:locust",  # Locust's plugin for pytest-style locustfiles (adds -H/--host); the suite has no use for it
 ]
 RENAMED = {"--request-timeout": "--timeout"}  # pytest-timeout owns --timeout inside pytest
 
