@@ -75,12 +75,27 @@ def _rebase(node: Any) -> Any:
     return node
 
 
+_VALIDATORS: dict[int, tuple[Any, jsonschema.Draft202012Validator]] = {}
+_VALIDATORS_MAX = 1024
+
+
 def validator(schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
-    """A Draft 2020-12 validator (formats asserted) for a fragment whose refs point into the contract."""
+    """A Draft 2020-12 validator (formats asserted) for a fragment whose refs point into the contract.
+
+    Built once per schema object (the contract's schemas live as long as the cached document): a load
+    run validates thousands of stream events a second, and building a validator costs more than using it.
+    """
+    hit = _VALIDATORS.get(id(schema))
+    if hit is not None and hit[0] is schema:
+        return hit[1]
     wrapped = {"$id": CONTRACT_URI + "#fragment", **_rebase(schema)}
-    return jsonschema.Draft202012Validator(
+    built = jsonschema.Draft202012Validator(
         wrapped, registry=_registry(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
     )
+    if len(_VALIDATORS) >= _VALIDATORS_MAX:
+        _VALIDATORS.clear()
+    _VALIDATORS[id(schema)] = (schema, built)  # the entry keeps the schema alive, so its id stays its own
+    return built
 
 
 def resolve(node: Any) -> Any:

@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
         "-t", "--run-time", default="30s", help="how long the load runs, e.g. 60s, 2m (default 30s)"
     )
     p.add_argument(
+        "--think-time", default="1-3", metavar="MIN-MAX", help="seconds between tasks (default 1-3)"
+    )
+    p.add_argument(
         "--stop-timeout", type=float, default=10.0, help="seconds users get to finish their task at the end"
     )
     p.add_argument("--user-prefix", default="conformance-load", help="prefix of the users this run creates")
@@ -125,6 +128,7 @@ def settings_from(ns: argparse.Namespace) -> Settings:
         max_chat_calls=ns.max_chat_calls,
         workers=ns.expect_workers if ns.master else 1,
         keep=ns.keep,
+        think_time=ns.think,
     )
 
 
@@ -137,6 +141,13 @@ def validate(ns: argparse.Namespace) -> None:
         raise UsageError("--users and --expect-workers must be at least 1, --spawn-rate above 0")
     if ns.max_chat_calls is not None and ns.max_chat_calls < 0:
         raise UsageError("--max-chat-calls must not be negative")
+    low, sep, high = ns.think_time.partition("-")
+    try:
+        ns.think = (float(low), float(high or low))
+    except ValueError:
+        ns.think = (-1.0, -1.0)
+    if not 0 <= ns.think[0] <= ns.think[1]:
+        raise UsageError(f"--think-time {ns.think_time!r}: expected MIN-MAX seconds, e.g. 1-3")
     try:
         ns.run_seconds = parse_timespan(ns.run_time)
     except ValueError as exc:

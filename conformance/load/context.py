@@ -25,9 +25,13 @@ class Settings:
     max_chat_calls: int | None = None
     workers: int = 1
     keep: bool = False
+    think_time: tuple[float, float] = (1.0, 3.0)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))
+
+    def __post_init__(self) -> None:
+        self.think_time = (float(self.think_time[0]), float(self.think_time[1]))  # a list after messaging
 
 
 @dataclass

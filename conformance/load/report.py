@@ -103,13 +103,16 @@ def threshold_records(thresholds: list[Threshold], figures: dict[str, Any]) -> l
         scope = t.operation or "all operations"
         unit = "%" if t.metric == "error_rate" else "" if t.metric == "rps" else " ms"
         shown = "no data" if actual is None else f"{actual:g}{unit}"
+        if actual is None and t.operation is not None:
+            known = ", ".join(r["name"] for r in figures["operations"])
+            shown = f"no data: no operation {t.operation!r} ran (operations: {known})"
         out.append(
             Record(
                 "load.threshold",
                 "load",
                 "a --fail-on threshold",
                 "MUST",
-                "failed" if breached else "passed",
+                "skipped" if actual is None else "failed" if breached else "passed",
                 subject=t.text,
                 message=f"{t.metric} of {scope} was {shown}",
                 expected=f"--fail-on {t.text}: fail when it holds",
@@ -155,7 +158,7 @@ def invariant_lines(records: list[Record]) -> list[str]:
     lines = []
     for r in records:
         name = f"{r.check}[{r.subject}]" if r.subject else r.check
-        verdict = "holds" if r.outcome == "passed" else "VIOLATED"
+        verdict = {"passed": "holds", "failed": "VIOLATED"}.get(r.outcome, r.outcome)
         lines.append(f"{verdict:<9} {name}: {r.message}")
     return lines
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from locust import User, between, task
+from locust import User, task
 
 from conformance.chatapp import ChatApp
 from conformance.data import load_yaml
@@ -40,7 +40,10 @@ def queries() -> list[str]:
 class ChatAppUser(User):
     """A chat app user; the task weights mirror a chat UI: mostly talking, some browsing."""
 
-    wait_time = between(0.2, 1.0)
+    def wait_time(self) -> float:
+        """Think time between tasks: uniform in the run's --think-time range."""
+        low, high = self.ctx.settings.think_time
+        return random.uniform(low, high)
 
     def on_start(self) -> None:
         self.ctx: LoadContext = context_of(self.environment)

@@ -1,0 +1,181 @@
+"""The load run's judging, on hand-made observations and answers: every invariant can fail.
+
+(The load gallery in test_load.py proves the same against broken servers; these pin the rules.)
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conformance.http import Exchange, StreamResult
+from conformance.load import invariants, judge
+from conformance.load.invariants import Final
+from conformance.load.report import parse_threshold, threshold_records
+from conformance.sse import parse
+
+A, B = "conformance-load-r-u0", "conformance-load-r-u1"
+C1, C2 = "c0000000-0000-4000-8000-000000000001", "c0000000-0000-4000-8000-000000000002"
+
+
+def acks(user: str, conversation: str, *ids: str) -> list[dict]:
+    base = [
+        {"kind": "user", "user": user},
+        {"kind": "conversation", "user": user, "conversation_id": conversation},
+    ]
+    return base + [
+        {
+            "kind": "ack",
+            "user": user,
+            "conversation_id": conversation,
+            "message_id": m,
+            "seq": i,
+            "evidence": m,
+        }
+        for i, m in enumerate(ids)
+    ]
+
+
+def outcome(observations: list[dict], finals: list[Final], check: str) -> tuple[str, str]:
+    records = invariants.records(invariants.judge_run(observations, finals, requests=10))
+    found = [r for r in records if r.check == check]
+    assert len(found) == 1, found  # one cause, one finding
+    return found[0].outcome, found[0].message
+
+
+def test_acknowledged_messages_exactly_once_and_in_order() -> None:
+    obs = acks(A, C1, "m1", "m2", "m3")
+    assert (
+        outcome(obs, [Final(A, listed=[C1], histories={C1: ["m1", "m2", "m3"]})], invariants.ACKED)[0]
+        == "passed"
+    )
+    lost = outcome(obs, [Final(A, listed=[C1], histories={C1: ["m1", "m3"]})], invariants.ACKED)
+    assert lost[0] == "failed" and "m2 is missing" in lost[1]
+    twice = outcome(obs, [Final(A, listed=[C1], histories={C1: ["m1", "m2", "m2", "m3"]})], invariants.ACKED)
+    assert twice[0] == "failed" and "2 times" in twice[1]
+    swapped = outcome(obs, [Final(A, listed=[C1], histories={C1: ["m2", "m1", "m3"]})], invariants.ACKED)
+    assert swapped[0] == "failed" and "order" in swapped[1]
+    deleted = obs + [{"kind": "deleted", "user": A, "conversation_id": C1}]
+    assert outcome(deleted, [Final(A)], invariants.ACKED)[0] == "passed"
+
+
+def test_isolation_foreign_conversation_or_message() -> None:
+    obs = acks(A, C1, "m1") + acks(B, C2, "m2")
+    finals = [Final(A, listed=[C1], histories={C1: ["m1"]}), Final(B, listed=[C2], histories={C2: ["m2"]})]
+    assert outcome(obs, finals, invariants.ISOLATION)[0] == "passed"
+    leaked = obs + [{"kind": "seen", "user": B, "what": "conversations", "ids": [C2, C1], "evidence": "GET"}]
+    result = outcome(leaked, finals, invariants.ISOLATION)
+    assert result[0] == "failed" and f"user {B} was shown conversation {C1} of user {A}" in result[1]
+    message = obs + [{"kind": "seen", "user": A, "what": "messages", "ids": ["m2"], "evidence": "GET"}]
+    assert outcome(message, finals, invariants.ISOLATION)[0] == "failed"
+    at_the_end = [Final(A, listed=[C1, C2], histories={C1: ["m1"]}), finals[1]]
+    assert outcome(obs, at_the_end, invariants.ISOLATION)[0] == "failed"
+
+
+def test_pagination_and_stream_findings_are_grouped_per_check() -> None:
+    dup = judge.finding(invariants.PAGINATION, "listConversations", "returned x again", ["GET ..."])
+    obs = [{"kind": "walk"}] * 3 + [{"kind": "finding", "user": A, **dup}] * 2
+    state, message = outcome(obs, [], invariants.PAGINATION)
+    assert state == "failed" and "(2 violations of 3 judged)" in message
+
+
+def exchange(status: int, body: object, ctype: str = "application/json") -> Exchange:
+    return Exchange(
+        "GET",
+        "http://127.0.0.1/v1/conversations",
+        status=status,
+        text=json.dumps(body),
+        headers={"content-type": ctype},
+    )
+
+
+def test_judge_exchange_success_overload_and_errors() -> None:
+    page = {"limit": 20, "has_more": False, "data": []}
+    assert judge.judge_exchange("listConversations", exchange(200, page)) is None
+    overload = {"code": "too_many_requests", "message": "slow down", "status": 429}
+    assert judge.judge_exchange("listConversations", exchange(429, overload)) is None
+    assert judge.judge_exchange("listConversations", exchange(500, {**overload, "status": 500}))["check"] == (
+        judge.RESPONSES
+    )
+    bad = judge.judge_exchange("listConversations", exchange(200, {"data": "nope"}))
+    assert bad is not None and "does not match the contract" in bad["message"]
+
+
+def stream(raw: bytes, end: str = "closed") -> StreamResult:
+    ex = Exchange(
+        "POST", "http://127.0.0.1/v1/chat-messages", status=200, headers={"content-type": "text/event-stream"}
+    )
+    return StreamResult(exchange=ex, events=parse(raw), raw=raw, end_reason=end)
+
+
+PIECE = {
+    "event": "message",
+    "task_id": "2b8a1e3c-7d4f-4c1a-9e0b-5f6a7b8c9d01",
+    "id": "5ad4cb98-f0c7-4085-b384-88c403be6290",
+    "conversation_id": "45701982-8118-4bc5-8e9b-64562b4555f2",
+    "answer": " I",
+    "created_at": 1679586595,
+}
+END = {
+    "event": "message_end",
+    "task_id": PIECE["task_id"],
+    "id": PIECE["id"],
+    "conversation_id": PIECE["conversation_id"],
+    "metadata": {"usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}},
+}
+
+
+def frame(payload: dict) -> bytes:
+    return b"data: " + json.dumps(payload).encode() + b"\n\n"
+
+
+def test_judge_stream_terminal_event_and_event_schema() -> None:
+    assert judge.judge_stream(stream(frame(PIECE) + b"event: ping\n\n" + frame(END))) is None
+    cut = judge.judge_stream(stream(frame(PIECE) * 3))
+    assert cut is not None and "without a terminal event" in cut["message"]
+    bad = judge.judge_stream(stream(frame({**PIECE, "id": "not-a-uuid"}) + frame(END)))
+    assert bad is not None and "event 0" in bad["message"]
+    stalled = judge.judge_stream(stream(frame(PIECE) + frame(END), end="stalled: no bytes for 5.0 s"))
+    assert stalled is not None and "did not end properly" in stalled["message"]
+
+
+FIGURES = {
+    "total": {"p50": 40, "p95": 300, "p99": 900, "avg": 80, "max": 950, "error_rate": 0.5, "rps": 30.0},
+    "operations": [{"name": "listMessages", "p99": 120, "error_rate": 0.0, "rps": 2.0}],
+    "streams": {
+        "ttft": {"p50": 300, "p95": 700, "p99": 800},
+        "token_interval": {"p50": 30, "p95": 40, "p99": 90},
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("rule", "breached"),
+    [
+        ("p99>500ms", True),
+        ("p99>1s", False),
+        ("error_rate>1%", False),
+        ("error_rate>=0.5%", True),
+        ("rps<50", True),
+        ("listMessages:p99>100ms", True),
+        ("listMessages:p99>0.2s", False),
+        ("ttft_p95>600ms", True),
+        ("token_interval_p99>100ms", False),
+        ("nosuch:p99>1ms", False),
+    ],
+)
+def test_thresholds(rule: str, breached: bool) -> None:
+    [record] = threshold_records([parse_threshold(rule)], FIGURES)
+    assert (record.outcome == "failed") is breached, record.message
+
+
+def test_threshold_on_an_operation_that_never_ran_is_skipped_with_the_names() -> None:
+    [record] = threshold_records([parse_threshold("listMesages:p99>1s")], FIGURES)
+    assert record.outcome == "skipped" and "(operations: listMessages)" in record.message
+
+
+@pytest.mark.parametrize("rule", ["p99", "p99>>1", "p42>1ms", "error_rate>1ms", "p99>fast"])
+def test_bad_thresholds_are_refused(rule: str) -> None:
+    with pytest.raises(ValueError, match="--fail-on"):
+        parse_threshold(rule)
