@@ -13,6 +13,8 @@ import random
 from typing import Any
 
 from locust import User, task
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from conformance.chatapp import ChatApp
 from conformance.data import load_yaml
@@ -49,6 +51,13 @@ class ChatAppUser(User):
         self.ctx: LoadContext = context_of(self.environment)
         s = self.ctx.settings
         self.client = Client(s.base_url, s.api_key, s.timeout, s.stream_timeout)
+        # A kept-alive connection the server closes as it is reused fails without an answer: sent once
+        # more on a new connection (RFC 9112 9.3.1), before any response began (never mid-stream).
+        retry = Retry(
+            total=1, connect=1, read=1, status=0, other=0, allowed_methods=None, raise_on_status=False
+        )
+        self.client.session.mount("http://", HTTPAdapter(max_retries=retry))
+        self.client.session.mount("https://", HTTPAdapter(max_retries=retry))
         self.app = ChatApp(self.client, Run(prefix=s.user_prefix, run_id=s.run_id))
         self.user = self.app.run.user(self.ctx.user_label())
         self.ctx.observations.add("user", user=self.user)

@@ -133,7 +133,17 @@ def test_load_run_against_mock_holds_every_invariant_and_cleans_up() -> None:
 def test_budget_thresholds_and_keep() -> None:
     with serve(mock_app()) as root:
         with ThreadPoolExecutor(2) as pool:
-            budget = pool.submit(run_load, root, "--max-chat-calls", "5", "--fail-on", "p50>0ms", users=4)
+            budget = pool.submit(
+                run_load,
+                root,
+                "--max-chat-calls",
+                "5",
+                "--fail-on",
+                "p50>0ms",
+                "--think-time",
+                "0-0.1",
+                users=4,
+            )
             kept = pool.submit(run_load, root, "--keep", "--max-chat-calls", "3", users=2)
             budget, kept = budget.result(), kept.result()
         assert budget["exit_code"] == 1, budget["output"]
@@ -243,7 +253,7 @@ def test_load_gallery_variant_caught_under_load_not_by_one_user(variant: LoadVar
         serve(variant.make(mock_app())) as quiet,
         ThreadPoolExecutor(2) as pool,
     ):  # two servers: the single user must be alone on its own
-        crowd = pool.submit(run_load, crowded, users=8)
+        crowd = pool.submit(run_load, crowded, "--think-time", "0-0.1", users=12)
         alone = pool.submit(run_load, quiet, users=1)
         crowd, alone = crowd.result(), alone.result()
     assert crowd["exit_code"] == 1, crowd["output"]
