@@ -56,8 +56,9 @@ class ChatAppUser(User):
         retry = Retry(
             total=1, connect=1, read=1, status=0, other=0, allowed_methods=None, raise_on_status=False
         )
-        self.client.session.mount("http://", HTTPAdapter(max_retries=retry))
-        self.client.session.mount("https://", HTTPAdapter(max_retries=retry))
+        for adapter in self.client.session.adapters.values():  # the suite's bounded adapters, kept
+            if isinstance(adapter, HTTPAdapter):
+                adapter.max_retries = retry
         self.app = ChatApp(self.client, Run(prefix=s.user_prefix, run_id=s.run_id))
         self.user = self.app.run.user(self.ctx.user_label())
         self.ctx.observations.add("user", user=self.user)
