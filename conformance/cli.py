@@ -12,7 +12,8 @@ import os
 import sys
 import textwrap
 
-from conformance.options import AREAS, EXIT_CODES, OPTIONS
+# conformance.options is imported inside the functions: `chat-conformance load` must import Locust
+# (which monkey-patches ssl and sockets with gevent) before anything imports requests.
 
 # Plugins the suite does not use: schemathesis' pytest plugin alone costs ~2 s of start-up (the fuzz
 # area drives the schemathesis engine directly); the cache would write .pytest_cache into the cwd.
@@ -32,6 +33,8 @@ RENAMED = {"--request-timeout": "--timeout"}  # pytest-timeout owns --timeout in
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from conformance.options import AREAS, EXIT_CODES, OPTIONS
+
     parser = argparse.ArgumentParser(
         prog="chat-conformance",
         description="Judge a Chat App API (and optionally conversational / chat completions) "
@@ -51,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def pytest_args(ns: argparse.Namespace, extra: list[str]) -> list[str]:
     """The pytest.main arguments equivalent to the CLI options."""
+    from conformance.options import OPTIONS
+
     args = ["-p", "conformance.plugin", *QUIET_PLUGINS]
     args += ["-c", os.devnull, "--rootdir", os.getcwd(), "--pyargs", "conformance.checks"]
     for flag, dest, default, _kind, _help in OPTIONS:
