@@ -14,6 +14,7 @@ from conformance.load import invariants, judge
 from conformance.load.invariants import Final
 from conformance.load.report import parse_threshold, threshold_records
 from conformance.sse import parse
+from tests.conformance.harness import ROOT
 
 A, B = "conformance-load-r-u0", "conformance-load-r-u1"
 C1, C2 = "c0000000-0000-4000-8000-000000000001", "c0000000-0000-4000-8000-000000000002"
@@ -109,21 +110,10 @@ def stream(raw: bytes, end: str = "closed") -> StreamResult:
     return StreamResult(exchange=ex, events=parse(raw), raw=raw, end_reason=end)
 
 
-PIECE = {
-    "event": "message",
-    "task_id": "2b8a1e3c-7d4f-4c1a-9e0b-5f6a7b8c9d01",
-    "id": "5ad4cb98-f0c7-4085-b384-88c403be6290",
-    "conversation_id": "45701982-8118-4bc5-8e9b-64562b4555f2",
-    "answer": " I",
-    "created_at": 1679586595,
-}
-END = {
-    "event": "message_end",
-    "task_id": PIECE["task_id"],
-    "id": PIECE["id"],
-    "conversation_id": PIECE["conversation_id"],
-    "metadata": {"usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}},
-}
+GOLDEN = (ROOT / "fixtures" / "streams" / "die-hard.chat.sse").read_bytes()  # a correct stream of today's API
+FRAMES = [f + b"\n\n" for f in GOLDEN.split(b"\n\n") if f.strip()]
+PIECE = json.loads(FRAMES[0].split(b"data: ", 1)[1])
+END = json.loads(FRAMES[-1].split(b"data: ", 1)[1])
 
 
 def frame(payload: dict) -> bytes:
@@ -131,6 +121,8 @@ def frame(payload: dict) -> bytes:
 
 
 def test_judge_stream_terminal_event_and_event_schema() -> None:
+    assert PIECE["event"] == "message" and END["event"] == "message_end"
+    assert judge.judge_stream(stream(GOLDEN)) is None
     assert judge.judge_stream(stream(frame(PIECE) + b"event: ping\n\n" + frame(END))) is None
     cut = judge.judge_stream(stream(frame(PIECE) * 3))
     assert cut is not None and "without a terminal event" in cut["message"]
