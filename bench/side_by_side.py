@@ -29,6 +29,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -583,6 +584,8 @@ def main() -> int:
         ttft_ms = (float(hold) + 30) * 1000  # the first token never comes while they are held
         print(json.dumps(client_idle(int(port), int(streams), float(hold), ttft_ms)))
         return 0
+    # a SIGTERM unwinds like an exception, so every server started here is stopped on the way out
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     if not shutil.which("wrk"):
         print("wrk not found: install it (Debian: apt-get install -y wrk)", file=sys.stderr)
