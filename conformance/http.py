@@ -56,6 +56,7 @@ class Exchange:
     status: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
     text: str = ""
+    content: bytes = b""  # the body as received (binary answers: files, audio)
     error: str | None = None
     elapsed: float = 0.0
     auth_note: str = ""
@@ -241,6 +242,7 @@ class Client:
                         body.extend(chunk)
                 finally:
                     resp.close()
+            ex.content = bytes(body)
             ex.text = _decode(body, resp.encoding)
         except requests.RequestException as exc:
             ex.partial_status, ex.status = ex.status, None

@@ -16,6 +16,7 @@ AREAS = (
     "lifecycle",
     "isolation",
     "audio",
+    "files",
     "parameters",
     "conversational",
     "completions",

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from mock_server import jsoncodec
+from mock_server.files_store import FILE_TABLES, FILES_SCHEMA
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -43,9 +44,9 @@ CREATE TABLE IF NOT EXISTS journal (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL,
     query TEXT NOT NULL, headers TEXT NOT NULL, body TEXT NOT NULL, status INTEGER NOT NULL,
     operation_id TEXT, duration_ms REAL NOT NULL);
-"""
+""" + FILES_SCHEMA
 
-CHAT_TABLES = ("conversations", "messages", "stops")
+CHAT_TABLES = ("conversations", "messages", "stops", *FILE_TABLES)
 
 # Columns added to `messages` after the first release: a store written by an older mock gains them.
 MESSAGE_COLUMNS_ADDED = {

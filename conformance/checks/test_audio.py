@@ -1,4 +1,5 @@
-"""audio: speech to text with a real file, a wrong type (415), an oversized file (413), no file (400)."""
+"""audio: speech to text with a real file, a wrong type (415), an oversized file (413), no file (400);
+text to speech of a text or of a message (real audio bytes), without either (400)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from conformance.chatapp import ChatApp
 from conformance.checking import check, expect, expect_error, expect_json_body, expect_status
 from conformance.contract import operation, resolve
 from conformance.data import fixtures_dir, load_yaml
-from conformance.http import Client
+from conformance.http import Client, Exchange
 from conformance.run import Run
 from conformance.samples import tiny_wav
 
@@ -95,3 +97,68 @@ def test_missing_file(client: Client, run: Run) -> None:
         evidence_body={"user": run.user("audio")},
     )
     expect_error(ex, AUDIO, 400, "no_audio_uploaded")
+
+
+# ---------------------------------------------------------------- text to speech
+
+SPEECH = operation("textToAudio")
+# The leading bytes of the audio containers a text-to-speech answer may carry, by content type.
+AUDIO_MAGIC = {
+    "audio/wav": (b"RIFF",),
+    "audio/x-wav": (b"RIFF",),
+    "audio/wave": (b"RIFF",),
+    "audio/mpeg": (b"ID3", b"\xff\xfb", b"\xff\xf3", b"\xff\xf2", b"\xff\xe3"),
+    "audio/mp3": (b"ID3", b"\xff\xfb", b"\xff\xf3", b"\xff\xf2", b"\xff\xe3"),
+    "audio/ogg": (b"OggS",),
+    "audio/opus": (b"OggS",),
+    "audio/flac": (b"fLaC",),
+    "audio/webm": (b"\x1a\x45\xdf\xa3",),
+}
+
+
+def _speak(client: Client, run: Run, **body: object) -> Exchange:
+    run.spend(1, "text to speech")
+    return client.call("POST", "/text-to-audio", json_body={"user": run.user("speech"), **body})
+
+
+def _expect_audio(ex: Exchange) -> None:
+    rule = "textToAudio 200: audio bytes with an audio/* Content-Type"
+    expect_status(ex, 200, expected=rule)
+    expect(ex.content_type.startswith("audio/"), f"content type {ex.content_type or '(none)'}", ex, expected=rule)
+    expect(len(ex.content) > 0, "an empty body", ex, expected=rule)
+
+
+@check("audio.speech", "text to speech answers audio bytes with an audio content type")
+def test_speech(client: Client, run: Run) -> None:
+    _expect_audio(_speak(client, run, text="Die Hard is a Christmas movie."))
+
+
+@check(
+    "audio.speech_format",
+    "the spoken audio is the container its content type names (WAV, MP3, Ogg, FLAC, WebM)",
+    level="SHOULD",
+)
+def test_speech_format(client: Client, run: Run) -> None:
+    ex = _speak(client, run, text="Yippee ki yay.")
+    _expect_audio(ex)
+    magic = AUDIO_MAGIC.get(ex.content_type)
+    if magic is None:
+        pytest.skip(f"no known signature for {ex.content_type}")
+    expect(
+        ex.content.startswith(magic),
+        f"{ex.content_type} body starts with {ex.content[:8]!r}, not a {ex.content_type} signature",
+        ex,
+    )
+
+
+@check("audio.speech_message", "text to speech of the caller's message (message_id) answers audio")
+def test_speech_message(client: Client, run: Run, app: ChatApp) -> None:
+    user = run.user("speech")
+    answer = app.send_ok(user, "Which movie is the best?")
+    _expect_audio(_speak(client, run, message_id=answer["id"]))
+
+
+@check("audio.speech_no_text", "text to speech with neither text nor message_id is 400 invalid_param")
+def test_speech_no_text(client: Client, run: Run) -> None:
+    ex = client.call("POST", "/text-to-audio", json_body={"user": run.user("speech")})
+    expect_error(ex, SPEECH, 400, "invalid_param")

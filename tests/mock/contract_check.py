@@ -103,14 +103,25 @@ def check_response(method: str, path: str, status: int, headers: dict[str, str],
         if body:
             errors.append(f"{route.op['operationId']} {status}: documented without a body, got {body[:80]!r}")
         return errors
-    if media_type not in content:
+    documented = media_range(media_type, content)
+    if documented is None:
         return errors + [
             f"{route.op['operationId']} {status}: content type {media_type!r} not in {sorted(content)}"
         ]
-    media = content[media_type]
+    media = content[documented]
     if "itemSchema" in media:
         return errors + sse_errors(body, media["itemSchema"])
+    if media.get("schema", {}).get("contentMediaType") == "application/octet-stream":
+        return errors if body else errors + [f"{route.op['operationId']} {status}: an empty binary body"]
     return errors + _json_errors(body, media_type, media["schema"])
+
+
+def media_range(media_type: str, content: dict[str, Any]) -> str | None:
+    """The documented media type (or range: `audio/*`, `*/*`) that `media_type` falls under."""
+    for key in (media_type, media_type.split("/")[0] + "/*", "*/*"):
+        if key in content:
+            return key
+    return None
 
 
 def _header_errors(response: dict[str, Any], status: int, headers: dict[str, str]) -> list[str]:

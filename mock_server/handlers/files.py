@@ -1,0 +1,282 @@
+"""Files: upload (limits from the contract), preview, the `files` of chat messages and their history.
+
+Real Dify judges an upload's type by its file name extension and its size limit by that type; the
+contract's `x-file-types` (on the `file` part of POST /files/upload) holds both, so the mock reads
+them from there. An upload is kept, bytes and all, in the store, owned by (api key, user).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import mimetypes
+import secrets
+import time
+import uuid
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+from flask import Blueprint, Response, current_app, request
+
+from mock_server import files_store
+from mock_server.errors import ApiError, error_response
+from mock_server.handlers.base import Call, bad_param, json_response
+from mock_server.state import MockState, db, get_state
+
+UPLOAD_OP = "uploadFile"
+DEFAULT_USER = "DEFAULT-USER"  # the end user of requests without `user`, as on real servers
+GENERIC_TYPES = {"", "application/octet-stream"}
+FILE_NOT_FOUND = ApiError(404, "The requested file was not found.", "file_not_found")
+SIGNED_URL_TTL_S = 300
+
+# ------------------------------------------------------------------ the contract's limits
+
+
+def file_types(state: MockState) -> dict[str, dict[str, Any]]:
+    """type -> {"x-max-bytes", "x-file-extensions"}, from the contract's upload operation."""
+    op = state.operations[UPLOAD_OP]
+    media = op.raw["requestBody"]["content"]["multipart/form-data"]
+    part = state.contract.resolve(state.contract.resolve(media["schema"])["properties"]["file"])
+    return part["x-file-types"]
+
+
+def kind_of(state: MockState, extension: str) -> str | None:
+    """The file type (image, document, audio, video) of an extension, or None when none lists it."""
+    for kind, limits in file_types(state).items():
+        if extension.lower() in {str(e).lower() for e in limits["x-file-extensions"]}:
+            return kind
+    return None
+
+
+def _extension(name: str) -> str:
+    return name.rsplit(".", 1)[-1].lower() if "." in name else ""
+
+
+def end_user_id(key: str, user: str) -> str:
+    """A stable end-user id for (app, user): real servers answer their end user's UUID."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"chat-mock:{key}:{user}"))
+
+
+# ------------------------------------------------------------------ signed URLs
+
+
+def _sign_key(state: MockState) -> bytes:
+    return hashlib.sha256(f"chat-mock-files:{state.db_path}".encode()).digest()
+
+
+def _signature(state: MockState, file_id: str, timestamp: str, nonce: str) -> str:
+    mac = hmac.new(_sign_key(state), f"file-preview|{file_id}|{timestamp}|{nonce}".encode(), hashlib.sha256)
+    return mac.hexdigest()
+
+
+def signed_url(state: MockState, file_id: str) -> str:
+    """A URL that serves the file without an API key for a while (Dify's signed file-preview URL)."""
+    timestamp, nonce = str(int(time.time())), secrets.token_hex(8)
+    sign = _signature(state, file_id, timestamp, nonce)
+    return f"{request.host_url}files/{file_id}/file-preview?timestamp={timestamp}&nonce={nonce}&sign={sign}"
+
+
+signed_files_blueprint = Blueprint("signed_files", __name__)
+
+
+@signed_files_blueprint.get("/files/<file_id>/file-preview")
+def signed_preview(file_id: str) -> Response:
+    """The target of `source_url` and of history's `message_files[].url`: no key, a valid signature."""
+    state = get_state(current_app)
+    timestamp, nonce, sign = (request.args.get(k, "") for k in ("timestamp", "nonce", "sign"))
+    fresh = timestamp.isdigit() and time.time() - int(timestamp) <= SIGNED_URL_TTL_S
+    if not (fresh and hmac.compare_digest(sign, _signature(state, file_id, timestamp, nonce))):
+        return error_response("chat-app", ApiError(403, "Invalid or expired file signature.", "forbidden"))
+    row = files_store.get_upload(db(state), file_id)
+    if row is None:
+        return error_response("chat-app", FILE_NOT_FOUND)
+    return _file_response(row, files_store.upload_bytes(db(state), file_id), attachment=False)
+
+
+# ------------------------------------------------------------------ upload and preview
+
+
+def upload_record(state: MockState, row: Any) -> dict[str, Any]:
+    """The answer of POST /files/upload for a stored upload (Dify's field set)."""
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "size": row["size"],
+        "extension": row["extension"],
+        "mime_type": row["mime_type"],
+        "created_by": end_user_id(row["api_key"], row["user"]),
+        "created_at": row["created_at"],
+        "preview_url": None,
+        "source_url": signed_url(state, row["id"]),
+        "original_url": None,
+        "user_id": None,
+        "tenant_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"chat-mock-tenant:{row['api_key']}")),
+        "conversation_id": None,
+        "file_key": None,
+    }
+
+
+def upload_file(call: Call) -> Response:
+    parts = [f for name in request.files for f in request.files.getlist(name)]
+    storage = call.v.files.get("file")
+    if storage is None:
+        raise ApiError(400, "Please upload your file.", "no_file_uploaded", param="file")
+    if len(parts) > 1:
+        raise ApiError(400, "Only one file is allowed.", "too_many_files")
+    name = storage.filename or ""
+    if not name:
+        raise ApiError(400, "The specified filename does not exist.", "filename_not_exists_error")
+    if "/" in name or "\\" in name:
+        raise bad_param("file", "Filename contains invalid characters")
+    extension = _extension(name)
+    kind = kind_of(call.state, extension)
+    if kind is None:
+        raise ApiError(415, f"File type not allowed: .{extension or '(none)'}", "unsupported_file_type")
+    limit = int(file_types(call.state)[kind]["x-max-bytes"])
+    data = storage.stream.read(limit + 1)
+    if len(data) > limit:
+        raise ApiError(
+            413, f"File size exceeded. The limit of {kind} files is {limit / 2**20:g} MB.", "file_too_large"
+        )
+    mime = (storage.mimetype or "").lower()
+    if mime in GENERIC_TYPES:
+        mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    user = call.body.get("user") or DEFAULT_USER
+    upload = {
+        "id": str(uuid.uuid4()),
+        "name": name,
+        "extension": extension,
+        "mime_type": mime,
+        "kind": kind,
+        "created_at": int(time.time()),
+    }
+    files_store.insert_upload(call.db, call.key, user, upload, data)
+    return json_response(upload_record(call.state, files_store.get_upload(call.db, upload["id"])), status=201)
+
+
+def preview_file(call: Call) -> Response:
+    file_id = call.v.params["file_id"]
+    row = files_store.get_upload(call.db, file_id)
+    holders = files_store.apps_holding(call.db, file_id) if row is not None else set()
+    if not holders:  # unknown, or never attached: real servers find files through their messages
+        raise FILE_NOT_FOUND
+    if call.key not in holders:
+        raise ApiError(403, "Access to the requested file is denied.", "file_access_denied")
+    return _file_response(row, files_store.upload_bytes(call.db, file_id), bool(call.v.params.get("as_attachment")))
+
+
+def _file_response(row: Any, data: bytes, attachment: bool) -> Response:
+    resp = Response(data, mimetype=row["mime_type"])
+    resp.headers["Cache-Control"] = "public, max-age=3600"
+    if attachment:
+        resp.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(row['name'])}"
+    else:
+        resp.headers["Content-Disposition"] = "inline"
+    return resp
+
+
+# ------------------------------------------------------------------ files of chat messages
+
+
+def upload_settings(parameters: dict[str, Any]) -> dict[str, Any] | None:
+    """The app's file settings from /parameters `file_upload` (today's form or the image-only one);
+    None when the app takes no files (real servers then ignore `files`)."""
+    config = parameters.get("file_upload")
+    if not isinstance(config, dict):
+        return None
+    image = config.get("image") if isinstance(config.get("image"), dict) else {}
+    if config.get("enabled"):
+        return {
+            "types": set(config.get("allowed_file_types") or ["image", "document", "audio", "video", "custom"]),
+            "methods": set(config.get("allowed_file_upload_methods") or ["remote_url", "local_file"]),
+            "limit": int(config.get("number_limits") or image.get("number_limits") or 3),
+        }
+    if image.get("enabled"):
+        return {
+            "types": {"image"},
+            "methods": set(image.get("transfer_methods") or ["remote_url", "local_file"]),
+            "limit": int(image.get("number_limits") or 3),
+        }
+    return None
+
+
+def chat_files(call: Call, user: str, files: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Validate the `files` of a chat request; the message-file records to store with the message."""
+    settings = upload_settings(call.state.fixtures.parameters)
+    if not files or settings is None:
+        return []
+    if len(files) > settings["limit"]:
+        raise bad_param("files", f"Number of files exceeds the maximum limit {settings['limit']}")
+    records = []
+    for index, item in enumerate(files):
+        field = f"files.{index}"
+        if item["transfer_method"] not in settings["methods"]:
+            raise bad_param(field, f"transfer method {item['transfer_method']} is not allowed by this app")
+        if item["type"] not in settings["types"]:
+            raise bad_param(field, f"file type {item['type']} is not allowed by this app")
+        record = _local_file(call, user, item, field) if item["transfer_method"] == "local_file" else _remote(item)
+        records.append({"id": str(uuid.uuid4()), "belongs_to": "user", **record})
+    return records
+
+
+def _local_file(call: Call, user: str, item: dict[str, Any], field: str) -> dict[str, Any]:
+    row = files_store.get_upload(call.db, item["upload_file_id"])
+    if row is None or row["api_key"] != call.key or row["user"] != user:
+        raise bad_param(f"{field}.upload_file_id", "Invalid upload file")
+    if item["type"] != "custom" and item["type"] != row["kind"]:
+        raise bad_param(
+            f"{field}.type", "Detected file type does not match the specified type. Please verify the file."
+        )
+    return {
+        "type": item["type"],
+        "transfer_method": "local_file",
+        "upload_file_id": row["id"],
+        "filename": row["name"],
+        "mime_type": row["mime_type"],
+        "size": row["size"],
+    }
+
+
+def _remote(item: dict[str, Any]) -> dict[str, Any]:
+    """A remote file as the mock sees it: never fetched, so its type comes from its URL and its size is
+    unknown (-1, as real servers report when the remote server sends no length)."""
+    url = item["url"]
+    name = unquote(urlsplit(url).path.rsplit("/", 1)[-1]) or "file"
+    return {
+        "type": item["type"],
+        "transfer_method": "remote_url",
+        "url": url,
+        "filename": name,
+        "mime_type": mimetypes.guess_type(name)[0],
+        "size": -1,
+    }
+
+
+def with_message_files(call: Call, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """History items with their `message_files` (uploads as signed URLs, remote files as sent)."""
+    attached = files_store.files_of_messages(call.db, [m["id"] for m in messages])
+    for message in messages:
+        own = [_message_file(call.state, row) for row in attached.get(message["id"], [])]
+        message["message_files"] = list(message.get("message_files") or []) + own
+    return messages
+
+
+def _message_file(state: MockState, row: Any) -> dict[str, Any]:
+    local = row["transfer_method"] == "local_file"
+    return {
+        "id": row["id"],
+        "filename": row["filename"],
+        "type": row["type"],
+        "url": signed_url(state, row["upload_file_id"]) if local else row["url"],
+        "mime_type": row["mime_type"],
+        "size": row["size"],
+        "transfer_method": row["transfer_method"],
+        "belongs_to": row["belongs_to"],
+        "upload_file_id": row["upload_file_id"],
+    }
+
+
+HANDLERS = {
+    "uploadFile": upload_file,
+    "previewFile": preview_file,
+}
