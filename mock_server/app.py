@@ -23,6 +23,7 @@ from mock_server.contract import Operation
 from mock_server.errors import ApiError, error_response, surface_for_path
 from mock_server.faults import STREAM_KEYS, fault_error, parse_fault, pick_global
 from mock_server.handlers import HANDLERS, HTTP_ERROR_OVERRIDES, STREAMS, VALIDATION_OVERRIDES, Call
+from mock_server.handlers.files import signed_files_blueprint
 from mock_server.journal import redact
 from mock_server.state import MockState, build_state, db, get_state, release_db, remove_store_files
 from mock_server.streaming import Pacing
@@ -58,6 +59,7 @@ def create_app(config: MockConfig | dict[str, Any] | None = None) -> Flask:
             provide_automatic_options=False,
         )
     app.register_blueprint(admin_blueprint, url_prefix="/_mock")
+    app.register_blueprint(signed_files_blueprint)  # the signed file URLs of uploads (no API key)
     app.before_request(_preflight)
     app.after_request(_after)
     app.teardown_request(_close_db)

@@ -58,7 +58,9 @@ def upload_bytes(conn: sqlite3.Connection, upload_id: str) -> bytes:
     return bytes(row["data"]) if row else b""
 
 
-def insert_message_files(conn: sqlite3.Connection, key: str, message_id: str, files: list[dict[str, Any]]) -> None:
+def insert_message_files(
+    conn: sqlite3.Connection, key: str, message_id: str, files: list[dict[str, Any]]
+) -> None:
     for f in files:
         conn.execute(
             "INSERT INTO message_files (id, message_id, api_key, type, transfer_method, url, upload_file_id,"

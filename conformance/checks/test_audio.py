@@ -124,7 +124,8 @@ def _speak(client: Client, run: Run, **body: object) -> Exchange:
 def _expect_audio(ex: Exchange) -> None:
     rule = "textToAudio 200: audio bytes with an audio/* Content-Type"
     expect_status(ex, 200, expected=rule)
-    expect(ex.content_type.startswith("audio/"), f"content type {ex.content_type or '(none)'}", ex, expected=rule)
+    ctype = ex.content_type or "(none)"
+    expect(ex.content_type.startswith("audio/"), f"content type {ctype}", ex, expected=rule)
     expect(len(ex.content) > 0, "an empty body", ex, expected=rule)
 
 

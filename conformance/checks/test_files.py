@@ -63,12 +63,18 @@ def accepts_files(parameters: dict[str, Any]) -> bool:
     if not isinstance(config, dict):
         return False
     image = config.get("image") if isinstance(config.get("image"), dict) else {}
-    methods = set(config.get("allowed_file_upload_methods") or image.get("transfer_methods") or ["local_file"])
+    methods = set(
+        config.get("allowed_file_upload_methods") or image.get("transfer_methods") or ["local_file"]
+    )
     types = set(config.get("allowed_file_types") or ["image"])
-    return bool(config.get("enabled") or image.get("enabled")) and "local_file" in methods and "image" in types
+    return (
+        bool(config.get("enabled") or image.get("enabled")) and "local_file" in methods and "image" in types
+    )
 
 
-def _history_item(app: ChatApp, user: str, conversation_id: str, message_id: str) -> tuple[dict[str, Any], Exchange]:
+def _history_item(
+    app: ChatApp, user: str, conversation_id: str, message_id: str
+) -> tuple[dict[str, Any], Exchange]:
     ex = app.messages(user, conversation_id, limit=100)
     expect_status(ex, 200)
     body = expect_json_body(ex, HISTORY)
@@ -95,14 +101,23 @@ def attached(app: ChatApp, client: Client, run: Run, parameters: dict[str, Any])
     files = [{"type": "image", "transfer_method": "local_file", "upload_file_id": record["id"]}]
     config = parameters.get("file_upload") or {}
     limit = config.get("number_limits") or (config.get("image") or {}).get("number_limits") or 1
-    methods = config.get("allowed_file_upload_methods") or (config.get("image") or {}).get("transfer_methods") or []
+    methods = (
+        config.get("allowed_file_upload_methods") or (config.get("image") or {}).get("transfer_methods") or []
+    )
     remote = int(limit) >= 2 and "remote_url" in methods
     if remote:
         files.append({"type": "image", "transfer_method": "remote_url", "url": REMOTE_URL})
     ex = app.send(user, "Which movie is the best?", files=files)
     expect_status(ex, 200, expected="sendChatMessage 200: an answer to a message with files")
     answer = expect_json_body(ex, SEND)
-    return {"user": user, "record": record, "payload": payload, "answer": answer, "remote": remote, "send": ex}
+    return {
+        "user": user,
+        "record": record,
+        "payload": payload,
+        "answer": answer,
+        "remote": remote,
+        "send": ex,
+    }
 
 
 @check(
@@ -115,9 +130,15 @@ def test_upload(client: Client, run: Run) -> None:
     ex = upload(client, run.user("files"), "conformance-poster.png", payload, "image/png")
     expect_status(ex, 201)
     body = expect_json_body(ex, UPLOAD)
-    expect(body["name"] == "conformance-poster.png", f"name {body['name']!r}, sent 'conformance-poster.png'", ex)
+    expect(
+        body["name"] == "conformance-poster.png", f"name {body['name']!r}, sent 'conformance-poster.png'", ex
+    )
     expect(body["size"] == len(payload), f"size {body['size']}, sent {len(payload)} bytes", ex)
-    expect(str(body["extension"]).lstrip(".").lower() == "png", f"extension {body['extension']!r}, wanted png", ex)
+    expect(
+        str(body["extension"]).lstrip(".").lower() == "png",
+        f"extension {body['extension']!r}, wanted png",
+        ex,
+    )
     expect(body["mime_type"] == "image/png", f"mime_type {body['mime_type']!r}, sent image/png", ex)
 
 
@@ -151,7 +172,9 @@ def test_too_large(client: Client, run: Run) -> None:
 )
 def test_unsupported_type(client: Client, run: Run) -> None:
     extension = next(e for e in ("exe", "bin", "dll", "so") if e not in known_extensions())
-    ex = upload(client, run.user("files"), f"tool.{extension}", b"MZ\x90\x00" * 64, "application/octet-stream")
+    ex = upload(
+        client, run.user("files"), f"tool.{extension}", b"MZ\x90\x00" * 64, "application/octet-stream"
+    )
     if ex.status == 201:
         expect_json_body(ex, UPLOAD)
         return
@@ -176,7 +199,9 @@ def test_round_trip(client: Client, attached: dict[str, Any]) -> None:
         f"{len(ex.content)} bytes came back, {len(attached['payload'])} were uploaded (or they differ)",
         ex,
     )
-    expect(ex.content_type == "image/png", f"content type {ex.content_type or '(none)'}, uploaded image/png", ex)
+    expect(
+        ex.content_type == "image/png", f"content type {ex.content_type or '(none)'}, uploaded image/png", ex
+    )
 
 
 @check(
@@ -203,10 +228,16 @@ def test_in_history(app: ChatApp, attached: dict[str, Any]) -> None:
     item, ex = _history_item(app, attached["user"], answer["conversation_id"], answer["id"])
     files = item.get("message_files")
     expect(isinstance(files, list) and files, "the history item has no message_files", ex)
-    local = [f for f in files if f.get("upload_file_id") == record["id"] or f.get("transfer_method") == "local_file"]
+    local = [
+        f
+        for f in files
+        if f.get("upload_file_id") == record["id"] or f.get("transfer_method") == "local_file"
+    ]
     expect(len(local) == 1, f"{len(local)} local files in message_files, one was sent", ex)
     entry = local[0]
-    expect(entry.get("belongs_to") in ("user", None), f"belongs_to {entry.get('belongs_to')!r}, wanted user", ex)
+    expect(
+        entry.get("belongs_to") in ("user", None), f"belongs_to {entry.get('belongs_to')!r}, wanted user", ex
+    )
     if entry.get("upload_file_id") is not None:
         expect(entry["upload_file_id"] == record["id"], "upload_file_id is not the uploaded file's id", ex)
 

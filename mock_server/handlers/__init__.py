@@ -7,13 +7,13 @@ from typing import Any
 
 from flask import Response
 
-from mock_server.handlers import app_info, audio, chat, conversations, feedback, messages
+from mock_server.handlers import app_info, audio, chat, conversations, feedback, files, messages
 from mock_server.handlers.base import Call
 from mock_server.handlers.completions import COMPLETION_HANDLERS
 from mock_server.handlers.conversational import CONVERSATIONAL_HANDLERS
 
 # The Chat App API: one module per resource, each exporting its HANDLERS by operationId.
-CHAT_APP_MODULES = (chat, messages, feedback, conversations, audio, app_info)
+CHAT_APP_MODULES = (chat, messages, feedback, conversations, audio, files, app_info)
 
 
 def _merge(*tables: dict[str, Callable[[Call], Response]]) -> dict[str, Callable[[Call], Response]]:
@@ -44,11 +44,14 @@ STREAMS: dict[str, Callable[[dict[str, Any]], bool]] = {
 VALIDATION_OVERRIDES: dict[tuple[str, str], tuple[int, str, str]] = {
     ("audioToText", "file"): (400, "no_audio_uploaded", "No audio uploaded."),
     ("audioToText", "body"): (400, "no_audio_uploaded", "No audio uploaded."),
+    ("uploadFile", "file"): (400, "no_file_uploaded", "Please upload your file."),
+    ("uploadFile", "body"): (400, "no_file_uploaded", "Please upload your file."),
 }
 
 # Errors raised by the HTTP layer itself (e.g. a body over the hard size cap), per operation.
 HTTP_ERROR_OVERRIDES: dict[tuple[str, int], tuple[str, str]] = {
     ("audioToText", 413): ("audio_too_large", "Audio size exceeded."),
+    ("uploadFile", 413): ("file_too_large", "File size exceeded."),
 }
 
 __all__ = ["HANDLERS", "HTTP_ERROR_OVERRIDES", "STREAMS", "VALIDATION_OVERRIDES", "Call"]

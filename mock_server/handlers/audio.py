@@ -1,4 +1,5 @@
-"""Audio: speech to text, transcribed from canned fixtures by the audio's hash."""
+"""Audio: speech to text, transcribed from canned fixtures by the audio's hash; text to speech, as
+deterministic WAV clips (mock_server/speech.py)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,15 @@ from typing import Any
 
 from flask import Response
 
+from mock_server import store
 from mock_server.errors import ApiError
-from mock_server.handlers.base import Call, json_response
+from mock_server.handlers.base import Call, bad_param, json_response, not_found
+from mock_server.handlers.files import DEFAULT_USER
+from mock_server.speech import MIME_TYPE as SPEECH_MIME_TYPE
+from mock_server.speech import speak
 
 GENERIC_TYPES = {"", "application/octet-stream"}
+TTS_CHUNK = 4096  # bytes per chunk of a streamed speech answer
 
 
 def audio_to_text(call: Call) -> Response:
@@ -81,6 +87,25 @@ def wav_seconds(data: bytes) -> float | None:
         return None
 
 
+def text_to_audio(call: Call) -> Response:
+    """Speech of `text`, or of the caller's message `message_id` (which wins), as real WAV bytes."""
+    body = call.body
+    text = body.get("text") or ""
+    if body.get("message_id"):
+        message = store.get_message(call.db, call.key, body.get("user") or DEFAULT_USER, body["message_id"])
+        if message is None:
+            raise not_found("Message Not Exists.")
+        text = message["answer"]
+    if not text.strip():
+        raise bad_param("text", "Text is required")
+    audio = speak(text)
+    if body.get("streaming"):
+        chunks = (audio[i : i + TTS_CHUNK] for i in range(0, len(audio), TTS_CHUNK))
+        return Response(chunks, mimetype=SPEECH_MIME_TYPE)
+    return Response(audio, mimetype=SPEECH_MIME_TYPE)
+
+
 HANDLERS = {
     "audioToText": audio_to_text,
+    "textToAudio": text_to_audio,
 }

@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Response
 
-from mock_server import store
+from mock_server import files_store, store
 from mock_server.fixtures import UUID_NIL, form_controls
 from mock_server.handlers.base import (
     Call,
@@ -20,6 +20,7 @@ from mock_server.handlers.base import (
     not_found,
     sse_response,
 )
+from mock_server.handlers.files import chat_files
 from mock_server.naming import derive_name
 from mock_server.state import release_db
 from mock_server.streaming import PIECE, StreamPlan, data_frame, paced, piece_template
@@ -107,6 +108,7 @@ def send_chat_message(call: Call) -> Response:
                     "updated_at": now,
                 },
             )
+        attached = chat_files(call, user, body.get("files"))  # after the conversation check, as Dify
         store.insert_message(
             conn,
             call.key,
@@ -121,6 +123,7 @@ def send_chat_message(call: Call) -> Response:
                 "parent_message_id": UUID_NIL,
             },
         )
+        files_store.insert_message_files(conn, call.key, message_id, attached)
     common = {"task_id": task_id, "id": message_id, "message_id": message_id, "conversation_id": conv_id}
     if body.get("response_mode", "blocking") != "streaming":
         usage = _usage(call, query, answer)

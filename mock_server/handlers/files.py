@@ -162,7 +162,9 @@ def preview_file(call: Call) -> Response:
         raise FILE_NOT_FOUND
     if call.key not in holders:
         raise ApiError(403, "Access to the requested file is denied.", "file_access_denied")
-    return _file_response(row, files_store.upload_bytes(call.db, file_id), bool(call.v.params.get("as_attachment")))
+    return _file_response(
+        row, files_store.upload_bytes(call.db, file_id), bool(call.v.params.get("as_attachment"))
+    )
 
 
 def _file_response(row: Any, data: bytes, attachment: bool) -> Response:
@@ -187,15 +189,19 @@ def upload_settings(parameters: dict[str, Any]) -> dict[str, Any] | None:
     image = config.get("image") if isinstance(config.get("image"), dict) else {}
     if config.get("enabled"):
         return {
-            "types": set(config.get("allowed_file_types") or ["image", "document", "audio", "video", "custom"]),
+            "types": set(
+                config.get("allowed_file_types") or ["image", "document", "audio", "video", "custom"]
+            ),
             "methods": set(config.get("allowed_file_upload_methods") or ["remote_url", "local_file"]),
             "limit": int(config.get("number_limits") or image.get("number_limits") or 3),
+            "extensions": {str(e).lower().lstrip(".") for e in config.get("allowed_file_extensions") or []},
         }
     if image.get("enabled"):
         return {
             "types": {"image"},
             "methods": set(image.get("transfer_methods") or ["remote_url", "local_file"]),
             "limit": int(image.get("number_limits") or 3),
+            "extensions": set(),
         }
     return None
 
@@ -212,9 +218,13 @@ def chat_files(call: Call, user: str, files: list[dict[str, Any]] | None) -> lis
         field = f"files.{index}"
         if item["transfer_method"] not in settings["methods"]:
             raise bad_param(field, f"transfer method {item['transfer_method']} is not allowed by this app")
-        if item["type"] not in settings["types"]:
+        if item["type"] not in settings["types"] and item["type"] != "custom":
             raise bad_param(field, f"file type {item['type']} is not allowed by this app")
-        record = _local_file(call, user, item, field) if item["transfer_method"] == "local_file" else _remote(item)
+        record = (
+            _local_file(call, user, item, field) if item["transfer_method"] == "local_file" else _remote(item)
+        )
+        if item["type"] == "custom" and _extension(record["filename"]) not in settings["extensions"]:
+            raise bad_param(field, f"file extension of {record['filename']} is not allowed by this app")
         records.append({"id": str(uuid.uuid4()), "belongs_to": "user", **record})
     return records
 

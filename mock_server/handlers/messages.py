@@ -6,6 +6,7 @@ from flask import Response
 
 from mock_server import store
 from mock_server.handlers.base import Call, json_response, not_found, user_of
+from mock_server.handlers.files import with_message_files
 
 
 def list_messages(call: Call) -> Response:
@@ -19,7 +20,7 @@ def list_messages(call: Call) -> Response:
     if page is None:
         raise not_found("First Message Not Exists.")
     data, has_more = page
-    return json_response({"limit": p["limit"], "has_more": has_more, "data": data})
+    return json_response({"limit": p["limit"], "has_more": has_more, "data": with_message_files(call, data)})
 
 
 HANDLERS = {

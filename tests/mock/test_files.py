@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 import uuid
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,9 @@ OTHER_KEY = "app-second"
 PNG = tiny_png(seed=5)
 
 
-def upload(client: Any, name: str = "poster.png", data: bytes = PNG, ctype: str = "image/png", **form: Any) -> Any:
+def upload(
+    client: Any, name: str = "poster.png", data: bytes = PNG, ctype: str = "image/png", **form: Any
+) -> Any:
     fields: dict[str, Any] = {"file": (io.BytesIO(data), name, ctype), **form}
     if "user" not in form:
         fields["user"] = "u1"
@@ -46,7 +49,12 @@ def test_upload_answers_the_stored_file(client) -> None:
     resp = upload(client)
     assert resp.status_code == 201
     body = resp.json
-    assert (body["name"], body["size"], body["extension"], body["mime_type"]) == ("poster.png", len(PNG), "png", "image/png")
+    assert (body["name"], body["size"], body["extension"], body["mime_type"]) == (
+        "poster.png",
+        len(PNG),
+        "png",
+        "image/png",
+    )
     assert uuid.UUID(body["id"]) and uuid.UUID(body["created_by"])
     assert body["source_url"].startswith("http://localhost/files/" + body["id"] + "/file-preview?")
 
@@ -76,7 +84,7 @@ def test_generic_content_type_is_guessed_from_the_name(client) -> None:
         ),
         ({"file": (io.BytesIO(b"MZ"), "tool.exe", "application/octet-stream")}, 415, "unsupported_file_type"),
         ({"file": (io.BytesIO(b"data"), "README", "text/plain")}, 415, "unsupported_file_type"),
-        ({"file": (io.BytesIO(b"x"), "a\\b.png", "image/png")}, 400, "invalid_param"),
+        ({"file": (io.BytesIO(b"x"), "a/b.png", "image/png")}, 400, "invalid_param"),
     ],
 )
 def test_upload_refusals(client, fields: dict[str, Any], status: int, code: str) -> None:
@@ -153,10 +161,11 @@ def test_malformed_file_id_is_404(client) -> None:
 def test_signed_url_serves_the_file_without_a_key(client) -> None:
     record = upload(client).json
     url = urlsplit(record["source_url"])
-    resp = client.get(f"{url.path}?{url.query}")
+    raw = client.client  # the signed file route is the file server's, not a contract operation
+    resp = raw.get(f"{url.path}?{url.query}")
     assert resp.status_code == 200 and resp.data == PNG
     tampered = url.query.replace("sign=", "sign=0")
-    assert client.get(f"{url.path}?{tampered}").status_code == 403
+    assert raw.get(f"{url.path}?{tampered}").status_code == 403
 
 
 # ------------------------------------------------------------------ files in chat messages
@@ -164,18 +173,34 @@ def test_signed_url_serves_the_file_without_a_key(client) -> None:
 
 def test_history_lists_local_and_remote_files(client) -> None:
     record = upload(client).json
-    remote = {"type": "document", "transfer_method": "remote_url", "url": "https://example.com/a/script%20v2.pdf"}
+    remote = {
+        "type": "document",
+        "transfer_method": "remote_url",
+        "url": "https://example.com/a/script%20v2.pdf",
+    }
     sent = chat(client, files=[image(record["id"]), remote])
     assert sent.status_code == 200
     item = history(client, sent.json["conversation_id"])[-1]
     local_file, remote_file = item["message_files"]
     assert local_file["upload_file_id"] == record["id"] and local_file["id"] != record["id"]
-    assert (local_file["filename"], local_file["size"], local_file["mime_type"]) == ("poster.png", len(PNG), "image/png")
-    assert (local_file["transfer_method"], local_file["belongs_to"], local_file["type"]) == ("local_file", "user", "image")
+    assert (local_file["filename"], local_file["size"], local_file["mime_type"]) == (
+        "poster.png",
+        len(PNG),
+        "image/png",
+    )
+    assert (local_file["transfer_method"], local_file["belongs_to"], local_file["type"]) == (
+        "local_file",
+        "user",
+        "image",
+    )
     url = urlsplit(local_file["url"])
-    assert client.get(f"{url.path}?{url.query}").data == PNG
+    assert client.client.get(f"{url.path}?{url.query}").data == PNG
     assert remote_file["url"] == remote["url"] and remote_file["filename"] == "script v2.pdf"
-    assert (remote_file["upload_file_id"], remote_file["size"], remote_file["mime_type"]) == (None, -1, "application/pdf")
+    assert (remote_file["upload_file_id"], remote_file["size"], remote_file["mime_type"]) == (
+        None,
+        -1,
+        "application/pdf",
+    )
 
 
 def test_messages_without_files_have_an_empty_list(client) -> None:
@@ -211,7 +236,13 @@ def test_another_owner_s_upload_cannot_be_used(make_app, who: str) -> None:
         ([{"type": "image", "transfer_method": "remote_url"}], "url"),
         ([{"type": "image", "transfer_method": "remote_url", "url": "ftp://x/y.png"}], "files"),
         ([{"type": "sticker", "transfer_method": "remote_url", "url": "https://x/y.png"}], "type"),
-        ([{"type": "image", "transfer_method": "remote_url", "url": f"https://x/{n}.png"} for n in range(4)], "maximum limit 3"),
+        (
+            [
+                {"type": "image", "transfer_method": "remote_url", "url": f"https://x/{n}.png"}
+                for n in range(4)
+            ],
+            "maximum limit 3",
+        ),
     ],
 )
 def test_bad_files_are_refused(client, files: list[dict[str, Any]], words: str) -> None:
@@ -225,18 +256,34 @@ def test_detected_type_must_match_unless_custom(client) -> None:
     resp = chat(client, files=[image(file_id)])
     assert resp.status_code == 400 and "does not match the specified type" in resp.json["message"]
     assert chat(client, files=[image(file_id, "document")]).status_code == 200
+
+
+def test_custom_files_need_an_allowed_extension(make_app, tmp_path: Path) -> None:
+    client = CheckedClient(make_app())
+    file_id = upload(client, "notes.txt", b"Notes\n", "text/plain").json["id"]
+    resp = chat(client, files=[image(file_id, "custom")])  # the app allows no custom extension
+    assert resp.status_code == 400 and "extension of notes.txt is not allowed" in resp.json["message"]
+    fixtures = _fixtures_with(tmp_path, allowed_file_extensions=[".txt"])
+    client = CheckedClient(make_app(fixtures_dir=str(fixtures), store=str(tmp_path / "other.sqlite3")))
+    file_id = upload(client, "notes.txt", b"Notes\n", "text/plain").json["id"]
     assert chat(client, files=[image(file_id, "custom")]).status_code == 200
 
 
-def test_files_are_ignored_when_the_app_takes_none(make_app, tmp_path: Path) -> None:
+def _fixtures_with(tmp_path: Path, **file_upload: Any) -> Path:
+    """A copy of fixtures/ whose app has these file_upload settings (enabled=None: none at all)."""
     fixtures = tmp_path / "fixtures"
-    import shutil
-
     shutil.copytree(ROOT / "fixtures", fixtures)
     app_doc = yaml.safe_load((fixtures / "app.yaml").read_text())
-    app_doc["parameters"].pop("file_upload")
+    if "enabled" in file_upload and file_upload["enabled"] is None:
+        app_doc["parameters"].pop("file_upload")
+    else:
+        app_doc["parameters"]["file_upload"].update(file_upload)
     (fixtures / "app.yaml").write_text(yaml.safe_dump(app_doc, sort_keys=False))
-    client = CheckedClient(make_app(fixtures_dir=str(fixtures)))
+    return fixtures
+
+
+def test_files_are_ignored_when_the_app_takes_none(make_app, tmp_path: Path) -> None:
+    client = CheckedClient(make_app(fixtures_dir=str(_fixtures_with(tmp_path, enabled=None))))
     sent = chat(client, files=[image(str(uuid.uuid4()))])  # not even checked, as on real servers
     assert sent.status_code == 200
     assert history(client, sent.json["conversation_id"])[-1]["message_files"] == []

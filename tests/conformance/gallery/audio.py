@@ -1,7 +1,9 @@
-"""Speech to text: POST /audio-to-text."""
+"""Speech to text (POST /audio-to-text) and text to speech (POST /text-to-audio)."""
 
 from __future__ import annotations
 
+import io
+import json
 from typing import Any
 
 from tests.conformance.gallery.helpers import (
@@ -38,6 +40,65 @@ def audio_wrong_text(app: App) -> App:
     return wrap(app, path=r"/v1/audio-to-text$", json_response=garble)
 
 
+SPEECH = r"/v1/text-to-audio$"
+Answer = tuple[int, list[tuple[str, str]], bytes] | None
+
+
+def _json_body(env: Any) -> dict[str, Any]:
+    """The request's JSON body, read without consuming it."""
+    length = int(env.get("CONTENT_LENGTH") or 0)
+    raw = env["wsgi.input"].read(length) if length else b""
+    env["wsgi.input"] = io.BytesIO(raw)
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def speech_as_json(app: App) -> App:
+    """The audio comes back base64-encoded in JSON instead of as audio bytes."""
+
+    def answer(env: Any) -> Answer:
+        return 200, [("Content-Type", "application/json")], b'{"audio": "UklGRiQAAABXQVZF"}'
+
+    return wrap(app, path=SPEECH, intercept=answer)
+
+
+def speech_not_audio(app: App) -> App:
+    """An audio/wav content type over bytes that are no WAV file (a provider error page passed on)."""
+
+    def answer(env: Any) -> Answer:
+        body = _json_body(env)
+        if body.get("text") or body.get("message_id"):
+            return 200, [("Content-Type", "audio/wav")], b"<html>upstream error</html>"
+        return None
+
+    return wrap(app, path=SPEECH, intercept=answer)
+
+
+def speech_of_message_missing(app: App) -> App:
+    def answer(env: Any) -> Answer:
+        if "message_id" in _json_body(env):
+            body = b'{"code": "not_found", "message": "Message Not Exists.", "status": 404}'
+            return 404, [("Content-Type", "application/json")], body
+        return None
+
+    return wrap(app, path=SPEECH, intercept=answer)
+
+
+def speech_of_nothing(app: App) -> App:
+    """Neither text nor message_id: silence instead of a 400."""
+
+    def answer(env: Any) -> Answer:
+        body = _json_body(env)
+        if not body.get("text") and not body.get("message_id"):
+            return 200, [("Content-Type", "audio/wav")], b"RIFF\x24\x00\x00\x00WAVEfmt "
+        return None
+
+    return wrap(app, path=SPEECH, intercept=answer)
+
+
 BROKEN: list[Variant] = [
     Variant(
         "audio_no_size_limit",
@@ -59,6 +120,30 @@ BROKEN: list[Variant] = [
         "audio",
         audio_wrong_text,
         ("audio.transcription_text",),
+    ),
+    Variant(
+        "speech_as_json", "text to speech answers JSON, not audio", "audio", speech_as_json, ("audio.speech",)
+    ),
+    Variant(
+        "speech_not_audio",
+        "text to speech answers bytes that are not the audio its content type names (SHOULD)",
+        "audio",
+        speech_not_audio,
+        ("audio.speech_format",),
+    ),
+    Variant(
+        "speech_of_message_missing",
+        "text to speech of a message_id is 404",
+        "audio",
+        speech_of_message_missing,
+        ("audio.speech_message",),
+    ),
+    Variant(
+        "speech_of_nothing",
+        "text to speech without text or message_id answers silence",
+        "audio",
+        speech_of_nothing,
+        ("audio.speech_no_text",),
     ),
 ]
 

@@ -1,0 +1,302 @@
+"""Files: POST /files/upload, GET /files/{id}/preview, `files` in chat messages, message_files."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable
+from typing import Any
+
+from tests.conformance.gallery.helpers import App, Variant
+from tests.conformance.rewrite import wrap
+
+PREVIEW = r"/v1/files/[^/]+/preview$"
+UPLOAD = r"/v1/files/upload$"
+
+
+def _binary(app: App, path: str, body: Callable[[bytes], bytes] | None = None, headers: Any = None) -> App:
+    """Rewrite the (non-JSON) body and/or headers of successful answers on `path`."""
+
+    def middleware(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if not _matches(path, environ):
+            return app(environ, start_response)
+        captured: dict[str, Any] = {}
+
+        def capture(
+            status: str, hdrs: list[tuple[str, str]], exc_info: Any = None
+        ) -> Callable[[bytes], None]:
+            captured["status"], captured["headers"] = status, list(hdrs)
+            return lambda data: None
+
+        result = app(environ, capture)
+        data = b"".join(result)
+        getattr(result, "close", lambda: None)()
+        hdrs = captured["headers"]
+        if captured["status"].startswith("200"):
+            if body is not None:
+                data = body(data)
+            if headers is not None:
+                hdrs = headers(hdrs)
+        hdrs = [h for h in hdrs if h[0].lower() != "content-length"] + [("Content-Length", str(len(data)))]
+        start_response(captured["status"], hdrs)
+        return [data]
+
+    return middleware
+
+
+def _matches(path: str, environ: dict[str, Any]) -> bool:
+    return bool(re.search(path, environ.get("PATH_INFO", "")))
+
+
+# ------------------------------------------------------------------ broken variants
+
+
+def upload_without_id(app: App) -> App:
+    def drop(env: Any, code: int, body: Any) -> tuple[int, Any]:
+        if code == 201 and isinstance(body, dict):
+            body.pop("id", None)
+        return code, body
+
+    return wrap(app, path=UPLOAD, json_response=drop)
+
+
+def upload_missing_file_as_invalid_param(app: App) -> App:
+    def recode(env: Any, code: int, body: Any) -> tuple[int, Any]:
+        if isinstance(body, dict) and body.get("code") == "no_file_uploaded":
+            body["code"] = "invalid_param"
+        return code, body
+
+    return wrap(app, path=UPLOAD, json_response=recode)
+
+
+def upload_no_size_limit(app: App) -> App:
+    """Big uploads are accepted (answered with a plausible record, as a server without a limit would)."""
+
+    def accept(env: Any) -> tuple[int, list[tuple[str, str]], bytes] | None:
+        if int(env.get("CONTENT_LENGTH") or 0) > 10 * 1024 * 1024:
+            record = (
+                b'{"id": "6f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f", "name": "huge.png", "size": 10486784,'
+                b' "extension": "png", "mime_type": "image/png", "created_by": null,'
+                b' "created_at": 1705407629}'
+            )
+            return 201, [("Content-Type", "application/json")], record
+        return None
+
+    return wrap(app, path=UPLOAD, intercept=accept)
+
+
+def upload_type_refused_as_400(app: App) -> App:
+    def recode(env: Any, code: int, body: Any) -> tuple[int, Any]:
+        if code == 415 and isinstance(body, dict):
+            return 400, {**body, "code": "invalid_param", "status": 400}
+        return code, body
+
+    return wrap(app, path=UPLOAD, json_response=recode)
+
+
+def preview_bytes_altered(app: App) -> App:
+    """The preview re-encodes the file (here: drops its last bytes), so the round trip breaks."""
+    return _binary(app, PREVIEW, body=lambda data: data[:-4])
+
+
+def preview_attachment_ignored(app: App) -> App:
+    def inline(hdrs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return [h for h in hdrs if h[0].lower() != "content-disposition"] + [
+            ("Content-Disposition", "inline")
+        ]
+
+    return _binary(app, PREVIEW, headers=inline)
+
+
+def preview_unknown_as_500(app: App) -> App:
+    def crash(env: Any, code: int, body: Any) -> tuple[int, Any]:
+        if code == 404:
+            return 500, {
+                "code": "internal_server_error",
+                "message": "NoneType has no attribute 'key'",
+                "status": 500,
+            }
+        return code, body
+
+    return wrap(app, path=PREVIEW, json_response=crash)
+
+
+def history_without_files(app: App) -> App:
+    def drop(env: Any, code: int, body: Any) -> tuple[int, Any]:
+        if code == 200 and isinstance(body, dict):
+            for item in body.get("data") or []:
+                item.pop("message_files", None)
+        return code, body
+
+    return wrap(app, path=r"/v1/messages$", method="GET", json_response=drop)
+
+
+def chat_files_not_checked(app: App) -> App:
+    """Files sent with a chat message are dropped unread: unknown, foreign and mistyped ids all pass."""
+
+    def strip(env: Any, body: Any, query: dict[str, str]) -> Any:
+        if isinstance(body, dict):
+            body.pop("files", None)
+        return body
+
+    return wrap(app, path=r"/v1/chat-messages$", method="POST", request=strip)
+
+
+def upload_ids_not_owned(app: App) -> App:
+    """A file uploaded by one user can be attached by any user (the owner check is missing)."""
+    owners: dict[str, str] = {}
+
+    def note(env: Any, code: int, body: Any) -> tuple[int, Any]:
+        if code == 201 and isinstance(body, dict) and body.get("id"):
+            owners[body["id"]] = env.get("gallery.user", "")
+        return code, body
+
+    def as_owner(env: Any, body: Any, query: dict[str, str]) -> Any:
+        if isinstance(body, dict):
+            ids = [f.get("upload_file_id") for f in body.get("files") or [] if isinstance(f, dict)]
+            owner = next((owners[i] for i in ids if i in owners and owners[i]), None)
+            if owner and owner != body.get("user"):
+                body["user"] = owner
+        return body
+
+    def read_user(app_: App) -> App:
+        def mw(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+            if _matches(UPLOAD, environ):
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                raw = environ["wsgi.input"].read(length) if length else b""
+                found = re.search(rb'name="user"\r\n\r\n([^\r]*)\r\n', raw)
+                environ["gallery.user"] = found.group(1).decode() if found else ""
+                environ["wsgi.input"] = io.BytesIO(raw)
+            return app_(environ, start_response)
+
+        return mw
+
+    uploads = read_user(wrap(app, path=UPLOAD, json_response=note))
+    return wrap(uploads, path=r"/v1/chat-messages$", method="POST", request=as_owner)
+
+
+# ------------------------------------------------------------------ legal variations
+
+
+def accepts_any_file_type(app: App) -> App:
+    """Today's Dify default: any extension is stored (no 415 at upload)."""
+
+    def accept(env: Any, code: int, body: Any) -> tuple[int, Any]:
+        if code == 415:
+            record = {
+                "id": "0d1e2f3a-4b5c-4d6e-8f7a-8b9c0d1e2f3a",
+                "name": "tool.exe",
+                "size": 256,
+                "extension": "exe",
+                "mime_type": "application/octet-stream",
+                "created_by": None,
+                "created_at": 1705407629,
+            }
+            return 201, record
+        return code, body
+
+    return wrap(app, path=UPLOAD, json_response=accept)
+
+
+def attachment_as_octet_stream(app: App) -> App:
+    """A download answered as application/octet-stream, with a plain filename= parameter."""
+
+    def download(env: Any) -> bool:
+        return "as_attachment=true" in env.get("QUERY_STRING", "")
+
+    def rewrite(hdrs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        out = []
+        for name, value in hdrs:
+            if name.lower() == "content-type":
+                value = "application/octet-stream"
+            elif name.lower() == "content-disposition":
+                value = value.replace("filename*=UTF-8''", "filename=")
+            out.append((name, value))
+        return out
+
+    inner = _binary(app, PREVIEW, headers=rewrite)
+
+    def choose(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        return (inner if download(environ) else app)(environ, start_response)
+
+    return choose
+
+
+BROKEN: list[Variant] = [
+    Variant(
+        "upload_without_id", "the upload's record has no id", "files", upload_without_id, ("files.upload",)
+    ),
+    Variant(
+        "upload_missing_file_as_invalid_param",
+        "an upload without a file part is answered with the generic invalid_param",
+        "files",
+        upload_missing_file_as_invalid_param,
+        ("files.missing_file",),
+    ),
+    Variant(
+        "upload_no_size_limit",
+        "uploads over the image limit accepted",
+        "files",
+        upload_no_size_limit,
+        ("files.too_large",),
+    ),
+    Variant(
+        "upload_type_refused_as_400",
+        "an unsupported file type is refused with 400 invalid_param, not 415",
+        "files",
+        upload_type_refused_as_400,
+        ("files.unsupported_type",),
+    ),
+    Variant(
+        "preview_bytes_altered",
+        "the preview does not give back the uploaded bytes",
+        "files",
+        preview_bytes_altered,
+        ("files.round_trip",),
+    ),
+    Variant(
+        "preview_attachment_ignored",
+        "as_attachment=true is ignored (inline)",
+        "files",
+        preview_attachment_ignored,
+        ("files.as_attachment",),
+    ),
+    Variant(
+        "preview_unknown_as_500",
+        "an unknown file id crashes the preview",
+        "files",
+        preview_unknown_as_500,
+        ("files.preview_unknown",),
+    ),
+    Variant(
+        "history_without_files",
+        "history items have no message_files",
+        "files",
+        history_without_files,
+        ("files.in_history", "files.remote_url"),
+    ),
+    Variant(
+        "chat_files_not_checked",
+        "files of chat messages are never validated (nor kept)",
+        "files",
+        chat_files_not_checked,
+        ("files.unknown_upload", "files.type_mismatch"),
+    ),
+    Variant(
+        "upload_ids_not_owned",
+        "any user can attach another user's upload (SHOULD)",
+        "files",
+        upload_ids_not_owned,
+        ("files.foreign_upload",),
+    ),
+]
+
+GOOD: list[Variant] = [
+    Variant("accepts_any_file_type", "any file type is accepted at upload", "files", accepts_any_file_type),
+    Variant(
+        "attachment_as_octet_stream",
+        "downloads are application/octet-stream with filename=",
+        "files",
+        attachment_as_octet_stream,
+    ),
+]
