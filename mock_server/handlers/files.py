@@ -40,6 +40,11 @@ def file_types(state: MockState) -> dict[str, dict[str, Any]]:
     return part["x-file-types"]
 
 
+def serves_files(state: MockState) -> bool:
+    """Whether the served API has file uploads (the 2023 API had none)."""
+    return UPLOAD_OP in state.operations
+
+
 def kind_of(state: MockState, extension: str) -> str | None:
     """The file type (image, document, audio, video) of an extension, or None when none lists it."""
     for kind, limits in file_types(state).items():
@@ -209,7 +214,7 @@ def upload_settings(parameters: dict[str, Any]) -> dict[str, Any] | None:
 def chat_files(call: Call, user: str, files: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     """Validate the `files` of a chat request; the message-file records to store with the message."""
     settings = upload_settings(call.state.fixtures.parameters)
-    if not files or settings is None:
+    if not files or settings is None or not serves_files(call.state):
         return []
     if len(files) > settings["limit"]:
         raise bad_param("files", f"Number of files exceeds the maximum limit {settings['limit']}")
@@ -264,6 +269,8 @@ def _remote(item: dict[str, Any]) -> dict[str, Any]:
 
 def with_message_files(call: Call, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """History items with their `message_files` (uploads as signed URLs, remote files as sent)."""
+    if not serves_files(call.state):  # an API without uploads (the 2023 era) has no message_files
+        return messages
     attached = files_store.files_of_messages(call.db, [m["id"] for m in messages])
     for message in messages:
         own = [_message_file(call.state, row) for row in attached.get(message["id"], [])]
