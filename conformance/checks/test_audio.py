@@ -101,7 +101,6 @@ def test_missing_file(client: Client, run: Run) -> None:
 
 # ---------------------------------------------------------------- text to speech
 
-SPEECH = operation("textToAudio")
 # The leading bytes of the audio containers a text-to-speech answer may carry, by content type.
 AUDIO_MAGIC = {
     "audio/wav": (b"RIFF",),
@@ -116,7 +115,16 @@ AUDIO_MAGIC = {
 }
 
 
+def _speech_op() -> object:
+    """textToAudio, or a skip when the judged era's API does not have it (2023)."""
+    try:
+        return operation("textToAudio")
+    except KeyError:
+        pytest.skip("textToAudio is not part of the judged era's API")
+
+
 def _speak(client: Client, run: Run, **body: object) -> Exchange:
+    _speech_op()
     run.spend(1, "text to speech")
     return client.call("POST", "/text-to-audio", json_body={"user": run.user("speech"), **body})
 
@@ -161,5 +169,6 @@ def test_speech_message(client: Client, run: Run, app: ChatApp) -> None:
 
 @check("audio.speech_no_text", "text to speech with neither text nor message_id is 400 invalid_param")
 def test_speech_no_text(client: Client, run: Run) -> None:
+    _speech_op()
     ex = client.call("POST", "/text-to-audio", json_body={"user": run.user("speech")})
-    expect_error(ex, SPEECH, 400, "invalid_param")
+    expect_error(ex, _speech_op(), 400, "invalid_param")

@@ -20,8 +20,15 @@ from conformance.http import Client, Exchange
 from conformance.run import Run
 from conformance.samples import tiny_png
 
-UPLOAD = operation("uploadFile")
-PREVIEW = operation("previewFile")
+
+def _op(operation_id: str) -> Any:
+    """The contract operation, or a skip when the judged era's API does not have it (2023: no files)."""
+    try:
+        return operation(operation_id)
+    except KeyError:
+        pytest.skip(f"{operation_id} is not part of the judged era's API")
+
+
 SEND = operation("sendChatMessage")
 HISTORY = operation("listMessages")
 REMOTE_URL = "https://example.com/images/conformance-poster.png"
@@ -29,7 +36,7 @@ REMOTE_URL = "https://example.com/images/conformance-poster.png"
 
 def file_types() -> dict[str, dict[str, Any]]:
     """type -> {x-max-bytes, x-file-extensions}: the contract's upload limits."""
-    body = resolve(UPLOAD.spec["requestBody"])["content"]["multipart/form-data"]
+    body = resolve(_op("uploadFile").spec["requestBody"])["content"]["multipart/form-data"]
     return resolve(resolve(body["schema"])["properties"]["file"])["x-file-types"]
 
 
@@ -54,7 +61,7 @@ def preview(client: Client, file_id: str, user: str, **params: Any) -> Exchange:
 def uploaded(client: Client, user: str, name: str, payload: bytes, ctype: str) -> dict[str, Any]:
     ex = upload(client, user, name, payload, ctype)
     expect_status(ex, 201, expected="uploadFile 201 with the stored file")
-    return expect_json_body(ex, UPLOAD)
+    return expect_json_body(ex, _op("uploadFile"))
 
 
 def accepts_files(parameters: dict[str, Any]) -> bool:
@@ -129,7 +136,7 @@ def test_upload(client: Client, run: Run) -> None:
     payload = tiny_png(seed=3)
     ex = upload(client, run.user("files"), "conformance-poster.png", payload, "image/png")
     expect_status(ex, 201)
-    body = expect_json_body(ex, UPLOAD)
+    body = expect_json_body(ex, _op("uploadFile"))
     expect(
         body["name"] == "conformance-poster.png", f"name {body['name']!r}, sent 'conformance-poster.png'", ex
     )
@@ -151,7 +158,7 @@ def test_missing_file(client: Client, run: Run) -> None:
         data={"user": run.user("files")},
         evidence_body={"other": "x.png", "user": run.user("files")},
     )
-    expect_error(ex, UPLOAD, 400, "no_file_uploaded")
+    expect_error(ex, _op("uploadFile"), 400, "no_file_uploaded")
 
 
 @check("files.too_large", "an image over the contract's image size limit is 413 file_too_large")
@@ -159,7 +166,7 @@ def test_too_large(client: Client, run: Run) -> None:
     limit = int(file_types()["image"]["x-max-bytes"])
     png = tiny_png()
     ex = upload(client, run.user("files"), "huge.png", png + b"\0" * (limit + 1024 - len(png)), "image/png")
-    expect_error(ex, UPLOAD, 413, "file_too_large")
+    expect_error(ex, _op("uploadFile"), 413, "file_too_large")
 
 
 @check(
@@ -176,14 +183,16 @@ def test_unsupported_type(client: Client, run: Run) -> None:
         client, run.user("files"), f"tool.{extension}", b"MZ\x90\x00" * 64, "application/octet-stream"
     )
     if ex.status == 201:
-        expect_json_body(ex, UPLOAD)
+        expect_json_body(ex, _op("uploadFile"))
         return
-    expect_error(ex, UPLOAD, 415, "unsupported_file_type")
+    expect_error(ex, _op("uploadFile"), 415, "unsupported_file_type")
 
 
 @check("files.preview_unknown", "the preview of an unknown file is 404 file_not_found")
 def test_preview_unknown(client: Client, run: Run) -> None:
-    expect_error(preview(client, str(uuid.uuid4()), run.user("files")), PREVIEW, 404, "file_not_found")
+    expect_error(
+        preview(client, str(uuid.uuid4()), run.user("files")), _op("previewFile"), 404, "file_not_found"
+    )
 
 
 @check(
