@@ -163,7 +163,7 @@ def add_fault() -> Response:
         unknown = sorted(set(body) - FAULT_FIELDS)
         if unknown:
             raise ValueError(f"unknown field {unknown[0]!r} (known: {', '.join(sorted(FAULT_FIELDS))})")
-        spec = parse_fault(body.get("fault", {}))
+        spec = parse_fault(body.get("fault", {}), state.error_codes)
         if not spec:
             raise ValueError("fault is empty")
         op = body.get("operation_id")

@@ -79,7 +79,7 @@ def _view(op: Operation):
             if fault.get("latency_ms"):
                 time.sleep(fault["latency_ms"] / 1000.0)
             if "status" in fault:
-                raise fault_error(fault, surface, model=_model_name(path_args))
+                raise fault_error(fault, surface, model=_model_name(path_args), codes=state.error_codes)
             try:
                 validated = validate_request(op, request, path_args)
             except ApiError as err:
@@ -149,7 +149,7 @@ def _fault_for(state: MockState, op: Operation) -> dict[str, Any]:
     header = request.headers.get("X-Mock-Fault")
     if header:
         try:
-            return parse_fault(header)
+            return parse_fault(header, state.error_codes)
         except ValueError as exc:
             raise ApiError(400, f"X-Mock-Fault: {exc}", "invalid_param", param="X-Mock-Fault") from exc
     conn = db(state)

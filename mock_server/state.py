@@ -68,6 +68,12 @@ class MockState:
     journal: Journal | None = None
     temp_store: bool = False  # db_path is a private temp file, removed with the app
 
+    @property
+    def error_codes(self) -> dict[str, Any]:
+        """Dify's error codes: code -> [status, message] (the contract's ChatAppError x-error-codes)."""
+        schema = self.contract.doc.get("components", {}).get("schemas", {}).get("ChatAppError", {})
+        return schema.get("x-error-codes") or {}
+
     def connection(self) -> sqlite3.Connection:
         assert self.pool is not None
         return self.pool.acquire()

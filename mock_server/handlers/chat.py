@@ -169,15 +169,19 @@ def _chat_stream(call: Call, user: str, common: dict[str, Any], created_at: int,
         ]
 
     def error_frames() -> list[bytes]:
+        code, status, message = "internal_server_error", 500, "The server encountered an internal error."
+        if call.fault.get("code"):  # error_after=K;code=C: that code, with the real server's message
+            code = call.fault["code"]
+            status, message = state.error_codes.get(code, [status, message])
         error = {
             "event": "error",
             "task_id": task_id,
             "message_id": message_id,
             "conversation_id": common["conversation_id"],
             "created_at": created_at,
-            "status": 500,
-            "code": "internal_server_error",
-            "message": "The server encountered an internal error.",
+            "status": int(call.fault.get("status", status)),
+            "code": code,
+            "message": call.fault.get("message") or message,
         }
         return [data_frame(error)]
 
