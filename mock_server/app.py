@@ -24,7 +24,8 @@ from mock_server.errors import ApiError, error_response, surface_for_path
 from mock_server.faults import STREAM_KEYS, fault_error, parse_fault, pick_global
 from mock_server.handlers import HANDLERS, HTTP_ERROR_OVERRIDES, STREAMS, VALIDATION_OVERRIDES, Call
 from mock_server.handlers.files import signed_files_blueprint
-from mock_server.journal import redact
+from mock_server.journal import redact, redact_query
+from mock_server.limits import InputError, bounded, read_json
 from mock_server.state import MockState, build_state, db, get_state, release_db, remove_store_files
 from mock_server.streaming import Pacing
 from mock_server.validation import validate_request
@@ -154,7 +155,7 @@ def _fault_for(state: MockState, op: Operation) -> dict[str, Any]:
             raise ApiError(400, f"X-Mock-Fault: {exc}", "invalid_param", param="X-Mock-Fault") from exc
     conn = db(state)
     rows = store.list_faults(conn)
-    if rows and not _streaming(op, request.get_json(silent=True)):  # stream faults wait for a stream
+    if rows and not _streaming(op, _json_or_none()):  # stream faults wait for a stream
         rows = [row for row in rows if not any(name in row["fault"] for name in STREAM_KEYS)]
     if not rows:
         return {}
@@ -164,32 +165,38 @@ def _fault_for(state: MockState, op: Operation) -> dict[str, Any]:
     return row["fault"]
 
 
+def _json_or_none() -> Any:
+    """The request's JSON body, or None when it has none or it is refused (validation says why)."""
+    try:
+        return read_json(request) if request.is_json else None
+    except InputError:
+        return None
+
+
 def _pacing(state: MockState) -> Pacing:
+    """Pacing from the config, overridden by the X-Mock-* headers (finite, within limits.BOUNDS)."""
     cfg = state.config
 
-    def header(name: str, default: float) -> float:
+    def header(name: str, default: float, integer: bool = False) -> Any:
         raw = request.headers.get(name)
         if raw is None:
             return default
         try:
-            value = float(raw)
-        except ValueError as exc:
-            raise ApiError(400, f"{name}: '{raw}' is not a number", "invalid_param", param=name) from exc
-        if value < 0:
-            raise ApiError(400, f"{name}: must be >= 0", "invalid_param", param=name)
-        return value
+            return bounded(name, raw, integer)
+        except InputError as exc:
+            raise ApiError(400, str(exc), "invalid_param", param=name) from exc
 
     return Pacing(
         ttft_ms=header("X-Mock-TTFT-Ms", cfg.ttft_ms),
         interval_ms=header("X-Mock-Token-Interval-Ms", cfg.token_interval_ms),
         jitter_ms=header("X-Mock-Jitter-Ms", cfg.jitter_ms),
-        seed=int(header("X-Mock-Seed", cfg.seed)),
+        seed=header("X-Mock-Seed", cfg.seed, integer=True),
     )
 
 
 def _preflight() -> Response | None:
     g.started = time.monotonic()
-    if request.method == "OPTIONS":
+    if request.method == "OPTIONS" and not _admin_path():  # the admin API answers no preflight
         resp = Response(status=204)
         resp.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
         resp.headers["Access-Control-Allow-Headers"] = request.headers.get(
@@ -203,16 +210,21 @@ def _preflight() -> Response | None:
 def _after(resp: Response) -> Response:
     if resp.status_code == 204:
         resp.headers.pop("Content-Type", None)  # no body, no type
-    resp.headers["Access-Control-Allow-Origin"] = "*"
-    resp.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
+    if not _admin_path():  # CORS for the API surfaces only: no web page may use the admin API
+        resp.headers["Access-Control-Allow-Origin"] = "*"
+        resp.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
     op = g.get("operation")
     if op is not None:
         resp.headers["X-Mock-Operation"] = op.operation_id
-    if request.method != "OPTIONS" and not request.path.startswith("/_mock") and _journal_on():
+    if request.method != "OPTIONS" and not _admin_path() and _journal_on():
         _journal(resp, op)
     if resp.is_streamed:  # a long stream must not hold a database connection
         release_db()
     return resp
+
+
+def _admin_path() -> bool:
+    return request.path == "/_mock" or request.path.startswith("/_mock/")
 
 
 def _journal_body() -> str:
@@ -238,7 +250,7 @@ def _journal(resp: Response, op: Operation | None) -> None:
         "ts": time.time(),
         "method": request.method,
         "path": request.path,
-        "query": request.query_string.decode("latin-1"),
+        "query": redact_query(request.query_string.decode("latin-1")),
         "headers": redact(dict(request.headers)),
         "body": body,
         "status": resp.status_code,

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Response
 
 from mock_server import jsoncodec
+from mock_server.limits import MAX_MESSAGE_CHARS, clip
 
 CHAT_APP, CONVERSATIONAL, COMPLETIONS = "chat-app", "conversational", "chat-completions"
 
@@ -40,6 +41,7 @@ class ApiError(Exception):
         extra: dict[str, Any] | None = None,
         as_list: bool = False,
     ) -> None:
+        message = clip(message, MAX_MESSAGE_CHARS)  # never a client's 10 MB value echoed whole
         super().__init__(message)
         self.status = status
         self.message = message

@@ -11,8 +11,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import threading
 import time
+import urllib.parse
 from typing import Any
 
 from mock_server import store
@@ -84,11 +86,39 @@ class Journal:
         self.flush()
 
 
+REDACTED = "<redacted>"
+# A header or query parameter whose name says it carries a secret: Authorization,
+# Proxy-Authorization, Cookie, X-Api-Key, X-Mock-Admin-Token, ?api_key=, ?access_token=, ?sig= ...
+_SECRET_NAME = re.compile(
+    r"(?:^|[-_.])(?:api-?key|apikey|key|token|secret|password|passwd|pwd|auth|authorization"
+    r"|signature|sig|session|sessionid|cookie|credentials?)(?:$|[-_.])",
+    re.IGNORECASE,
+)
+# X-Mock-Token-Interval-Ms is no secret
+_PACING_HEADER = re.compile(r"x-mock-(?!admin-token$)", re.IGNORECASE)
+_QUERY_PAIR = re.compile(r"(^|&)([^=&]*)=([^&]*)")
+
+
+def is_secret(name: str) -> bool:
+    return bool(_SECRET_NAME.search(name)) and not _PACING_HEADER.match(name)
+
+
 def redact(headers: dict[str, str]) -> dict[str, str]:
-    return {
-        k: ("<redacted>" if k.lower() in {"authorization", "x-mock-admin-token"} else v)
-        for k, v in headers.items()
-    }
+    """Headers as the journal keeps them: values of credential headers replaced by <redacted>."""
+    return {k: (REDACTED if is_secret(k) else v) for k, v in headers.items()}
+
+
+def redact_query(query: str) -> str:
+    """A raw query string with the values of credential parameters (`?api_key=`) replaced."""
+    if "=" not in query:
+        return query
+
+    def one(match: re.Match[str]) -> str:
+        sep, name, value = match.groups()
+        decoded = urllib.parse.unquote_plus(name)
+        return f"{sep}{name}={REDACTED if is_secret(decoded) else value}"
+
+    return _QUERY_PAIR.sub(one, query)
 
 
 def dumps(value: Any) -> str:

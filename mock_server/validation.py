@@ -6,7 +6,6 @@ Failures become `ApiError`s whose message names the offending field first ("limi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +16,7 @@ from werkzeug.datastructures import FileStorage
 
 from mock_server.contract import Operation
 from mock_server.errors import ApiError
+from mock_server.limits import InputError, ascii_int, ascii_number, clip, echo, read_json
 
 FILE_PLACEHOLDER = "<file>"
 # What a 404 says when a path segment cannot name anything (the real servers' wording).
@@ -40,16 +40,17 @@ class Validated:
 
 
 def _coerce(value: str, schema: dict[str, Any]) -> Any:
-    """Turn a query/path/header string into the schema's scalar type when it parses as one."""
+    """Turn a query/path/header string into the schema's scalar type when it parses as one
+    (ASCII digits only: ' 5', '1_0' and Arabic-Indic digits stay strings, and fail the schema)."""
     types = schema.get("type")
     types = [types] if isinstance(types, str) else (types or [])
-    try:
-        if "integer" in types:
-            return int(value)
-        if "number" in types:
-            return float(value)
-    except ValueError:
-        return value
+    number: int | float | None = None
+    if "integer" in types:
+        number = ascii_int(value)
+    if number is None and "number" in types:
+        number = ascii_number(value)
+    if number is not None:
+        return number
     if "boolean" in types and value.lower() in {"true", "false"}:
         return value.lower() == "true"
     return value
@@ -95,6 +96,10 @@ def schema_error(error: jsonschema.ValidationError, prefix: str = "") -> ApiErro
         message = error.schema.get("description") or last.message
     elif error.validator == "required":
         message = f"{name.rsplit('.', 1)[-1]} is required"
+    if len(message) > 200 and isinstance(error.instance, (str, list, dict)):
+        # jsonschema repeats the whole value ("'xxx...' is too long"): a 10 MB value is not echoed
+        message = message.replace(repr(error.instance), echo(error.instance))
+    message, name = clip(message, 300), clip(name, 100)
     name = name or "body"  # the document as a whole (e.g. a list where an object belongs)
     return ApiError(400, f"{name}: {message}", "invalid_param", param=name)
 
@@ -143,13 +148,12 @@ def _validate_body(op: Operation, request: Request, out: Validated) -> None:
         )
     out.media_type = media_type
     if media_type == "application/json" or media_type.endswith("+json"):
-        raw = request.get_data(cache=True)
-        if not raw.strip():
-            raise ApiError(400, "body: the JSON body is empty", "invalid_param", param="body")
         try:
-            instance = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ApiError(400, f"body: invalid JSON ({exc})", "invalid_param", param="body") from exc
+            instance = read_json(request)
+        except InputError as exc:
+            if exc.status == 413:
+                raise ApiError(413, str(exc)) from exc
+            raise ApiError(400, f"{exc.field}: {exc}", "invalid_param", param=exc.field) from exc
     elif media_type in {"multipart/form-data", "application/x-www-form-urlencoded"}:
         instance = {k: v for k, v in request.form.items()}
         for name, storage in request.files.items():

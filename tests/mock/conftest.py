@@ -84,21 +84,58 @@ def raw_chat_stream(base: str, body: dict[str, Any], fault: str) -> bytes:
 
     A raw socket shows what an HTTP client library hides: a connection dropped mid-body.
     """
-    import socket
-
-    port = int(base.rsplit(":", 1)[1])
     payload = json.dumps(body).encode()
     request = (
         f"POST /v1/chat-messages HTTP/1.1\r\nHost: x\r\nAuthorization: {AUTH['Authorization']}\r\n"
         f"X-Mock-Fault: {fault}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(payload)}\r\n\r\n"
     ).encode() + payload
+    return raw_exchange(base, request)
+
+
+def raw_exchange(base: str, request: bytes, timeout: float = 10, one_response: bool = False) -> bytes:
+    """Send `request` bytes as they are over a new connection to `base`; every byte received
+    until the server closes it (TimeoutError after `timeout` s of silence), or with `one_response`
+    until one whole response with a Content-Length has arrived."""
+    import socket
+
+    port = int(base.rsplit(":", 1)[1])
     raw = b""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         sock.sendall(request)
         try:
             while chunk := sock.recv(65536):
                 raw += chunk
+                if one_response and _complete(raw):
+                    break
         except ConnectionResetError:
             pass
     return raw
+
+
+def _complete(raw: bytes) -> bool:
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return bool(sep) and len(body) >= int(value)
+    return False
+
+
+def split_response(raw: bytes) -> tuple[int, dict[str, str], bytes]:
+    """(status, headers with lower-case names, body) of one HTTP/1.1 response read off a socket
+    (a chunked body is de-chunked)."""
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    if headers.get("transfer-encoding") == "chunked":
+        out = b""
+        while body:
+            size_line, _, body = body.partition(b"\r\n")
+            size = int(size_line.split(b";")[0], 16)
+            if size == 0:
+                break
+            out, body = out + body[:size], body[size + 2 :]
+        body = out
+    return status, headers, body

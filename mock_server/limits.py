@@ -1,0 +1,215 @@
+"""What a request may carry: strict JSON bodies, ASCII integers, finite bounded numbers, and short
+echoes of client values in error messages.
+
+Every surface and the admin API read client data through these helpers, so one rule holds
+everywhere and no hostile value (a lone surrogate, NaN, a document nested 1,000 levels deep, a
+10 MB string) gets past the edge of the mock: it is refused there with a 400 that says why.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from werkzeug.exceptions import RequestEntityTooLarge
+
+MAX_JSON_DEPTH = 64  # nesting levels of a JSON (or YAML) document; a chat body needs fewer than 10
+ECHO_CHARS = 80  # characters of a client value an error message repeats
+MAX_MESSAGE_CHARS = 1000  # an error message is never longer than this
+
+# Upper bounds of every number a client can give the mock (per-request headers, X-Mock-Fault
+# directives, stored faults). Delays are bounded so that no request waits forever.
+BOUNDS: dict[str, tuple[float, float]] = {
+    "latency_ms": (0, 600_000),  # 10 minutes
+    "stall_s": (0, 3_600),  # and at most --stall-max-s
+    "retry_after": (0, 86_400),
+    "estimated_time": (0, 86_400),
+    "status": (400, 599),
+    "disconnect_after": (0, 1_000_000),
+    "malformed_after": (0, 1_000_000),
+    "stall_after": (0, 1_000_000),
+    "error_after": (0, 1_000_000),
+    "X-Mock-TTFT-Ms": (0, 600_000),
+    "X-Mock-Token-Interval-Ms": (0, 60_000),
+    "X-Mock-Jitter-Ms": (0, 60_000),
+    "X-Mock-Seed": (0, 2**63 - 1),
+}
+
+_ASCII_INT = re.compile(r"-?[0-9]{1,18}")  # [0-9], not \d: \d also matches other scripts' digits
+_ASCII_NUMBER = re.compile(r"-?[0-9]{1,18}(?:\.[0-9]{1,18})?(?:[eE][+-]?[0-9]{1,3})?")
+
+
+class InputError(ValueError):
+    """A refused input: `field` names it (dotted), `status` is 400 or 413."""
+
+    def __init__(self, message: str, field: str = "body", status: int = 400) -> None:
+        super().__init__(message)
+        self.field = field
+        self.status = status
+
+
+def clip(text: str, limit: int = ECHO_CHARS) -> str:
+    """`text` cut to `limit` characters, saying how long it was."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
+
+
+def echo(value: Any) -> str:
+    """A client value as an error message may show it: its repr, clipped."""
+    if isinstance(value, str) and len(value) > ECHO_CHARS:
+        return f"{value[:ECHO_CHARS]!r}... ({len(value)} characters)"
+    return clip(repr(value))
+
+
+def ascii_int(raw: str) -> int | None:
+    """`raw` as an integer when it is ASCII digits with an optional minus sign, else None.
+
+    int() also takes ' 5', '1_0' and Arabic-Indic digits; a URL's integer takes none of those.
+    """
+    return int(raw) if _ASCII_INT.fullmatch(raw) else None
+
+
+def ascii_number(raw: str) -> float | None:
+    """`raw` as a finite number when it is ASCII decimal notation, else None (float() also takes
+    'nan', 'inf', '1_0' and other scripts' digits)."""
+    if not _ASCII_NUMBER.fullmatch(raw):
+        return None
+    value = float(raw)
+    return value if math.isfinite(value) else None
+
+
+def bounded(name: str, raw: Any, integer: bool = False) -> int | float:
+    """`raw` (a string or a JSON number) as a finite number within BOUNDS[name]; InputError otherwise."""
+    low, high = BOUNDS[name]
+    kind = "an integer" if integer else "a number"
+    wanted = f"{name} must be {kind} within {_fmt(low)}..{_fmt(high)}"
+    if isinstance(raw, bool):
+        value: int | float | None = None
+    elif isinstance(raw, int):
+        value = raw
+    elif isinstance(raw, float):
+        value = raw if not integer or raw.is_integer() else None
+    elif isinstance(raw, str):
+        text = raw.strip(" \t")
+        value = ascii_int(text) if integer else ascii_number(text)
+    else:
+        value = None
+    if value is None or not math.isfinite(value) or not low <= value <= high:
+        raise InputError(f"{wanted}, got {echo(raw)}", name)
+    return int(value) if integer else float(value)
+
+
+def _fmt(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else str(number)
+
+
+# ---------- JSON ----------
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (RFC 8259 has no NaN or Infinity)")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {clip(text)} is out of range")
+    return value
+
+
+def parse_json(raw: bytes) -> Any:
+    """A JSON document from a request body, or InputError.
+
+    Strict where Python's json module is lenient: the body must be UTF-8 (json.loads(bytes) would
+    guess UTF-16 or UTF-32), NaN, Infinity and numbers that overflow to infinity are refused, and
+    so is a document nested deeper than MAX_JSON_DEPTH or holding a lone surrogate (valid JSON
+    escapes that no UTF-8 text can carry: stored, they would break every later answer).
+    """
+    if raw[:3] == b"\xef\xbb\xbf":  # a UTF-8 byte order mark: RFC 8259 lets parsers ignore it
+        raw = raw[3:]
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in raw[:4]:
+        raise InputError("the JSON body must be UTF-8 (RFC 8259); this one looks like UTF-16 or UTF-32")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"the JSON body is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
+        ) from exc
+    if not text.strip():
+        raise InputError("the JSON body is empty")
+    try:
+        doc = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError as exc:
+        raise InputError(f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels") from exc
+    except ValueError as exc:
+        raise InputError(f"invalid JSON ({clip(str(exc), 200)})") from exc
+    check_tree(doc, nesting=text.count("[") + text.count("{"), escapes="\\u" in text)
+    return doc
+
+
+def check_tree(doc: Any, nesting: int | None = None, escapes: bool = True) -> None:
+    """Refuse a parsed document nested deeper than MAX_JSON_DEPTH, or with a string (or key) that
+    is not valid Unicode text. `nesting` (containers in the text) and `escapes` (whether the text
+    has \\u escapes) let the common small body skip the walk."""
+    if (nesting is not None and nesting <= MAX_JSON_DEPTH) and not escapes:
+        return
+    stack: list[tuple[Any, int, tuple[Any, ...]]] = [(doc, 0, ())]
+    while stack:
+        value, depth, path = stack.pop()
+        if isinstance(value, str):
+            if escapes and not _is_text(value):
+                raise InputError(_LONE, _dotted(path))
+            continue
+        if not isinstance(value, (dict, list)):
+            continue
+        if depth >= MAX_JSON_DEPTH:
+            raise InputError(f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if escapes and isinstance(key, str) and not _is_text(key):
+                    raise InputError(f"a key {_LONE}", _dotted(path))
+                stack.append((item, depth + 1, (*path, key)))
+        else:
+            stack.extend((item, depth + 1, (*path, i)) for i, item in enumerate(value))
+
+
+_LONE = "contains a lone UTF-16 surrogate (\\ud800-\\udfff), which is not valid Unicode text"
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _dotted(path: tuple[Any, ...]) -> str:
+    return ".".join(clip(str(p), 40) for p in path) or "body"
+
+
+def read_body(request: Any) -> bytes:
+    """The request's body; one over the size cap (MAX_CONTENT_LENGTH) is a 413 InputError.
+
+    A chunked body has no Content-Length to refuse up front, and werkzeug's reader stops at the cap
+    without saying so: a body that fills the cap is over it.
+    """
+    try:
+        raw = request.get_data(cache=True)
+    except RequestEntityTooLarge as exc:
+        raise InputError(TOO_LARGE, status=413) from exc
+    cap = request.max_content_length
+    if cap is not None and request.content_length is None and len(raw) >= cap:
+        raise InputError(TOO_LARGE, status=413)
+    return raw
+
+
+TOO_LARGE = "The request body is too large."
+
+
+def read_json(request: Any) -> Any:
+    """The request's JSON body (see parse_json and read_body)."""
+    return parse_json(read_body(request))

@@ -1,0 +1,270 @@
+"""Hostile input: every refusal is a clear 400 (or 413) in the surface's envelope, never a 500, a
+frozen worker or a user poisoned for good. Bodies go over a raw socket where a client library would
+clean them up (lone surrogates, NaN, UTF-16, chunked bodies)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mock_server.limits import BOUNDS, MAX_JSON_DEPTH
+from tests.mock.conftest import AUTH, KEY, SEEDED_USER, raw_exchange, split_response
+
+CHAT = "/v1/chat-messages"
+COMPLETIONS = "/v1/chat/completions"
+CONVERSATIONAL = "/models/microsoft/DialoGPT-large"
+
+
+def _post_raw(base: str, path: str, body: bytes, headers: dict[str, str] | None = None) -> tuple:
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {KEY}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n{extra}\r\n"
+    )
+    status, resp_headers, payload = split_response(raw_exchange(base, head.encode() + body))
+    return status, resp_headers, json.loads(payload)
+
+
+def _chat_body(**fields: str) -> bytes:
+    """A chat body with raw JSON text for some fields (so `\\ud83d` stays a lone escape)."""
+    values = {"inputs": '{"book": "Die Hard"}', "query": '"hello"', "user": '"hostile-1"'}
+    values.update(fields)
+    return ("{" + ", ".join(f'"{k}": {v}' for k, v in values.items()) + "}").encode()
+
+
+# ---------- lone surrogates ----------
+
+
+@pytest.mark.parametrize(
+    ("field", "raw", "named"),
+    [
+        ("inputs", '{"book": "\\ud83d"}', "inputs.book"),
+        ("query", '"which \\udc00 movie"', "query"),
+        ("user", '"hostile-1\\ud83d"', "user"),
+        ("inputs", '{"\\ud83d": "x", "book": "y"}', "inputs"),
+    ],
+)
+def test_a_lone_surrogate_is_a_400_and_poisons_nobody(live_server, field, raw, named) -> None:
+    base = live_server()
+    status, _, body = _post_raw(base, CHAT, _chat_body(**{field: raw}))
+    assert status == 400, body
+    assert body["code"] == "invalid_param" and body["message"].startswith(f"{named}: ")
+    assert "surrogate" in body["message"]
+    import requests
+
+    for path in ("/v1/conversations", "/v1/messages"):
+        params = {"user": "hostile-1"}
+        if path == "/v1/messages":
+            params["conversation_id"] = ""
+        resp = requests.get(base + path, params=params, headers=AUTH, timeout=10)
+        assert resp.status_code < 500, resp.text
+
+
+def test_a_surrogate_pair_is_fine(live_server) -> None:
+    base = live_server()
+    status, _, body = _post_raw(base, CHAT, _chat_body(query='"a smile \\ud83d\\ude00"'))
+    assert status == 200, body
+    import requests
+
+    history = requests.get(
+        base + "/v1/messages",
+        params={"user": "hostile-1", "conversation_id": body["conversation_id"]},
+        headers=AUTH,
+        timeout=10,
+    )
+    assert history.status_code == 200 and history.json()["data"][0]["query"] == "a smile \U0001f600"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "envelope"),
+    [
+        (COMPLETIONS, '{"model": "m", "messages": [{"role": "user", "content": "\\ud83d"}]}', "openai"),
+        (CONVERSATIONAL, '{"inputs": {"text": "\\udfff"}}', "hf"),
+    ],
+)
+def test_lone_surrogates_on_the_other_surfaces(live_server, path, body, envelope) -> None:
+    status, _, payload = _post_raw(live_server(), path, body.encode())
+    assert status == 400
+    message = payload["error"]["message"] if envelope == "openai" else payload["error"]
+    assert "surrogate" in str(message)
+
+
+# ---------- JSON that Python's json module accepts and RFC 8259 does not ----------
+
+DEEP = b"[" * 1000 + b"]" * 1000
+DEEP_OBJECT = b'{"a":' * 1000 + b"1" + b"}" * 1000
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (DEEP, f"nested deeper than {MAX_JSON_DEPTH} levels"),
+        (DEEP_OBJECT, f"nested deeper than {MAX_JSON_DEPTH} levels"),
+        (_chat_body(inputs='{"book": ' + "[" * 70 + "]" * 70 + "}"), "nested deeper"),
+        (_chat_body(query="NaN"), "NaN"),
+        (_chat_body(query="-Infinity"), "Infinity"),
+        (_chat_body(inputs='{"book": 1e400}'), "out of range"),
+        (json.dumps({"inputs": {}, "query": "hi", "user": "u"}).encode("utf-16"), "UTF-8"),
+        (json.dumps({"inputs": {}, "query": "hi", "user": "u"}).encode("utf-16-le"), "UTF-8"),
+        (b'{"inputs": {}, "query": "caf\xe9", "user": "u"}', "not valid UTF-8"),
+    ],
+)
+@pytest.mark.parametrize("path", [CHAT, COMPLETIONS, CONVERSATIONAL])
+def test_json_bodies_are_strict_on_every_surface(client, path, body, says) -> None:
+    resp = client.post(path, data=body, headers={**AUTH, "Content-Type": "application/json"})
+    status, payload = resp.status_code, resp.json
+    assert status == 400, payload
+    message = {CHAT: lambda p: p["message"], COMPLETIONS: lambda p: p["error"]["message"]}.get(
+        path, lambda p: str(p["error"])
+    )(payload)
+    assert says in message
+
+
+def test_a_utf8_byte_order_mark_is_ignored(client) -> None:
+    body = b"\xef\xbb\xbf" + json.dumps({"inputs": {"book": "x"}, "query": "hi", "user": "bom"}).encode()
+    resp = client.post(CHAT, data=body, headers={**AUTH, "Content-Type": "application/json"})
+    assert resp.status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/_mock/faults", "/_mock/fixtures"])
+@pytest.mark.parametrize(
+    "body", [DEEP, b'{"fault": "status=500", "probability": NaN}', "{}".encode("utf-16")]
+)
+def test_admin_bodies_are_strict_too(client, path, body) -> None:
+    resp = client.client.post(path, data=body, headers={"Content-Type": "application/json"})
+    assert resp.status_code == 400 and resp.json["code"] == "invalid_param", resp.json
+
+
+def test_deep_yaml_fixtures_are_a_400(client) -> None:
+    deep = "users:\n  - " + "[" * 2000 + "]" * 2000 + "\n"
+    resp = client.client.post("/_mock/fixtures", data=deep, headers={"Content-Type": "application/yaml"})
+    assert resp.status_code == 400 and "nested" in resp.json["message"]
+
+
+# ---------- integers in the URL ----------
+
+
+@pytest.mark.parametrize("limit", [" 5", "5 ", "1_0", "\u0665", "\uff15", "+5", "0x5"])
+def test_query_integers_are_ascii_digits(client, limit) -> None:
+    resp = client.get("/v1/conversations", query_string={"user": SEEDED_USER, "limit": limit}, headers=AUTH)
+    assert resp.status_code == 400 and resp.json["message"].startswith("limit: ")
+    journal = client.client.get("/_mock/journal", query_string={"limit": limit})
+    assert journal.status_code == 400
+
+
+# ---------- echoes ----------
+
+
+def test_a_huge_value_is_not_echoed_whole(client) -> None:
+    body = {"inputs": {"book": "x"}, "query": "hi", "user": "u" * 10_000_000}
+    resp = client.post(CHAT, json=body, headers=AUTH)
+    assert resp.status_code == 400
+    assert len(resp.get_data()) < 2000 and "10000000 characters" in resp.json["message"]
+    fault = client.get("/v1/parameters", headers={**AUTH, "X-Mock-Fault": "latency_ms=" + "9" * 7000})
+    assert fault.status_code == 400 and len(fault.get_data()) < 2000
+
+
+# ---------- numbers in faults and pacing headers ----------
+
+NOT_FINITE = ["nan", "NaN", "inf", "-inf", "1e400", "Infinity", "1_0", "\u0665", "-1"]
+
+
+@pytest.mark.parametrize("value", NOT_FINITE)
+@pytest.mark.parametrize("directive", ["latency_ms", "stall_s", "estimated_time", "retry_after"])
+def test_fault_numbers_are_finite_and_bounded(client, directive, value) -> None:
+    fault = (
+        f"status=503;{directive}={value}"
+        if directive in {"estimated_time", "retry_after"}
+        else (f"{directive}={value}")
+    )
+    resp = client.post(
+        CONVERSATIONAL, json={"inputs": {"text": "hi"}}, headers={**AUTH, "X-Mock-Fault": fault}
+    )
+    assert resp.status_code == 400, resp.get_data()
+    low, high = BOUNDS[directive]
+    assert f"{directive} must be" in resp.json["error"] and f"{int(low)}..{int(high)}" in resp.json["error"]
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        "latency_ms=600001",
+        "latency_ms=1e9",
+        "stall_after=1;stall_s=3601",
+        "retry_after=86401",
+        "disconnect_after=1e3",
+        "status=5e2",
+    ],
+)
+def test_every_delay_has_an_upper_bound(client, fault) -> None:
+    resp = client.get("/v1/parameters", headers={**AUTH, "X-Mock-Fault": fault})
+    assert resp.status_code == 400 and "must be" in resp.json["message"], resp.json
+
+
+@pytest.mark.parametrize("value", NOT_FINITE + ["600001"])
+@pytest.mark.parametrize(
+    "header", ["X-Mock-TTFT-Ms", "X-Mock-Token-Interval-Ms", "X-Mock-Jitter-Ms", "X-Mock-Seed"]
+)
+def test_pacing_headers_are_finite_and_bounded(client, header, value) -> None:
+    if header == "X-Mock-TTFT-Ms" and value == "600001":
+        value = "600000.5"
+    body = {"inputs": {"book": "x"}, "query": "hi", "user": "pace", "response_mode": "streaming"}
+    resp = client.post(CHAT, json=body, headers={**AUTH, header: value})
+    if header == "X-Mock-Seed" and value == "600001":
+        assert resp.status_code == 200  # a seed is any non-negative 63-bit integer
+        return
+    assert resp.status_code == 400, resp.get_data()
+    assert resp.json["message"].startswith(f"{header} must be")
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"fault": "latency_ms=nan"},
+        {"fault": {"latency_ms": "inf"}},
+        {"fault": {"stall_after": 1, "stall_s": 1e300}},
+        {"fault": {"status": 503, "estimated_time": -1}},
+        {"fault": {"status": True}},
+        {"fault": {"status": 503.5}},
+    ],
+)
+def test_stored_faults_are_finite_and_bounded(client, fault) -> None:
+    resp = client.client.post("/_mock/faults", json=fault)
+    assert resp.status_code == 400 and "must be" in resp.json["message"], resp.json
+    assert client.client.get("/_mock/faults").json["data"] == []
+
+
+def test_stored_fault_with_raw_nan_or_overflow_is_refused(client) -> None:
+    for raw in (b'{"fault": {"latency_ms": NaN}}', b'{"fault": {"latency_ms": 1e999}}'):
+        resp = client.client.post("/_mock/faults", data=raw, headers={"Content-Type": "application/json"})
+        assert resp.status_code == 400
+    assert client.client.get("/_mock/faults").json["data"] == []
+
+
+# ---------- the size cap ----------
+
+
+def _chunked(body: bytes, piece: int = 65536) -> bytes:
+    out = b""
+    for i in range(0, len(body), piece):
+        part = body[i : i + piece]
+        out += f"{len(part):x}\r\n".encode() + part + b"\r\n"
+    return out + b"0\r\n\r\n"
+
+
+@pytest.mark.parametrize("path", [CHAT, "/_mock/faults"])
+def test_a_chunked_body_over_the_cap_is_a_413(live_server, path) -> None:
+    base = live_server(max_upload_mb=1)
+    body = json.dumps({"inputs": {"book": "x" * (2 * 1024 * 1024)}, "query": "q", "user": "big"}).encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {KEY}\r\n"
+        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    try:
+        raw = raw_exchange(base, head.encode() + _chunked(body), one_response=True)
+    except (BrokenPipeError, ConnectionResetError):
+        pytest.skip("the server closed before the whole body was sent")  # nothing to judge
+    status, _, payload = split_response(raw)
+    assert status == 413, payload[:200]
+    assert json.loads(payload)["code"] == "request_entity_too_large"
