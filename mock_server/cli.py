@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ipaddress
 import os
+import secrets
 import signal
 import sys
 import tempfile
@@ -59,7 +61,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--journal-size", type=int, default=1000, help="requests kept in the journal (0 disables it)"
     )
-    p.add_argument("--admin-token", help="require this token on /_mock/ (default: admin API open)")
+    p.add_argument(
+        "--admin-token",
+        help="require this token on /_mock/ (default: none on a loopback --host; a new random token, "
+        "printed at start-up, on any other host)",
+    )
+    p.add_argument(
+        "--no-admin-token",
+        action="store_true",
+        help="no admin token even on a non-loopback --host (the admin API is then open to the network)",
+    )
+    p.add_argument(
+        "--body-timeout",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="seconds a request body has to arrive, plus 1 s per 64 KiB received (default 5; 0 = none)",
+    )
     p.add_argument("--fixtures", metavar="DIR", help="fixtures directory (default: the packaged fixtures)")
     p.add_argument("--contract", metavar="PATH", help="openapi.yaml to serve (default: the packaged one)")
     p.add_argument(
@@ -85,9 +103,28 @@ def config_from_args(args: argparse.Namespace) -> MockConfig:
         ping_interval_s=args.ping_interval,
         stall_max_s=args.stall_max_s,
         journal_size=args.journal_size,
-        admin_token=args.admin_token,
+        admin_token=_admin_token(args),
         era=args.era,
+        body_timeout_s=args.body_timeout,
     )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether --host only listens on this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _admin_token(args: argparse.Namespace) -> str | None:
+    """The admin token: the one given, else a new one per start when the mock listens beyond the
+    loopback (anyone on the network could otherwise read the journal and reset the store)."""
+    if args.admin_token or args.no_admin_token:
+        return args.admin_token or None
+    return None if is_loopback(args.host) else secrets.token_urlsafe(18)
 
 
 def check_inputs(cfg: MockConfig) -> str | None:
@@ -133,7 +170,7 @@ def _exit_on_sigterm(signum: int, frame: Any) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cfg = config_from_args(args)
-    problem = check_inputs(cfg)
+    problem = cfg.problem() or check_inputs(cfg)
     if problem:
         print(f"chat-mock: error: {problem}", file=sys.stderr, flush=True)
         return 2
@@ -146,8 +183,12 @@ def main(argv: list[str] | None = None) -> int:
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(cfg.store + suffix):
                 os.remove(cfg.store + suffix)
+    token = ""
+    if cfg.admin_token and not args.admin_token:  # generated: say it (a token given is not echoed)
+        token = f" admin-token={cfg.admin_token}"
+    keys = ",".join(cfg.api_keys)
     print(
-        f"chat-mock: http://{args.host}:{args.port}/v1 keys={','.join(cfg.api_keys)} store={cfg.store}",
+        f"chat-mock: http://{args.host}:{args.port}/v1 keys={keys} store={cfg.store}{token}",
         file=sys.stderr,
         flush=True,
     )
@@ -183,6 +224,10 @@ def _refuse_port_in_use(host: str, port: int) -> None:
 
 def _serve_gunicorn(cfg: MockConfig, args: argparse.Namespace) -> None:
     from gunicorn.app.base import BaseApplication
+
+    from mock_server import worker
+
+    worker.BODY_TIMEOUT_S = cfg.body_timeout_s  # read by the workers gunicorn forks from this process
 
     options: dict[str, Any] = {
         "bind": f"{args.host}:{args.port}",

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 DEFAULT_API_KEY = "app-mock-dev-key"
+# The settings' ranges (the per-request headers have the same delay bounds, limits.BOUNDS).
+CONFIG_BOUNDS: dict[str, tuple[float, float]] = {
+    "ttft_ms": (0, 600_000),
+    "token_interval_ms": (0, 60_000),
+    "jitter_ms": (0, 60_000),
+    "seed": (0, 2**63 - 1),
+    "ping_interval_s": (0, 3_600),
+    "stall_max_s": (0, 3_600),
+    "journal_size": (0, 10_000_000),
+    "max_upload_mb": (1, 4_096),
+    "body_timeout_s": (0, 3_600),
+}
 
 
 def keys_from_env() -> list[str]:
@@ -37,6 +50,7 @@ class MockConfig:
     admin_token: str | None = None
     era: str = "current"  # the era of the Chat App API to serve (the contract's x-era-names)
     max_upload_mb: int = 64  # hard cap on request bodies (the audio limit is the contract's)
+    body_timeout_s: float = 5.0  # gunicorn: a request body must arrive within this (0 = no limit)
 
     @classmethod
     def coerce(cls, value: MockConfig | dict[str, Any] | None) -> MockConfig:
@@ -52,7 +66,20 @@ class MockConfig:
             cfg = cls(**data)
         if not cfg.api_keys:
             cfg.api_keys = keys_from_env() or [DEFAULT_API_KEY]
+        problem = cfg.problem()
+        if problem:
+            raise ValueError(f"mock config: {problem}")
         return cfg
+
+    def problem(self) -> str | None:
+        """Why a number of this config cannot be served (NaN, infinite, out of range), or None."""
+        for name, (low, high) in CONFIG_BOUNDS.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                return f"{name} must be a number, got {value!r}"
+            if not math.isfinite(value) or not low <= value <= high:
+                return f"{name} must be within {low}..{high}, got {value!r}"
+        return None
 
     @property
     def primary_key(self) -> str:

@@ -1,31 +1,47 @@
-"""gunicorn's gevent worker, made fair: it accepts every pending connection at once instead of one
-per loop turn, and yields between two requests of a keep-alive connection (see handle_request).
+"""gunicorn's gevent worker, made fair and hardened against hostile clients.
 
-With more than one worker, gunicorn sets the gevent server's `max_accept` to 1 so that a burst of
-connections on the shared listening socket spreads over the workers. A worker then accepts one
-connection per turn of its event loop, and a turn runs every ready request and stream first: under
-load a burst of 32 keep-alive connections took up to 2 s to be accepted (wrk's p99 and timeouts),
-and 1,000 streams opened at once waited over a second for their first token. chat-mock runs with
-`reuse_port`, so each worker has its own listening socket and the kernel spreads connections over
-them; a worker can then take everything in its own queue at once without starving the others.
+Fair: it accepts every pending connection at once instead of one per loop turn, and yields between
+two requests of a keep-alive connection (see handle_request). With more than one worker, gunicorn
+sets the gevent server's `max_accept` to 1 so that a burst of connections on the shared listening
+socket spreads over the workers. A worker then accepts one connection per turn of its event loop,
+and a turn runs every ready request and stream first: under load a burst of 32 keep-alive
+connections took up to 2 s to be accepted (wrk's p99 and timeouts), and 1,000 streams opened at once
+waited over a second for their first token. chat-mock runs with `reuse_port`, so each worker has its
+own listening socket and the kernel spreads connections over them; a worker can then take
+everything in its own queue at once without starving the others.
 
 It also writes a response's headers and the first piece of its body in one send (gunicorn sends
 them in two): one syscall fewer per request, about a tenth of a worker's time on short answers. A
 stream's first write then carries the headers and the whole first frame; every frame is still
 written whole, in one send.
+
+Hardened: a request body must arrive by a deadline (BODY_TIMEOUT_S, plus a second per
+BODY_MIN_RATE bytes received), as gunicorn already bounds idle keep-alives; a client that sends
+headers and no body is answered 408 and disconnected instead of holding a connection slot for good.
+And the errors gunicorn answers itself, before any app code runs (a request line over 4 KB: 414,
+headers too large: 431, a NUL in a header: 400), come in the surface's JSON error envelope instead of
+an HTML page.
 """
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 
 import gevent
 from gevent.server import StreamServer
 from gunicorn import util
-from gunicorn.http import wsgi
+from gunicorn.http import message, wsgi
+from gunicorn.http.errors import ParseException
 from gunicorn.workers import ggevent
+from werkzeug.exceptions import RequestTimeout
+
+from mock_server.errors import ApiError, envelope, surface_for_path
 
 MAX_ACCEPT = 100  # gevent's default
+BODY_TIMEOUT_S = 5.0  # set by chat-mock (--body-timeout) before gunicorn forks the workers; 0 = none
+BODY_MIN_RATE = 64 * 1024  # bytes per second: each such amount received extends the deadline by 1 s
 
 
 class _AcceptAllServer(StreamServer):
@@ -79,17 +95,154 @@ class _OneSendResponse(wsgi.Response):
         super().close()
 
 
+class BodyTimeout(RequestTimeout):
+    """The body did not arrive in time: a 408 in the surface's envelope (the app's HTTP error
+    handler renders it), then the connection closes."""
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(f"The request body did not arrive within {timeout_s:g} s.")
+
+
+class DeadlineBody:
+    """gunicorn's request body (wsgi.input) with a deadline on the whole body, not on each read:
+    a client that drips a byte a second cannot keep a request open for ever."""
+
+    def __init__(self, body: Any, timeout_s: float) -> None:
+        self._body = body
+        self._timeout_s = timeout_s
+        self._start = time.monotonic()
+        self._received = 0
+        self.timed_out = False
+
+    def _call(self, read: Any, *args: Any) -> Any:
+        left = self._start + self._timeout_s + self._received / BODY_MIN_RATE - time.monotonic()
+        if self.timed_out or left <= 0:
+            self.timed_out = True
+            raise BodyTimeout(self._timeout_s)
+        timer = gevent.Timeout(left)
+        timer.start()
+        try:
+            data = read(*args)
+        except gevent.Timeout as exc:
+            if exc is not timer:
+                raise
+            self.timed_out = True
+            raise BodyTimeout(self._timeout_s) from None
+        finally:
+            timer.close()
+        self._received += sum(map(len, data)) if isinstance(data, list) else len(data)
+        return data
+
+    def read(self, size: int | None = None) -> bytes:
+        return self._call(self._body.read, size)
+
+    def readline(self, size: int | None = None) -> bytes:
+        return self._call(self._body.readline, size)
+
+    def readlines(self, size: int | None = None) -> list[bytes]:
+        return self._call(self._body.readlines, size)
+
+    def __iter__(self) -> DeadlineBody:
+        return self
+
+    def __next__(self) -> bytes:
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+
+# ---------- gunicorn's own errors, in the surface's envelope ----------
+
+_ERROR_PATHS: dict[Any, str] = {}  # client socket -> the path of the request gunicorn refused
+
+
+class _FirstBytes:
+    """An unreader that keeps the first bytes read through it (the start of the request line)."""
+
+    def __init__(self, unreader: Any) -> None:
+        self._unreader = unreader
+        self.head = b""
+
+    def read(self, *args: Any, **kwargs: Any) -> bytes:
+        data = self._unreader.read(*args, **kwargs)
+        if len(self.head) < 512:
+            self.head += data[:512]
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._unreader, name)
+
+
+def _path_of(head: bytes) -> str:
+    """The path of a request line's first bytes (`GET /v1/x?... HTTP/1.1`), or ''."""
+    parts = head.split(b"\r\n", 1)[0].split(b" ")
+    if len(parts) < 2 or not parts[1].startswith(b"/"):
+        return ""
+    return parts[1].split(b"?", 1)[0].decode("latin-1")
+
+
+def _parse_keeping_path(self: Any, unreader: Any) -> Any:
+    """Request.parse that tells its error which path it was parsing, even when the request line
+    itself was too long to parse (a 414 on /v1/chat/completions is answered in OpenAI's envelope)."""
+    recorder = _FirstBytes(unreader)
+    try:
+        return _GUNICORN_PARSE(self, recorder)
+    except ParseException as exc:
+        exc.chat_mock_path = self.path or _path_of(recorder.head)  # type: ignore[attr-defined]
+        raise
+
+
+_GUNICORN_PARSE = message.Request.parse
+
+
+def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's util.write_error, answering JSON in the envelope of the request's surface."""
+    path = _ERROR_PATHS.get(sock) or ""
+    err = ApiError(status_int, mesg or reason)
+    body = json.dumps(envelope(surface_for_path(path), err)).encode()
+    head = [
+        f"HTTP/1.1 {status_int} {reason}",
+        "Connection: close",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+    ]
+    if not path.startswith("/_mock"):  # as the app does: CORS for the API surfaces only
+        head.append("Access-Control-Allow-Origin: *")
+    util.write_nonblock(sock, ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+
+
 class GeventWorker(ggevent.GeventWorker):
     def run(self) -> None:
-        ggevent.StreamServer = _AcceptAllServer  # this worker process only; run() builds its servers
+        # this worker process only; run() builds its servers and parses requests from here on
+        ggevent.StreamServer = _AcceptAllServer
+        message.Request.parse = _parse_keeping_path
+        util.write_error = write_json_error
         if hasattr(wsgi.Response, "_emit_body"):  # gunicorn >= 27 frames every body write there
             wsgi.Response = _OneSendResponse  # type: ignore[misc]
         super().run()
 
     def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> Any:
-        result = super().handle_request(listener_name, req, sock, addr)
+        body = req.body
+        guarded = DeadlineBody(body, BODY_TIMEOUT_S) if body is not None and BODY_TIMEOUT_S > 0 else None
+        if guarded is not None:
+            req.body = guarded  # wsgi.input
+        try:
+            result = super().handle_request(listener_name, req, sock, addr)
+        finally:
+            if guarded is not None:
+                req.body = body
+                if guarded.timed_out:  # where the next request starts is unknown: close
+                    body.failed = True
         # Yield between two requests of a keep-alive connection. A client that answers at once has
         # its next request in the socket before we read it, so the read does not block and this
         # greenlet would serve that one connection while every other one of the worker waits.
         gevent.sleep(0)
         return result
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        _ERROR_PATHS[client] = getattr(req, "path", None) or getattr(exc, "chat_mock_path", None) or ""
+        try:
+            super().handle_error(req, client, addr, exc)
+        finally:
+            _ERROR_PATHS.pop(client, None)

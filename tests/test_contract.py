@@ -84,6 +84,7 @@ def test_operation_is_complete(path: str, method: str, op: dict[str, Any]) -> No
     assert op.get("security", doc["security"]) == [{"bearerAuth": []}]
     statuses = set(op["responses"])
     assert {"401", "429", "500", "503"} <= statuses
+    assert "4XX" in statuses, "every operation documents the HTTP layer's other client errors (M18)"
     assert any(s.startswith("2") for s in statuses)
     if "requestBody" in op:
         assert "400" in statuses and "415" in statuses
