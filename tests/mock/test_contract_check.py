@@ -30,7 +30,7 @@ def test_rejects_schema_violation() -> None:
 
 def test_rejects_undocumented_status() -> None:
     assert check_response(
-        "GET", "/v1/parameters", 404, JSON, _body({"code": "x", "message": "", "status": 404})
+        "GET", "/v1/parameters", 502, JSON, _body({"code": "x", "message": "", "status": 502})
     )
 
 
