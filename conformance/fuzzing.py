@@ -22,6 +22,10 @@ from conformance.chatapp import valid_inputs
 from conformance.contract import document, operations, resolve
 
 ANSWERING = {"sendChatMessage", "conversational", "createChatCompletion"}
+# RFC 9110 (15.5.6, 15.6.2): a method the path does not declare is 405 (a method the server knows, not
+# allowed here; schemathesis' unsupported_method accepts it) or 501 (one the server does not recognise
+# or implement at all, such as QUERY or a custom verb). A 501 probe is no finding (SPEC_NOTES S10).
+NOT_IMPLEMENTED = 501
 
 
 @dataclass
@@ -263,6 +267,20 @@ def _own_user(case: Any, user: str, form: list[dict[str, Any]] | None) -> None:
         case.body["inputs"] = valid_inputs(form)
 
 
+def _legal_undeclared_method(node: Any, interaction: Any) -> bool:
+    """A probe with a method the path does not declare, answered 501 Not Implemented."""
+    from schemathesis.generation.meta import CoverageScenario, coverage_scenario
+
+    case = getattr(node, "value", None)
+    response = getattr(interaction, "response", None)
+    if case is None or response is None or getattr(response, "status_code", None) != NOT_IMPLEMENTED:
+        return False
+    try:
+        return coverage_scenario(case) == CoverageScenario.UNSPECIFIED_HTTP_METHOD
+    except AttributeError:  # a case without coverage metadata is no such probe
+        return False
+
+
 def _collect(event: Any, labels: dict[str, str], result: FuzzRun) -> None:
     rec = event.recorder
     op_id = labels.get(rec.label)
@@ -292,6 +310,8 @@ def _add(
     outcome.phases.add(str(getattr(phase, "value", phase)))
     seen = {(f.check, f.title) for f in outcome.findings}
     for case_id, nodes in checks.items():
+        if _legal_undeclared_method(rec.cases.get(case_id), rec.interactions.get(case_id)):
+            continue
         for node in nodes:
             info = node.failure_info
             if info is None or (node.name, info.failure.title) in seen:

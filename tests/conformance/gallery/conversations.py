@@ -65,6 +65,32 @@ def sort_by_ignored(app: App) -> App:
     return wrap(app, path=r"/v1/conversations$", method="GET", request=drop)
 
 
+def default_order_by_creation(app: App) -> App:
+    """The default list is newest created first: a conversation continued later does not move up."""
+
+    def newest_created(env: Any, body: Any, query: dict[str, str]) -> Any:
+        query.setdefault("sort_by", "-created_at")
+        return body
+
+    return wrap(app, path=r"/v1/conversations$", method="GET", request=newest_created)
+
+
+def same_second_conversations(app: App) -> App:
+    """Every conversation answered with the same whole second (they were made within one): the
+    order, by sub-second time, is the only trace of which came first."""
+    second: dict[str, int] = {}
+
+    def flatten(env: Any, code: int, body: Any) -> tuple[int, Any]:
+        if code == 200 and isinstance(body, dict):
+            for c in body.get("data") or []:
+                if isinstance(c, dict) and isinstance(c.get("created_at"), int):
+                    stamp = second.setdefault("t", c["created_at"])
+                    c["created_at"] = c["updated_at"] = stamp
+        return code, body
+
+    return wrap(app, path=r"/v1/conversations$", method="GET", json_response=flatten)
+
+
 BROKEN: list[Variant] = [
     Variant(
         "items_lost_between_pages",
@@ -108,6 +134,20 @@ BROKEN: list[Variant] = [
         sort_by_ignored,
         ("conversations.sort_by",),
     ),
+    Variant(
+        "default_order_by_creation",
+        "conversations listed newest created first (activity ignored)",
+        "conversations",
+        default_order_by_creation,
+        ("conversations.order",),
+    ),
 ]
 
-GOOD: list[Variant] = []
+GOOD: list[Variant] = [
+    Variant(
+        "same_second_conversations",
+        "every conversation answered within one second, listed in the order of events",
+        "conversations",
+        same_second_conversations,
+    ),
+]

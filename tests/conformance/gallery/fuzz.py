@@ -38,6 +38,23 @@ def rejects_non_ascii_names(app: App) -> App:
     return wrap(app, path=r"/v1/conversations/[^/]+/name$", method="POST", intercept=refuse)
 
 
+# Methods the server routes somewhere (405 where a path does not take one); any other it does not
+# implement at all, and RFC 9110 says that is 501 Not Implemented.
+KNOWN_METHODS = {"GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS"}
+
+
+def not_implemented_methods(app: App) -> App:
+    """501 (JSON envelope) for PATCH, TRACE, QUERY and any other method the server does not know."""
+
+    def refuse(env: Any) -> tuple[int, list[tuple[str, str]], bytes] | None:
+        if env.get("REQUEST_METHOD", "") in KNOWN_METHODS:
+            return None
+        body = b'{"code": "not_implemented", "message": "Method not implemented.", "status": 501}'
+        return 501, [("Content-Type", "application/json")], body
+
+    return wrap(app, intercept=refuse)
+
+
 BROKEN: list[Variant] = [
     Variant(
         "crash_at_max_limit",
@@ -58,4 +75,12 @@ BROKEN: list[Variant] = [
     ),
 ]
 
-GOOD: list[Variant] = []
+GOOD: list[Variant] = [
+    Variant(
+        "not_implemented_methods",
+        "501 for methods the server does not implement (PATCH, TRACE, QUERY)",
+        "fuzz",
+        not_implemented_methods,
+        extra=("--max-examples", "2"),
+    ),
+]

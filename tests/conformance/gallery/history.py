@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
+from urllib.parse import parse_qsl
 
 from tests.conformance.gallery.helpers import (
     App,
@@ -83,6 +85,49 @@ def empty_conversation_id_refused(app: App) -> App:
     return wrap(app, path=r"/v1/messages$", method="GET", request=refuse)
 
 
+def _no_user(env: Any) -> bool:
+    return "user" not in dict(parse_qsl(env.get("QUERY_STRING", ""), keep_blank_values=True))
+
+
+def missing_user_empty_page(app: App) -> App:
+    """A 2023 server: history without `user` is an empty page (200), not a refusal."""
+
+    def empty(env: Any) -> tuple[int, list[tuple[str, str]], bytes] | None:
+        if not _no_user(env):
+            return None
+        body = {"limit": 20, "has_more": False, "data": []}
+        return 200, [("Content-Type", "application/json")], json.dumps(body).encode()
+
+    return wrap(app, path=r"/v1/messages$", method="GET", intercept=empty)
+
+
+def missing_user_not_found(app: App) -> App:
+    """Today's server: the default end user does not own the conversation (404, Dify's message)."""
+
+    def not_found(env: Any) -> tuple[int, list[tuple[str, str]], bytes] | None:
+        if not _no_user(env):
+            return None
+        body = {"code": "not_found", "message": "Conversation Not Exists.", "status": 404}
+        return 404, [("Content-Type", "application/json")], json.dumps(body).encode()
+
+    return wrap(app, path=r"/v1/messages$", method="GET", intercept=not_found)
+
+
+def missing_user_leaks_history(app: App) -> App:
+    """Without `user`, history is served as the conversation's owner sees it (another user's data)."""
+    owners: dict[str, str] = {}
+
+    def owner(env: Any, body: Any, query: dict[str, str]) -> Any:
+        conversation_id = query.get("conversation_id", "")
+        if "user" in query:
+            owners.setdefault(conversation_id, query["user"])
+        elif conversation_id in owners:
+            query["user"] = owners[conversation_id]
+        return body
+
+    return wrap(app, path=r"/v1/messages$", method="GET", request=owner)
+
+
 BROKEN: list[Variant] = [
     Variant(
         "has_more_always_false",
@@ -136,6 +181,26 @@ BROKEN: list[Variant] = [
         empty_conversation_id_refused,
         ("history.empty_conversation_id",),
     ),
+    Variant(
+        "missing_user_leaks_history",
+        "history without user shows the owner's messages",
+        "history",
+        missing_user_leaks_history,
+        ("history.missing_user",),
+    ),
 ]
 
-GOOD: list[Variant] = []
+GOOD: list[Variant] = [
+    Variant(
+        "missing_user_empty_page",
+        "history without user is an empty page (2023 servers)",
+        "history",
+        missing_user_empty_page,
+    ),
+    Variant(
+        "missing_user_not_found",
+        "history without user is 404 (today: the default end user's view)",
+        "history",
+        missing_user_not_found,
+    ),
+]
