@@ -20,12 +20,18 @@ from conformance import contract
 from conformance.chatapp import ChatApp, random_id, valid_inputs
 from conformance.checking import check, expect, expect_error, expect_json_body, expect_status, fail
 from conformance.data import load_yaml
+from conformance.grammar import PIECE, grammar
 from conformance.http import Exchange, StreamResult
 from conformance.run import Run
 from conformance.sse import SseEvent
 
 SEND = contract.operation("sendChatMessage")
-TERMINAL = ("message_end", "error")
+TERMINAL = grammar().types("terminal")  # from the contract's x-stream-role annotations
+GRAMMAR_RULE = (
+    "ChatStreamEvent x-stream-role: exactly one terminal event; pieces, replacements and progress "
+    "before it; trailers (tts_message, workflow_finished) before or after it; a final event "
+    "(tts_message_end) after it and last; event types the contract does not know anywhere"
+)
 MIN_JUDGED_SECONDS = 0.2
 # Used when fixtures/answers.yaml is absent: any server answers it at length.
 LONG_ANSWER_QUERY = "Tell me the plot of Die Hard"
@@ -55,6 +61,15 @@ def _complete(s: StreamResult) -> StreamResult:
     if not s.complete:
         fail(f"the stream did not end properly: {s.end_reason}", s)
     return s
+
+
+def _event_type(event: SseEvent) -> Any:
+    """The JSON `event` field of a data event (None when it is not a JSON object)."""
+    try:
+        value = json.loads(event.data or "")
+    except ValueError:
+        return None
+    return value.get("event") if isinstance(value, dict) else None
 
 
 def _payloads(s: StreamResult) -> list[dict[str, Any]]:
@@ -130,12 +145,14 @@ def test_events_valid(streamed: StreamResult) -> None:
 )
 def test_one_message(streamed: StreamResult) -> None:
     payloads = _payloads(_complete(streamed))
-    messages = [p for p in payloads if p.get("event") in ("message", "message_end")]
-    expect(messages, "no message events in the stream", streamed)
+    g = grammar()
+    pieces = [p for p in payloads if g.role(p.get("event")) == PIECE]
+    messages = pieces + [p for p in payloads if p.get("event") == "message_end"]
+    expect(pieces, "no answer pieces (message events) in the stream", streamed)
     for field in ("id", "conversation_id", "task_id"):
         values = {p.get(field) for p in messages if field in p}
         expect(len(values) <= 1, f"{field} changes within one stream: {sorted(map(str, values))}", streamed)
-    created = {p.get("created_at") for p in messages if p.get("event") == "message"}
+    created = {p.get("created_at") for p in pieces}
     expect(len(created) <= 1, f"created_at changes within one stream: {sorted(map(str, created))}", streamed)
     ids = {p.get("message_id") for p in messages if "message_id" in p} | {p.get("id") for p in messages}
     expect(len(ids - {None}) <= 1, f"message_id and id disagree: {sorted(map(str, ids))}", streamed)
@@ -151,29 +168,24 @@ def test_one_message(streamed: StreamResult) -> None:
 )
 def test_terminal_event(streamed: StreamResult) -> None:
     payloads = _payloads(_complete(streamed))
-    terminals = [i for i, p in enumerate(payloads) if p.get("event") in TERMINAL]
-    expect(terminals, "no terminal event (message_end or error): the stream just stopped", streamed)
+    terminals = grammar().terminals(p.get("event") for p in payloads)
+    expect(terminals, f"no terminal event ({' or '.join(TERMINAL)}): the stream just stopped", streamed)
     expect(len(terminals) == 1, f"{len(terminals)} terminal events", streamed)
 
 
 @check(
     "streaming.nothing_after_terminal",
-    "nothing follows the terminal event",
+    "events stand where the stream grammar puts them (nothing but trailers after the terminal event)",
     contract=(
-        "sendChatMessage, streaming: nothing follows the terminal event; every frame ends with a blank line"
+        "sendChatMessage, streaming: after the terminal event only trailer events (`tts_message`, "
+        "`workflow_finished`), then at most the final `tts_message_end`; every frame ends with a "
+        "blank line"
     ),
 )
 def test_nothing_after_terminal(streamed: StreamResult) -> None:
-    _complete(streamed)
-    seen_terminal = False
-    for event in streamed.events:
-        if seen_terminal:
-            fail(f"event after the terminal event: {event.item()!r:.200}", streamed)
-        if event.data is not None:
-            try:
-                seen_terminal = json.loads(event.data).get("event") in TERMINAL
-            except (ValueError, AttributeError):
-                continue
+    payloads = _payloads(_complete(streamed))
+    problems = grammar().violations(p.get("event") for p in payloads)
+    expect(not problems, "; ".join(problems[:3]), streamed, expected=GRAMMAR_RULE)
     expect(
         not streamed.pending_at_end, "the stream ends with an unterminated frame (no blank line)", streamed
     )
@@ -189,9 +201,10 @@ def test_nothing_after_terminal(streamed: StreamResult) -> None:
 )
 def test_answer_matches_history(streamed: StreamResult, app: ChatApp, run: Run) -> None:
     payloads = _payloads(_complete(streamed))
-    pieces = [p for p in payloads if p.get("event") == "message"]
-    expect(pieces, "no message events in the stream", streamed)
-    answer = "".join(str(p.get("answer", "")) for p in pieces)
+    g = grammar()
+    pieces = [p for p in payloads if g.role(p.get("event")) == PIECE]
+    expect(pieces, "no answer pieces (message events) in the stream", streamed)
+    answer = g.answer(payloads)
     conversation_id, message_id = pieces[0].get("conversation_id"), pieces[0].get("id")
     ex = app.messages(run.user("stream"), str(conversation_id), limit=100)
     expect_status(ex, 200)
@@ -216,7 +229,7 @@ def test_answer_matches_history(streamed: StreamResult, app: ChatApp, run: Run) 
 def test_incremental(streamed: StreamResult) -> None:
     _complete(streamed)
     data = streamed.data_events()
-    pieces = [e for e in data if '"message"' in (e.data or "")]
+    pieces = [e for e in data if grammar().role(_event_type(e)) == PIECE]
     if len(data) < 3 or not pieces:
         pytest.skip(
             f"the answer to a request for a long answer came in {len(data)} data event(s) "
@@ -266,7 +279,14 @@ def test_error_answer(app: ChatApp, run: Run) -> None:
     errors = [p for p in payloads if p.get("event") == "error"]
     expect(errors, "an unknown conversation streamed without an error event", s)
     expect(errors[0].get("status") == 404, f"error event status {errors[0].get('status')}, wanted 404", s)
-    expect(payloads[-1].get("event") == "error", "the error event is not the last event", s)
+    problems = grammar().violations(p.get("event") for p in payloads)
+    terminals = [payloads[i].get("event") for i in grammar().terminals(p.get("event") for p in payloads)]
+    expect(
+        terminals == ["error"] and not problems,
+        f"the error event is not the stream's one terminal event: {'; '.join(problems[:2]) or terminals}",
+        s,
+        expected=GRAMMAR_RULE,
+    )
 
 
 @check(
@@ -289,7 +309,11 @@ def test_stop(app: ChatApp, run: Run) -> None:
             payload = json.loads(event.data)
         except ValueError:
             return
-        if isinstance(payload, dict) and payload.get("event") == "message" and payload.get("task_id"):
+        if (
+            isinstance(payload, dict)
+            and grammar().role(payload.get("event")) == PIECE
+            and payload.get("task_id")
+        ):
             stops.append(
                 app.client.call("POST", f"/chat-messages/{payload['task_id']}/stop", json_body={"user": user})
             )
@@ -311,10 +335,14 @@ def test_stop(app: ChatApp, run: Run) -> None:
     expect_status(stops[0], 200)
     expect_json_body(stops[0], contract.operation("stopChatMessage"))
     payloads = _payloads(_complete(s))
+    types = [p.get("event") for p in payloads]
+    expect(grammar().terminals(types), "a stopped stream ended without a terminal event", s)
+    problems = grammar().violations(types)
     expect(
-        payloads and payloads[-1].get("event") in TERMINAL,
-        "a stopped stream ended without a terminal event",
+        not problems,
+        f"a stopped stream broke the stream grammar: {'; '.join(problems[:3])}",
         s,
+        expected=GRAMMAR_RULE,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import time
@@ -15,7 +16,7 @@ from tests.conformance.gallery.helpers import (
     _stream_bytes,
 )
 from tests.conformance.harness import mock_app
-from tests.conformance.rewrite import frame_json, frames, map_frames, wrap
+from tests.conformance.rewrite import data_frame, frame_json, frames, map_frames, wrap
 
 
 def sse_frames_not_separated(app: App) -> App:
@@ -165,6 +166,131 @@ def multiline_data(chunks: Iterator[bytes]) -> Iterator[bytes]:
         yield "".join(f"data: {line}\n" for line in lines).encode() + b"\n"
 
 
+def _base(payload: dict[str, Any]) -> dict[str, Any]:
+    """The fields every event of one answer shares (ChatEventBase)."""
+    keys = ("task_id", "message_id", "conversation_id", "created_at")
+    return {k: payload[k] for k in keys if k in payload}
+
+
+def _events_around_answer(
+    before: Callable[[dict[str, Any]], list[dict[str, Any]]],
+    between: Callable[[dict[str, Any], int], list[dict[str, Any]]],
+    before_end: Callable[[dict[str, Any]], list[dict[str, Any]]],
+    after_end: Callable[[dict[str, Any]], list[dict[str, Any]]],
+) -> Callable[[App], App]:
+    """A stream hook adding events before the first piece, after each piece, around message_end."""
+
+    def hook(env: Any, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        pieces = 0
+        for frame in frames(chunks):
+            payload = frame_json(frame)
+            kind = payload.get("event") if isinstance(payload, dict) else None
+            if kind == "message" and pieces == 0:
+                yield from map(data_frame, before(payload))
+            if kind == "message_end":
+                yield from map(data_frame, before_end(payload))
+            yield frame
+            if kind == "message":
+                pieces += 1
+                yield from map(data_frame, between(payload, pieces))
+            if kind == "message_end":
+                yield from map(data_frame, after_end(payload))
+
+    return lambda app: wrap(app, path=r"/v1/chat-messages$", stream=hook)
+
+
+AUDIO = base64.b64encode(b"ID3\x03\x00fake mp3 frame").decode()
+
+
+def _tts(p: dict[str, Any]) -> dict[str, Any]:
+    return {"event": "tts_message", **_base(p), "audio": AUDIO}
+
+
+tts_after_message_end = _events_around_answer(
+    before=lambda p: [],
+    between=lambda p, n: [_tts(p)] if n % 7 == 0 else [],
+    before_end=lambda p: [],
+    after_end=lambda p: [_tts(p), _tts(p), {"event": "tts_message_end", **_base(p), "audio": ""}],
+)
+
+
+def _workflow(p: dict[str, Any], event: str, data: dict[str, Any]) -> dict[str, Any]:
+    run_id = "wr-" + str(p.get("task_id", ""))
+    return {"event": event, **_base(p), "workflow_run_id": run_id, "data": data}
+
+
+def _node(p: dict[str, Any], event: str, node: str, index: int, finished: bool) -> dict[str, Any]:
+    t = int(p.get("created_at", 0))
+    data: dict[str, Any] = {
+        "id": f"exec-{node}",
+        "node_id": node,
+        "node_type": node,
+        "title": node.title(),
+        "index": index,
+        "predecessor_node_id": None,
+        "inputs": {},
+        "created_at": t,
+    }
+    if finished:
+        data.update({"status": "succeeded", "elapsed_time": 0.01, "finished_at": t, "outputs": {}})
+    return _workflow(p, event, data)
+
+
+def _workflow_finished(p: dict[str, Any]) -> dict[str, Any]:
+    t = int(p.get("created_at", 0))
+    data = {
+        "id": "wr-" + str(p.get("task_id", "")),
+        "workflow_id": "wf-1",
+        "status": "succeeded",
+        "outputs": {"answer": "..."},
+        "error": None,
+        "elapsed_time": 0.5,
+        "total_tokens": 42,
+        "total_steps": 3,
+        "created_at": t,
+        "finished_at": t,
+    }
+    return _workflow(p, "workflow_finished", data)
+
+
+def _workflow_start(p: dict[str, Any]) -> list[dict[str, Any]]:
+    t = int(p.get("created_at", 0))
+    started = {"id": "wr-" + str(p.get("task_id", "")), "workflow_id": "wf-1", "inputs": {}, "created_at": t}
+    return [
+        _workflow(p, "workflow_started", started),
+        _node(p, "node_started", "start", 1, False),
+        _node(p, "node_finished", "start", 1, True),
+        _node(p, "node_started", "answer", 2, False),
+    ]
+
+
+workflow_events = _events_around_answer(
+    before=_workflow_start,
+    between=lambda p, n: [],
+    before_end=lambda p: [_node(p, "node_finished", "answer", 2, True), _workflow_finished(p)],
+    after_end=lambda p: [],
+)
+workflow_finished_after_end = _events_around_answer(
+    before=_workflow_start,
+    between=lambda p, n: [],
+    before_end=lambda p: [_node(p, "node_finished", "answer", 2, True)],
+    after_end=lambda p: [_workflow_finished(p)],
+)
+unknown_event_types = _events_around_answer(
+    before=lambda p: [{"event": "parallel_branch_started", **_base(p), "data": {"branch": 1}}],
+    between=lambda p, n: [{"event": "text_replace", **_base(p), "data": {"text": "?"}}] if n == 3 else [],
+    before_end=lambda p: [],
+    after_end=lambda p: [{"event": "usage_report", "tokens": 42}],
+)
+
+tts_end_before_message_end = _events_around_answer(
+    before=lambda p: [],
+    between=lambda p, n: [],
+    before_end=lambda p: [_tts(p), {"event": "tts_message_end", **_base(p), "audio": ""}],
+    after_end=lambda p: [_tts(p)],
+)
+
+
 # Streams of moderate duration. At 2 ms a piece (ttft 20 ms) the suite's former stream ("Can you
 # explain why?", 59 pieces) lasted ~0.14 s, under the 0.2 s below which streaming.incremental cannot
 # judge, so buffering there went unseen (skipped); the long answer the check now asks for (125 pieces)
@@ -258,6 +384,13 @@ BROKEN: list[Variant] = [
         ("streaming.error_answer",),
     ),
     Variant(
+        "tts_end_before_message_end",
+        "tts_message_end sent before message_end, audio after it",
+        "streaming",
+        tts_end_before_message_end,
+        ("streaming.nothing_after_terminal",),
+    ),
+    Variant(
         "buffered_fast_stream",
         "a fast (2 ms a piece) stream buffered and sent at the end",
         "streaming",
@@ -279,4 +412,28 @@ GOOD: list[Variant] = [
     ),
     Variant("fast_stream", "pieces streamed 2 ms apart", "streaming", _fast_mock(lambda app: app)),
     Variant("short_stream", "a short answer streamed fast (skipped, not failed)", "streaming", short_answers),
+    Variant(
+        "tts_after_message_end",
+        "text-to-speech on: tts_message among the pieces and after message_end, then tts_message_end",
+        "streaming",
+        tts_after_message_end,
+    ),
+    Variant(
+        "workflow_events",
+        "a chatflow: workflow and node events around the answer, workflow_finished before message_end",
+        "streaming",
+        workflow_events,
+    ),
+    Variant(
+        "workflow_finished_after_end",
+        "a chatflow that sends workflow_finished just after message_end",
+        "streaming",
+        workflow_finished_after_end,
+    ),
+    Variant(
+        "unknown_event_types",
+        "event types the contract does not know, before, among and after the answer",
+        "streaming",
+        unknown_event_types,
+    ),
 ]
