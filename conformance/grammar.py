@@ -36,6 +36,7 @@ class EventKind:
     name: str
     role: str
     modes: tuple[str, ...]
+    schema: dict[str, Any]  # the event's schema as ChatStreamEvent names it (a $ref)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,11 @@ class Grammar:
         """The role of an event type (`unknown` for any type the contract does not know)."""
         kind = self.kinds.get(event_type) if isinstance(event_type, str) else None
         return kind.role if kind else UNKNOWN
+
+    def schema(self, event_type: Any) -> dict[str, Any] | None:
+        """The contract's schema of a known event type (None: a type the contract does not know)."""
+        kind = self.kinds.get(event_type) if isinstance(event_type, str) else None
+        return kind.schema if kind else None
 
     def types(self, role: str) -> tuple[str, ...]:
         return tuple(name for name, kind in self.kinds.items() if kind.role == role)
@@ -121,7 +127,7 @@ def _grammar(era: str) -> Grammar:
             continue
         if role not in ROLES:
             raise ValueError(f"{name}: x-stream-role {role!r} is not one of {', '.join(ROLES)}")
-        kinds[name] = EventKind(name, role, tuple(schema.get("x-app-modes") or ()))
+        kinds[name] = EventKind(name, role, tuple(schema.get("x-app-modes") or ()), branch)
     return Grammar(kinds)
 
 

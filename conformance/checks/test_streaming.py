@@ -24,6 +24,7 @@ from conformance.grammar import PIECE, grammar
 from conformance.http import Exchange, StreamResult
 from conformance.run import Run
 from conformance.sse import SseEvent
+from conformance.timestamps import PLAUSIBLE, plausible, timestamps
 
 SEND = contract.operation("sendChatMessage")
 TERMINAL = grammar().types("terminal")  # from the contract's x-stream-role annotations
@@ -156,6 +157,34 @@ def test_one_message(streamed: StreamResult) -> None:
     expect(len(created) <= 1, f"created_at changes within one stream: {sorted(map(str, created))}", streamed)
     ids = {p.get("message_id") for p in messages if "message_id" in p} | {p.get("id") for p in messages}
     expect(len(ids - {None}) <= 1, f"message_id and id disagree: {sorted(map(str, ids))}", streamed)
+
+
+@check(
+    "streaming.timestamps",
+    "every time inside the events is plausible unix seconds (not milliseconds, not in the future)",
+    contract=(
+        "ChatStreamEvent: every field typed UnixSeconds (`created_at` on each event, `created_at` and "
+        "`finished_at` in workflow and node data, ...) is Unix time in whole seconds"
+    ),
+)
+def test_timestamps(streamed: StreamResult) -> None:
+    payloads = _payloads(_complete(streamed))
+    g = grammar()
+    judged = 0
+    for i, p in enumerate(payloads):
+        schema = g.schema(p.get("event"))
+        if schema is None:  # a type the contract does not know: ignored
+            continue
+        for where, value in dict(timestamps(schema, p)).items():
+            judged += 1
+            expect(
+                plausible(value),
+                f"event {i} `{p.get('event')}`: {where} {value!r} is not plausible unix seconds",
+                streamed,
+                expected=PLAUSIBLE,
+            )
+    if not judged:
+        pytest.skip("no event of the stream carries a time the contract defines (2023 era)")
 
 
 @check(

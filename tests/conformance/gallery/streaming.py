@@ -86,6 +86,17 @@ def event_after_end(app: App) -> App:
     return _stream_bytes(extra)(app)
 
 
+def stream_times_in_milliseconds(app: App) -> App:
+    """Every event's created_at in milliseconds (a JavaScript server's Date.now())."""
+
+    def millis(p: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(p.get("created_at"), int):
+            p["created_at"] *= 1000
+        return p
+
+    return wrap(app, stream=map_frames(millis))
+
+
 def stream_as_text_plain(app: App) -> App:
     def plain(env: Any, hdrs: list[tuple[str, str]]) -> list[tuple[str, str]]:
         return [
@@ -382,6 +393,13 @@ BROKEN: list[Variant] = [
         "streaming",
         stream_error_hidden,
         ("streaming.error_answer",),
+    ),
+    Variant(
+        "stream_times_in_milliseconds",
+        "created_at inside the stream events in milliseconds",
+        "streaming",
+        stream_times_in_milliseconds,
+        ("streaming.timestamps",),
     ),
     Variant(
         "tts_end_before_message_end",
