@@ -24,7 +24,7 @@ from mock_server.errors import ApiError, error_response, surface_for_path
 from mock_server.faults import STREAM_KEYS, fault_error, parse_fault, pick_global
 from mock_server.handlers import HANDLERS, HTTP_ERROR_OVERRIDES, STREAMS, VALIDATION_OVERRIDES, Call
 from mock_server.handlers.files import signed_files_blueprint
-from mock_server.journal import redact, redact_query
+from mock_server.journal import RAW_HEADER_KEYS
 from mock_server.limits import InputError, bounded, read_json
 from mock_server.state import MockState, build_state, db, get_state, release_db, remove_store_files
 from mock_server.streaming import Pacing
@@ -154,7 +154,7 @@ def _fault_for(state: MockState, op: Operation) -> dict[str, Any]:
         except ValueError as exc:
             raise ApiError(400, f"X-Mock-Fault: {exc}", "invalid_param", param="X-Mock-Fault") from exc
     conn = db(state)
-    rows = store.list_faults(conn)
+    rows = state.global_faults(conn)
     if rows and not _streaming(op, _json_or_none()):  # stream faults wait for a stream
         rows = [row for row in rows if not any(name in row["fault"] for name in STREAM_KEYS)]
     if not rows:
@@ -227,12 +227,13 @@ def _admin_path() -> bool:
     return request.path == "/_mock" or request.path.startswith("/_mock/")
 
 
-def _journal_body() -> str:
+def _journal_body() -> str | bytes:
+    """The body as the journal keeps it: bytes are decoded off the request path, at the flush."""
     if request.mimetype == "multipart/form-data":
         parts = {k: v for k, v in request.form.items()}
         parts.update({k: f"<file {f.filename!r} {f.mimetype}>" for k, f in request.files.items()})
         return json.dumps(parts)
-    return request.get_data(cache=True)[:JOURNAL_BODY_LIMIT].decode("utf-8", "replace")
+    return request.get_data(cache=True)[:JOURNAL_BODY_LIMIT]
 
 
 def _journal_on() -> bool:
@@ -240,22 +241,25 @@ def _journal_on() -> bool:
 
 
 def _journal(resp: Response, op: Operation | None) -> None:
+    """Record the request as raw data; the journal redacts and formats it in its flusher thread."""
     state = get_state_current()
     try:
         body = _journal_body()
     except Exception as exc:  # e.g. a body over the size cap: the journal must never break an answer
         body = f"<body not recorded: {type(exc).__name__}>"
     started = g.get("started", time.monotonic())
+    environ = request.environ
     entry = {
         "ts": time.time(),
         "method": request.method,
         "path": request.path,
-        "query": redact_query(request.query_string.decode("latin-1")),
-        "headers": redact(dict(request.headers)),
+        "query": environ.get("QUERY_STRING", ""),
+        "headers": {k: v for k, v in environ.items() if k.startswith(RAW_HEADER_KEYS)},
         "body": body,
         "status": resp.status_code,
         "operation_id": op.operation_id if op else None,
         "duration_ms": round((time.monotonic() - started) * 1000, 3),
+        "raw": True,
     }
     state.journal.add(entry)
     if resp.is_streamed:  # until the stream ends, duration_ms is the time to the response headers

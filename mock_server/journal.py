@@ -2,13 +2,16 @@
 
 One INSERT per request would make every request take the database's single write lock, which
 halves throughput with two workers. Instead each process flushes its buffer every FLUSH_S in one
-transaction; a read (or clear) flushes its own buffer and then waits one more period, so entries of
+transaction. A request only hands over raw data (its WSGI header keys, query string and body bytes):
+naming the headers, redacting credentials and decoding happen in the flusher, off the request path.
+A read (or clear) flushes its own buffer and then waits one more period, so entries of
 requests that finished before the read, in any worker, are visible to it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -17,9 +20,13 @@ import time
 import urllib.parse
 from typing import Any
 
+from werkzeug.datastructures import EnvironHeaders
+
 from mock_server import store
 
 FLUSH_S = 0.025
+# The WSGI environ keys that carry request headers (what a request hands over, see `cooked`).
+RAW_HEADER_KEYS = ("HTTP_", "CONTENT_TYPE", "CONTENT_LENGTH")
 
 
 class Journal:
@@ -66,10 +73,11 @@ class Journal:
         if not entries and not updates:
             return
         written = [e["duration_ms"] for e in entries]
+        rows = [cooked(e) for e in entries]
         conn = self.pool.acquire()
         try:
             with store.transaction(conn):
-                seqs = store.journal_add_many(conn, entries, self.keep)
+                seqs = store.journal_add_many(conn, rows, self.keep)
                 store.journal_set_durations(conn, updates)
         finally:
             self.pool.release(conn)
@@ -99,6 +107,7 @@ _PACING_HEADER = re.compile(r"x-mock-(?!admin-token$)", re.IGNORECASE)
 _QUERY_PAIR = re.compile(r"(^|&)([^=&]*)=([^&]*)")
 
 
+@functools.lru_cache(maxsize=512)  # clients send few distinct names; a bounded cache of them
 def is_secret(name: str) -> bool:
     return bool(_SECRET_NAME.search(name)) and not _PACING_HEADER.match(name)
 
@@ -119,6 +128,19 @@ def redact_query(query: str) -> str:
         return f"{sep}{name}={REDACTED if is_secret(decoded) else value}"
 
     return _QUERY_PAIR.sub(one, query)
+
+
+def cooked(entry: dict[str, Any]) -> dict[str, Any]:
+    """A raw entry (see app._journal) as the journal stores it: named headers, secrets redacted."""
+    if not entry.get("raw"):
+        return entry
+    body = entry["body"]
+    return {
+        **entry,
+        "query": redact_query(entry["query"]),
+        "headers": redact(dict(EnvironHeaders(entry["headers"]))),
+        "body": body.decode("utf-8", "replace") if isinstance(body, bytes) else body,
+    }
 
 
 def dumps(value: Any) -> str:

@@ -67,12 +67,21 @@ class MockState:
     pool: ConnectionPool | None = None
     journal: Journal | None = None
     temp_store: bool = False  # db_path is a private temp file, removed with the app
+    _faults_cache: tuple[tuple[int, int], list[dict[str, Any]]] | None = None
 
     @property
     def error_codes(self) -> dict[str, Any]:
         """Dify's error codes: code -> [status, message] (the contract's ChatAppError x-error-codes)."""
         schema = self.contract.doc.get("components", {}).get("schemas", {}).get("ChatAppError", {})
         return schema.get("x-error-codes") or {}
+
+    def global_faults(self, conn: sqlite3.Connection) -> list[dict[str, Any]]:
+        """The stored faults, re-read only after a change (store.faults_version); cached per process."""
+        version = store.faults_version(conn)
+        cached = self._faults_cache
+        if cached is None or cached[0] != version:
+            cached = self._faults_cache = (version, store.list_faults(conn))
+        return cached[1]
 
     def connection(self) -> sqlite3.Connection:
         assert self.pool is not None
@@ -111,6 +120,7 @@ class MockState:
                 store.wipe(conn)
                 self.seed(conn)
                 store.set_meta(conn, "seeded", str(time.time()))
+            store.faults_changed(conn)
         finally:
             conn.close()
 
@@ -200,7 +210,7 @@ def _validated_fixture_users(state: MockState) -> list[dict[str, Any]]:
 
 def remove_store_files(path: str) -> None:
     """Delete a SQLite file and its -wal / -shm companions, if present."""
-    for suffix in ("", "-wal", "-shm"):
+    for suffix in ("", "-wal", "-shm", store.FAULTS_MARKER_SUFFIX):
         with contextlib.suppress(OSError):
             os.remove(path + suffix)
 

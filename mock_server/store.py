@@ -71,6 +71,8 @@ class RetryingConnection(sqlite3.Connection):
     serves) while another worker writes; time.sleep is patched by gevent and yields instead.
     """
 
+    faults_marker = ""  # see faults_version
+
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:  # type: ignore[override]
         delay, deadline = 0.0005, time.monotonic() + LOCK_WAIT_S
         while True:
@@ -94,6 +96,7 @@ def connect(path: str) -> sqlite3.Connection:
         path, timeout=0, isolation_level=None, check_same_thread=False, factory=RetryingConnection
     )
     conn.row_factory = sqlite3.Row
+    conn.faults_marker = path + FAULTS_MARKER_SUFFIX  # type: ignore[attr-defined]
     conn.execute("PRAGMA busy_timeout = 0")
     conn.execute("PRAGMA synchronous = OFF")
     return conn
@@ -384,7 +387,43 @@ def add_fault(
         "INSERT INTO faults (spec, operation_id, remaining, probability, created_at) VALUES (?, ?, ?, ?, ?)",
         (json.dumps(spec), operation_id, count, probability, time.time()),
     )
+    _faults_written(conn)
     return int(cur.lastrowid or 0)
+
+
+# Global faults change rarely but are consulted on every request: each change grows a marker file
+# beside the database, so a worker re-reads the table only when the marker's (inode, size) moved
+# (a stat instead of a query; file times are too coarse to tell two quick changes apart).
+FAULTS_MARKER_SUFFIX = "-faults"
+_MARKER_MAX = 1 << 16
+
+
+def faults_version(conn: sqlite3.Connection) -> tuple[int, int]:
+    try:
+        st = os.stat(conn.faults_marker)  # type: ignore[attr-defined]
+    except OSError:
+        return (0, 0)
+    return (st.st_ino, st.st_size)
+
+
+def faults_changed(conn: sqlite3.Connection) -> None:
+    """Tell every worker that the faults table changed (call after the change is committed)."""
+    marker = conn.faults_marker  # type: ignore[attr-defined]
+    try:
+        if os.path.getsize(marker) >= _MARKER_MAX:  # start afresh: a new inode is a new version
+            with open(marker + ".new", "wb") as fresh:
+                fresh.write(b".")
+            os.replace(marker + ".new", marker)
+            return
+    except OSError:
+        pass
+    with open(marker, "ab") as f:
+        f.write(b".")
+
+
+def _faults_written(conn: sqlite3.Connection) -> None:
+    if not conn.in_transaction:  # else the caller calls faults_changed after its COMMIT
+        faults_changed(conn)
 
 
 def list_faults(conn: sqlite3.Connection) -> list[dict[str, Any]]:
@@ -408,14 +447,18 @@ def take_fault(conn: sqlite3.Connection, fault_id: int, counted: bool) -> bool:
     cur = conn.execute(
         "UPDATE faults SET remaining = remaining - 1 WHERE id = ? AND remaining > 0", (fault_id,)
     )
-    conn.execute("DELETE FROM faults WHERE id = ? AND remaining <= 0", (fault_id,))
+    if conn.execute("DELETE FROM faults WHERE id = ? AND remaining <= 0", (fault_id,)).rowcount:
+        _faults_written(conn)
     return cur.rowcount == 1
 
 
 def clear_faults(conn: sqlite3.Connection, fault_id: int | None = None) -> int:
     if fault_id is None:
-        return conn.execute("DELETE FROM faults").rowcount
-    return conn.execute("DELETE FROM faults WHERE id = ?", (fault_id,)).rowcount
+        removed = conn.execute("DELETE FROM faults").rowcount
+    else:
+        removed = conn.execute("DELETE FROM faults WHERE id = ?", (fault_id,)).rowcount
+    _faults_written(conn)
+    return removed
 
 
 # ---------- journal ----------

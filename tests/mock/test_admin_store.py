@@ -244,3 +244,22 @@ def test_bad_fault_bodies_are_400(client) -> None:
     unknown = admin.post("/_mock/faults", json={"fault": "status=500", "operation": "x"}).json["message"]
     assert unknown.startswith("fault: unknown field 'operation'")
     assert admin.get("/_mock/faults").json["data"] == []
+
+
+def test_faults_set_in_one_worker_apply_in_another(make_app) -> None:
+    """Each worker caches the global faults; a change made through any worker must reach all of them,
+    at once (two apps on one store file act like two workers)."""
+    one, two = make_app().test_client(), make_app().test_client()
+    url = f"/v1/conversations?user={SEEDED_USER}"
+    assert one.get(url, headers=AUTH).status_code == 200  # `one` has read (and cached) no faults
+    added = two.post("/_mock/faults", json={"fault": "status=503"}).json
+    assert one.get(url, headers=AUTH).status_code == 503
+    assert two.delete(f"/_mock/faults/{added['id']}").status_code == 200
+    assert one.get(url, headers=AUTH).status_code == 200
+    two.post("/_mock/faults", json={"fault": "status=502", "count": 1})
+    assert one.get(url, headers=AUTH).status_code == 502  # `one` uses the only one
+    assert two.get(url, headers=AUTH).status_code == 200
+    two.post("/_mock/faults", json={"fault": "status=500"})
+    assert one.get(url, headers=AUTH).status_code == 500
+    assert two.post("/_mock/reset").status_code == 200  # a reset clears the faults of every worker
+    assert one.get(url, headers=AUTH).status_code == 200
