@@ -13,7 +13,7 @@ import time
 import weakref
 from typing import Any
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Request, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from mock_server import store
@@ -55,7 +55,7 @@ def create_app(config: MockConfig | dict[str, Any] | None = None) -> Flask:
         app.add_url_rule(
             op.url_rule,
             endpoint=op.operation_id,
-            view_func=_view(op),
+            view_func=_view(op, state),
             methods=[op.method],
             provide_automatic_options=False,
         )
@@ -69,28 +69,30 @@ def create_app(config: MockConfig | dict[str, Any] | None = None) -> Flask:
     return app
 
 
-def _view(op: Operation):
+def _view(op: Operation, state: MockState):
+    """The view of one operation; it holds its app's state (no proxy lookup per request)."""
+
     def view(**path_args: str) -> Response:
         g.operation = op
-        state = get_state_current()
         surface = op.tag
+        req = request._get_current_object()  # type: ignore[attr-defined]  # once, not per attribute
         try:
-            key = _authenticate(surface)
+            key = _authenticate(state, req, surface)
             fault = _fault_for(state, op)
             if fault.get("latency_ms"):
                 time.sleep(fault["latency_ms"] / 1000.0)
             if "status" in fault:
                 raise fault_error(fault, surface, model=_model_name(path_args), codes=state.error_codes)
             try:
-                validated = validate_request(op, request, path_args)
+                validated = validate_request(op, req, path_args)
             except ApiError as err:
                 override = VALIDATION_OVERRIDES.get((op.operation_id, err.param or ""))
                 if override:
                     err.status, err.code, err.message = override
                 raise
-            if request.headers.get("X-Mock-Fault"):
+            if "HTTP_X_MOCK_FAULT" in req.environ:
                 _refuse_stream_directives(op, validated, fault)
-            call = Call(op=op, key=key, v=validated, fault=fault, pacing=_pacing(state), state=state)
+            call = Call(op=op, key=key, v=validated, fault=fault, pacing=_pacing(state, req), state=state)
             return HANDLERS[op.operation_id](call)
         except ApiError as err:
             return error_response(surface, err)
@@ -129,9 +131,8 @@ def _model_name(path_args: dict[str, str]) -> str | None:
     return None
 
 
-def _authenticate(surface: str) -> str:
-    state = get_state_current()
-    header = request.headers.get("Authorization", "")
+def _authenticate(state: MockState, req: Request, surface: str) -> str:
+    header = req.environ.get("HTTP_AUTHORIZATION", "")
     scheme, _, token = header.partition(" ")
     challenge = {"WWW-Authenticate": 'Bearer realm="api"'}
     if scheme != "Bearer" or not token.strip():
@@ -173,12 +174,13 @@ def _json_or_none() -> Any:
         return None
 
 
-def _pacing(state: MockState) -> Pacing:
+def _pacing(state: MockState, req: Request) -> Pacing:
     """Pacing from the config, overridden by the X-Mock-* headers (finite, within limits.BOUNDS)."""
     cfg = state.config
+    environ = req.environ
 
     def header(name: str, default: float, integer: bool = False) -> Any:
-        raw = request.headers.get(name)
+        raw = environ.get("HTTP_" + name.upper().replace("-", "_"))
         if raw is None:
             return default
         try:
@@ -210,14 +212,17 @@ def _preflight() -> Response | None:
 def _after(resp: Response) -> Response:
     if resp.status_code == 204:
         resp.headers.pop("Content-Type", None)  # no body, no type
-    if not _admin_path():  # CORS for the API surfaces only: no web page may use the admin API
+    admin = _admin_path()
+    if not admin:  # CORS for the API surfaces only: no web page may use the admin API
         resp.headers["Access-Control-Allow-Origin"] = "*"
         resp.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
     op = g.get("operation")
     if op is not None:
         resp.headers["X-Mock-Operation"] = op.operation_id
-    if request.method != "OPTIONS" and not _admin_path() and _journal_on():
-        _journal(resp, op)
+    if not admin and request.method != "OPTIONS":
+        state = get_state_current()
+        if state.config.journal_size > 0:
+            _journal(state, resp, op)
     if resp.is_streamed:  # a long stream must not hold a database connection
         release_db()
     return resp
@@ -236,13 +241,8 @@ def _journal_body() -> str | bytes:
     return request.get_data(cache=True)[:JOURNAL_BODY_LIMIT]
 
 
-def _journal_on() -> bool:
-    return get_state_current().config.journal_size > 0
-
-
-def _journal(resp: Response, op: Operation | None) -> None:
+def _journal(state: MockState, resp: Response, op: Operation | None) -> None:
     """Record the request as raw data; the journal redacts and formats it in its flusher thread."""
-    state = get_state_current()
     try:
         body = _journal_body()
     except Exception as exc:  # e.g. a body over the size cap: the journal must never break an answer

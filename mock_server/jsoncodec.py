@@ -22,6 +22,14 @@ def dumps(value: Any) -> bytes:
         return json.dumps(value, separators=(",", ":")).encode("ascii")
 
 
+def fragment(text: str | bytes) -> Any:
+    """JSON text that dumps() embeds as it is (orjson.Fragment): for rows SQLite already encoded.
+
+    Only for payloads whose other values orjson always encodes (the json-module fallback of dumps()
+    cannot embed a fragment)."""
+    return orjson.Fragment(text)
+
+
 def dumps_str(value: Any) -> str:
     """dumps() as text (for SQLite TEXT columns)."""
     return dumps(value).decode("utf-8")

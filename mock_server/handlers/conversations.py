@@ -42,7 +42,7 @@ def rename_conversation(call: Call) -> Response:
     store.rename_conversation(conn, call.key, user, conv_id, name)
     if document:
         return json_response({"result": "success"})
-    return json_response(store.conversation_row(store.get_conversation(conn, call.key, user, conv_id)))
+    return json_response(store.conversation_view(conn, call.key, user, conv_id))
 
 
 def delete_conversation(call: Call) -> Response:
