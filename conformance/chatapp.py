@@ -10,12 +10,14 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.checking import expect, expect_json_body, expect_status, fail
+from conformance.causes import Blocked, Cause, parameter_cause
+from conformance.checking import CheckFailed, expect, expect_json_body, expect_status, fail, needs
 from conformance.contract import operation
 from conformance.http import Client, Exchange, StreamResult
 from conformance.run import Run
 
 SEND = "sendChatMessage"
+CURSOR_UNKNOWN = parameter_cause(SEND, "(prerequisite)", "failed")
 FORM_KINDS = ("text-input", "paragraph", "select", "number")
 
 
@@ -86,10 +88,17 @@ class ChatApp:
         return ex
 
     def send_ok(self, user: str, query: str, conversation_id: str = "") -> dict[str, Any]:
-        """A blocking message that must succeed (used to prepare data for other checks)."""
+        """A blocking message that must succeed (used to prepare data for other checks).
+
+        Only what the callers use is required (200, `id`, `conversation_id`): the answer's schema
+        is judged once, by chat.blocking_shape; a failure here blocks the caller, it is not its own.
+        """
         ex = self.send(user, query, conversation_id)
-        expect_status(ex, 200, expected="200 with the answer")
-        return expect_json_body(ex, operation(SEND))
+        try:
+            expect_status(ex, 200, expected="200 with the answer")
+        except CheckFailed as exc:
+            raise Blocked(exc.cause or CURSOR_UNKNOWN, exc.message, exc.evidence) from exc
+        return needs(ex, operation(SEND), ex.json(), "id", "conversation_id")
 
     def stream(self, user: str, query: str, conversation_id: str = "", **extra: Any) -> StreamResult:
         self.run.spend(1, "a streamed chat message")
@@ -155,6 +164,37 @@ def expect_page_sizes(walk: Walk, limit: int, noun: str) -> None:
         expect(page.get("limit") == limit, f"limit echoed as {page.get('limit')!r}, wanted {limit}", ex)
 
 
+def cursor_cause(operation_id: str, cursor: str) -> Cause:
+    """The root cause every paging check shares when a cursor is not honoured."""
+    return parameter_cause(
+        operation_id, cursor, "is ignored: the page after the cursor is the first page again"
+    )
+
+
+def ignored_cursor(ex: Exchange, op: Any, cursor: str) -> Cause | None:
+    """The cursor cause when an unknown cursor was answered with items (nothing follows an unknown id)."""
+    body = ex.json()
+    if ex.status == 200 and isinstance(body, dict) and body.get("data"):
+        return cursor_cause(op.operation_id, cursor)
+    return None
+
+
+def _expect_cursor_honoured(walk: Walk, operation_id: str, cursor: str, value: str | None) -> None:
+    """A page fetched with a cursor must not be the first page again (the cursor was ignored)."""
+    if value is None or len(walk.pages) < 2:
+        return
+    first = [item.get("id") for item in walk.pages[0].get("data", [])]
+    now = [item.get("id") for item in walk.pages[-1].get("data", [])]
+    if first and now == first:
+        fail(
+            f"{cursor}={value} answered the first page again ({len(now)} item(s)): the cursor is ignored",
+            walk.exchanges[0],
+            walk.exchanges[-1],
+            expected=f"{operation_id}: `{cursor}` continues the listing after the item it names",
+            cause=cursor_cause(operation_id, cursor),
+        )
+
+
 def walk_history(app: ChatApp, user: str, conversation_id: str, limit: int, max_pages: int) -> Walk:
     """Follow `first_id = data[0].id` from the newest page back, at most `max_pages` pages."""
     walk = Walk()
@@ -167,6 +207,7 @@ def walk_history(app: ChatApp, user: str, conversation_id: str, limit: int, max_
         page = expect_json_body(ex, op)
         walk.pages.append(page)
         data = page["data"]
+        _expect_cursor_honoured(walk, op.operation_id, "first_id", first_id)
         if not page["has_more"]:
             return walk
         if not data:
@@ -188,6 +229,7 @@ def walk_conversations(app: ChatApp, user: str, limit: int, max_pages: int) -> W
         page = expect_json_body(ex, op)
         walk.pages.append(page)
         data = page["data"]
+        _expect_cursor_honoured(walk, op.operation_id, "last_id", last_id)
         if not page["has_more"]:
             return walk
         if not data:

@@ -10,6 +10,7 @@ exception raised is `BudgetSpent`, when the run's --max-time is over (the check 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from conformance.bounds import (
     OutOfTime,
     guarded,
 )
+from conformance.causes import Blocked, hang_cause
 from conformance.sse import SseEvent, SseParser
 
 SNIPPET = 300
@@ -126,13 +128,43 @@ class StreamResult:
         return out
 
     def evidence(self) -> str:
-        shown = self.raw[:600].decode("utf-8", "replace")
-        more = f"... ({len(self.raw)} bytes)" if len(self.raw) > 600 else ""
+        """The request, how the stream ended, and its first and last frames (where a defect at the
+        end shows: a missing terminal event, a stall, an event after the end), bounded in size."""
         return (
             f"request: {self.exchange.request_line()}\n  answer: {self.exchange.status} "
             f"{self.exchange.headers.get('content-type', '')}; {len(self.events)} events, "
-            f"ended: {self.end_reason}\n  body: {shown!r}{more}"
+            f"{len(self.raw)} bytes, ended: {self.end_reason}\n" + body_excerpt(self.raw)
         )
+
+
+FIRST_FRAMES, LAST_FRAMES, FRAME_CHARS = 2, 4, 240
+
+
+def body_excerpt(raw: bytes) -> str:
+    """The first and the last frames of a stream body, each clipped, with what was left out between.
+
+    A stream's defects are mostly at its end (no terminal event, a stall, something after the end):
+    showing only its first kilobytes hides them. At most FIRST_FRAMES + LAST_FRAMES frames of at
+    most FRAME_CHARS characters each are shown (under 2 KB of evidence per stream).
+    """
+    frames = [f for f in re.split(rb"\r?\n\r?\n|\r\r", raw) if f.strip()]
+    if not frames:
+        return "  body: (empty)"
+
+    def show(i: int) -> str:
+        text = frames[i].decode("utf-8", "replace")
+        clipped = text if len(text) <= FRAME_CHARS else text[:FRAME_CHARS] + f"... ({len(text)} chars)"
+        return f"  frame {i + 1}: {clipped!r}"
+
+    if len(frames) <= FIRST_FRAMES + LAST_FRAMES:
+        lines = [show(i) for i in range(len(frames))]
+    else:
+        hidden = len(frames) - FIRST_FRAMES - LAST_FRAMES
+        lines = [show(i) for i in range(FIRST_FRAMES)]
+        lines.append(f"  ... {hidden} frame(s) not shown ...")
+        lines += [show(i) for i in range(len(frames) - LAST_FRAMES, len(frames))]
+    tail = "" if raw.endswith((b"\n\n", b"\r\n\r\n")) else "  (the body does not end with a blank line)"
+    return "\n".join(lines + ([tail] if tail else []))
 
 
 def describe_auth(auth: str | None, header: str | None) -> str:
@@ -176,6 +208,45 @@ class Client:
         self.session.mount("https://", adapter)
         self.calls = 0
         self.refused = 0
+        # operation (and stream) -> (the hang's cause, its evidence): the first hang of an operation
+        # marks it; later calls to it are not sent, their checks are blocked by that hang
+        self.hangs: dict[str, tuple[str, str, str, bool, str]] = {}
+
+    def _route(self, method: str, url: str, streamed: bool) -> str:
+        """The operation a request is for, without the contract: ids (segments with digits) elided."""
+        path = url[len(self.base_url) :].split("?")[0] if url.startswith(self.base_url) else url
+        parts = ["{}" if any(c.isdigit() for c in part) else part for part in path.split("/")]
+        return f"{method.upper()} {'/'.join(parts)}{' stream' if streamed else ''}"
+
+    def _refuse_hung(self, method: str, url: str, streamed: bool) -> None:
+        """Raise `Blocked` when this operation already hung in this run (no second wait for it)."""
+        found = self.hangs.get(self._route(method, url, streamed))
+        if found is not None:
+            cause = hang_cause(*found[:4])
+            raise Blocked(cause, f"not sent: {cause.title} earlier in this run", [found[4]])
+
+    def _note_hang(
+        self,
+        ex: Exchange,
+        exc: Exception,
+        streamed: bool,
+        evidence: Callable[[], str] | None = None,
+        reason: str = "",
+    ) -> None:
+        """Mark the operation when `exc` is a hang (a deadline or a read timeout, not the run's budget)."""
+        if isinstance(exc, OutOfTime) or not isinstance(exc, requests.Timeout):
+            return
+        key = self._route(ex.method, ex.url, streamed)
+        if key not in self.hangs:
+            if not reason:
+                if isinstance(exc, DeadlineExceeded):
+                    reason = str(exc).split(":")[0]
+                elif isinstance(exc, requests.ConnectTimeout):
+                    reason = f"no connection within {min(self.timeout, 10.0):g} s"
+                else:
+                    reason = f"no bytes within the read timeout ({self.timeout:g} s)"
+            shown = evidence() if evidence is not None else ex.evidence()
+            self.hangs[key] = (ex.method, ex.url, reason, streamed, shown)
 
     def url(self, path: str, params: dict[str, Any] | None = None) -> str:
         query = {k: v for k, v in (params or {}).items() if v is not None}
@@ -214,10 +285,16 @@ class Client:
         files: Any = None,
         raw_body: bytes | None = None,
         evidence_body: Any = None,
+        mark_hang: bool = True,
     ) -> Exchange:
-        """Send one request; `auth="default"` uses the configured key, None sends no header."""
+        """Send one request; `auth="default"` uses the configured key, None sends no header.
+
+        `mark_hang=False` for a call no check judges (e.g. reading the app's form): its hang
+        must not block the check that judges the operation.
+        """
         auth_header = self.bearer() if auth == "default" else auth
         url = self.url(path, params)
+        self._refuse_hung(method, url, streamed=False)
         shown = evidence_body if evidence_body is not None else json_body if json_body is not None else data
         ex = Exchange(method, url, shown, auth_note=describe_auth(auth, auth_header))
         kwargs: dict[str, Any] = {"headers": self._headers(auth_header, headers), "timeout": self._tmo()}
@@ -251,6 +328,8 @@ class Client:
             if isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.Timeout):
                 self.refused += ex.partial_status is None and not isinstance(exc, BoundExceeded)
             self._over_budget(exc)
+            if mark_hang:
+                self._note_hang(ex, exc, streamed=False)
         ex.elapsed = time.monotonic() - start
         return ex
 
@@ -275,6 +354,7 @@ class Client:
         """
         auth_header = self.bearer() if auth == "default" else auth
         url = self.url(path)
+        self._refuse_hung(method, url, streamed=True)
         ex = Exchange(method, url, json_body)
         start, guard = self._begin()
         result = StreamResult(exchange=ex, started=start)
@@ -282,6 +362,7 @@ class Client:
         self.calls += 1
         parser = SseParser()
         raw = bytearray()
+        hang: Exception | None = None
         with guarded(guard):
             try:
                 resp = self.session.request(
@@ -292,6 +373,7 @@ class Client:
                 result.end_reason = f"no answer ({ex.error})"
                 result.ended = time.monotonic()
                 self._over_budget(exc)
+                self._note_hang(ex, exc, streamed=True)
                 return result
             result.headers_at = time.monotonic()
             ex.status = resp.status_code
@@ -314,6 +396,7 @@ class Client:
                 if not sse:
                     ex.partial_status, ex.status, ex.error = ex.status, None, result.end_reason
                 self._over_budget(exc)
+                hang = exc
             finally:
                 resp.close()
         ex.text = _decode(raw, None if sse else resp.encoding)
@@ -323,6 +406,8 @@ class Client:
         result.comments = parser.comments
         result.pending_at_end = parser.pending
         ex.elapsed = result.ended - result.started
+        if hang is not None:
+            self._note_hang(ex, hang, streamed=True, evidence=result.evidence, reason=result.end_reason)
         return result
 
     def _stream_end(self, exc: requests.RequestException, sse: bool) -> str:

@@ -21,14 +21,17 @@ import urllib3.exceptions
 
 from conformance import contract
 from conformance.bounds import BoundedAdapter, Budget, Limits
+from conformance.causes import Blocked, Cause
 from conformance.chatapp import ChatApp
 from conformance.checking import SHOULD, CheckFailed
 from conformance.contract import Operation
 from conformance.http import Client
 from conformance.options import (
     AREAS,
+    EXIT_FAILED,
     EXIT_KEY_REFUSED,
     EXIT_NOT_FOUND,
+    EXIT_OK,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
     OPTIONS,
@@ -272,9 +275,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         record.message = record.message.removeprefix("Skipped: ")
     elif report.failed:
         exc = call.excinfo.value if call.excinfo else None
+        if isinstance(exc, Blocked) or (report.when == "setup" and isinstance(exc, CheckFailed)):
+            _blocked(record, exc, report, mark)
+            if level == SHOULD and report.when == "call":
+                report.outcome = "passed"  # a SHOULD check blocked does not fail the run by itself
+            item.config.stash[RESULTS_KEY].add(record)
+            return report
         if isinstance(exc, CheckFailed):
             record.message, record.evidence = exc.message, exc.evidence
             record.expected = exc.expected or mark.kwargs.get("contract", "")
+            if exc.cause is not None:
+                record.cause, record.cause_title = exc.cause.key, exc.cause.title
             report.longrepr = f"[{check_id}] {exc}"  # the evidence says more than a traceback
         elif exc is not None:
             record.message = f"{type(exc).__name__}: {str(exc)[:500]}"
@@ -282,12 +293,43 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             record.message = "while preparing: " + record.message
         if level == SHOULD:
             record.outcome = "warning"
-            report.outcome = "passed"
+            if report.when == "call":  # a setup failure stays one: passing it would run the check without it
+                report.outcome = "passed"
             report.sections.append(("conformance warning", record.message))
         else:
             record.outcome = "failed"
     item.config.stash[RESULTS_KEY].add(record)
     return report
+
+
+def _blocked(
+    record: Record, exc: Blocked | CheckFailed, report: pytest.TestReport, mark: pytest.Mark
+) -> None:
+    """A check whose prerequisite failed (or whose operation hung earlier): blocked by that cause.
+
+    A CheckFailed in setup is a prerequisite that failed; its cause (or, without one, its message)
+    is what blocks. The cause is reported once, under the check that judges it (conformance.grouping).
+    """
+    cause = exc.cause or Cause(f"prerequisite of {record.check}: {exc.message[:80]}", exc.message[:200])
+    record.outcome = "blocked"
+    record.cause, record.cause_title = cause.key, cause.title
+    record.message = exc.message
+    record.evidence = list(exc.evidence)
+    record.expected = mark.kwargs.get("contract", "")
+    report.longrepr = f"[{record.check}] blocked by {cause.title}"
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True, specname="pytest_sessionfinish")
+def _verdict(session: pytest.Session, exitstatus: int) -> Any:  # noqa: ARG001 - hook signature
+    """The run's exit status from its results: 1 when a MUST check failed or was blocked, else 0.
+
+    pytest counts a SHOULD check blocked at setup as an error; the verdict is the results' own.
+    Runs before the run control's wrapper, which turns a clean but cut-short run into exit 8.
+    """
+    results = session.config.stash.get(RESULTS_KEY, None)
+    if results is not None and results.records and session.exitstatus in (EXIT_OK, EXIT_FAILED):
+        session.exitstatus = EXIT_FAILED if results.failing() else EXIT_OK
+    return (yield)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -328,6 +370,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.write_line("score = passed MUST / (passed + failed MUST); n/a = no MUST check judged")
     for line in results.summary_lines():
         terminalreporter.write_line(line)
+    causes = results.cause_lines()
+    if causes:
+        terminalreporter.section("chat conformance: failures by root cause")
+        for line in causes:
+            terminalreporter.write_line(line)
     for r in results.warnings():
         terminalreporter.write_line(
             f"WARNING (SHOULD) {r.check}{f'[{r.subject}]' if r.subject else ''}: {r.message}"
@@ -380,7 +427,7 @@ def _client(url: str, key: str, options: Options, config: pytest.Config) -> Clie
 def app(client: Client, run: Run, pytestconfig: pytest.Config) -> Any:
     """The Chat App surface for this run; deletes every conversation the run created at the end."""
     chat = ChatApp(client, run)
-    ex = client.call("GET", "/parameters", params={"user": run.user("a")})
+    ex = client.call("GET", "/parameters", params={"user": run.user("a")}, mark_hang=False)
     body = ex.json()
     if ex.status == 200 and isinstance(body, dict) and isinstance(body.get("user_input_form"), list):
         chat.form = body["user_input_form"]

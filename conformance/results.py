@@ -1,8 +1,9 @@
 """Check results: one record per check (and subject), written as JSON, Markdown or HTML.
 
-The report groups by area with counts and a score (passed MUST checks / (passed + failed MUST
-checks)), explains each failure with its contract rule and evidence (evidence several findings share
-is shown once and referred to by label), and lists SHOULD-level findings apart from MUST failures.
+The report groups by area with counts and a score (passed MUST checks / (passed + failed + blocked
+MUST checks)), groups the failures by root cause (one heading per cause, conformance.grouping),
+explains each failure with its contract rule and evidence (evidence several findings share is shown
+once and referred to by label), and lists SHOULD-level findings apart from MUST failures.
 """
 
 from __future__ import annotations
@@ -15,6 +16,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conformance.grouping import Group, group
+
+SCORE_RULE = (
+    "Score = passed MUST checks / (passed + failed + blocked MUST checks); SHOULD findings are counted "
+    "under warnings and do not move it; n/a = no MUST check was judged."
+)
+
 
 @dataclass
 class Record:
@@ -22,13 +30,16 @@ class Record:
     area: str
     title: str
     level: str
-    outcome: str  # passed | failed | skipped | warning
+    outcome: str  # passed | failed | blocked | skipped | warning
     subject: str = ""
     message: str = ""
     expected: str = ""
     evidence: list[str] = field(default_factory=list)
     nodeid: str = ""
     duration: float = 0.0
+    cause: str = ""  # the root cause's key: equal keys are one defect (conformance.causes)
+    cause_title: str = ""
+    blocked_by: str = ""  # blocked records: the failed check (or the cause) that stood in the way
 
 
 @dataclass
@@ -46,16 +57,20 @@ class Results:
             counts[r.area][r.outcome] += 1
             if r.outcome == "passed" and r.level == "MUST":
                 counts[r.area]["must_passed"] += 1
+            if r.outcome == "blocked" and r.level == "MUST":
+                counts[r.area]["must_blocked"] += 1
         return {area: dict(c) for area, c in sorted(counts.items())}
 
     @staticmethod
     def score(counts: dict[str, int]) -> float | None:
-        """Passed MUST checks / (passed + failed MUST checks); None when no MUST check was judged.
+        """Passed MUST checks / (passed + failed + blocked MUST checks); None when none was judged.
 
-        SHOULD-level checks (passed or warned) and skips do not move the score; warnings are shown apart.
+        A blocked MUST check is not proven: it counts against the score like a failure (its cause is
+        listed once, under the failure that blocked it). SHOULD-level checks (passed or warned) and
+        skips do not move the score; warnings are shown apart.
         """
         passed = counts.get("must_passed", 0)
-        judged = passed + counts.get("failed", 0)
+        judged = passed + counts.get("failed", 0) + counts.get("must_blocked", 0)
         if not judged:
             return None
         return passed / judged
@@ -68,6 +83,17 @@ class Results:
     def failed(self) -> list[Record]:
         return [r for r in self.records if r.outcome == "failed"]
 
+    def blocked(self) -> list[Record]:
+        return [r for r in self.records if r.outcome == "blocked"]
+
+    def causes(self) -> list[Group]:
+        """The failed and blocked checks grouped by root cause, the largest group first."""
+        return group(self.records)
+
+    def failing(self) -> bool:
+        """Whether the run fails: a MUST check failed, or was blocked by a failure."""
+        return any(r.level == "MUST" and r.outcome in ("failed", "blocked") for r in self.records)
+
     def warnings(self) -> list[Record]:
         return [r for r in self.records if r.outcome == "warning"]
 
@@ -75,8 +101,14 @@ class Results:
         return [r for r in self.records if r.outcome == "skipped"]
 
     def to_json(self) -> dict[str, Any]:
+        causes = [g.to_json() for g in self.causes()]  # first: it fills each blocked record's blocked_by
         areas = {a: {**c, "score": self.score(c)} for a, c in self.by_area().items()}
-        return {"meta": self.meta, "areas": areas, "results": [asdict(r) for r in self.records]}
+        return {
+            "meta": self.meta,
+            "areas": areas,
+            "causes": causes,
+            "results": [asdict(r) for r in self.records],
+        }
 
     def write(self, path: str) -> None:
         target = Path(path)
@@ -94,8 +126,16 @@ class Results:
             lines.append(
                 f"{area:<15} score {self.shown_score(c):>5}  passed {c.get('passed', 0):>3}"
                 f"  failed {c.get('failed', 0):>3}  warnings {c.get('warning', 0):>3}"
-                f"  skipped {c.get('skipped', 0):>3}"
+                f"  skipped {c.get('skipped', 0):>3}  blocked {c.get('blocked', 0):>3}"
             )
+        return lines
+
+    def cause_lines(self, limit: int = 20) -> list[str]:
+        """One line per root cause (largest first), for the terminal."""
+        groups = self.causes()
+        lines = [f"{i}. {g.heading()}" for i, g in enumerate(groups[:limit], 1)]
+        if len(groups) > limit:
+            lines.append(f"... and {len(groups) - limit} more causes (see the report)")
         return lines
 
     def markdown(self) -> str:
@@ -108,21 +148,43 @@ class Results:
             "",
             "## Score per area",
             "",
-            "Score = passed MUST checks / (passed + failed MUST checks); SHOULD findings are counted "
-            "under warnings and do not move it; n/a = no MUST check was judged.",
+            SCORE_RULE,
             "",
-            "| area | score | passed | failed | warnings | skipped |",
-            "|---|---|---|---|---|---|",
+            "| area | score | passed | failed | warnings | skipped | blocked |",
+            "|---|---|---|---|---|---|---|",
         ]
         for area, c in self.by_area().items():
             out.append(
                 f"| {area} | {self.shown_score(c)} | {c.get('passed', 0)} | "
-                f"{c.get('failed', 0)} | {c.get('warning', 0)} | {c.get('skipped', 0)} |"
+                f"{c.get('failed', 0)} | {c.get('warning', 0)} | {c.get('skipped', 0)} | "
+                f"{c.get('blocked', 0)} |"
             )
+        groups = self.causes()
         labels = _evidence_labels(self.failed() + self.warnings())
         shown: dict[str, str] = {}
         out += ["", f"## Failures (MUST): {len(self.failed())}", ""]
-        out += _md_findings(self.failed(), labels, shown)
+        if groups:
+            out += [
+                f"{len(self.failed())} failed and {len(self.blocked())} blocked checks, explained by "
+                f"{len(groups)} root cause(s), the largest first.",
+                "",
+            ]
+        else:
+            out.append("None.")
+        for i, g in enumerate(groups, 1):
+            out += [f"### Cause {i}: {g.heading()}", ""]
+            out += _md_findings(g.failed, labels, shown) if g.failed else []
+            if g.blocked:
+                if not g.failed:
+                    out.append("- found while preparing the checks below; evidence:")
+                    out.append("")
+                    out += _fence("\n".join(g.evidence()) or "(none)")
+                    out.append("")
+                out.append(
+                    f"- blocked by this cause ({len(g.blocked)}, not judged): "
+                    + ", ".join(f"`{_name(r)}`" for r in g.blocked)
+                )
+            out.append("")
         out += ["", f"## Warnings (SHOULD): {len(self.warnings())}", ""]
         out += _md_findings(self.warnings(), labels, shown)
         out += ["", f"## Skipped: {len(self.skipped())}", ""]
@@ -162,6 +224,17 @@ class Results:
                 items.append(f"<li>{head}<div>{esc(r.message)}</div>{exp}{''.join(ev)}</li>")
             return "<ul>" + "".join(items) + "</ul>" if items else "<p>None.</p>"
 
+        def causes() -> str:
+            parts = []
+            for i, g in enumerate(self.causes(), 1):
+                blocked = ", ".join(f"<code>{esc(_name(r))}</code>" for r in g.blocked)
+                parts.append(
+                    f"<h3>Cause {i}: {esc(g.heading())}</h3>"
+                    + (findings(g.failed) if g.failed else "")
+                    + (f"<p>blocked by this cause (not judged): {blocked}</p>" if blocked else "")
+                )
+            return "".join(parts) or "<p>None.</p>"
+
         def skips() -> str:
             items = [f"<li><code>{esc(_name(r))}</code>: {esc(r.message)}</li>" for r in self.skipped()]
             return "<ul>" + "".join(items) + "</ul>" if items else "<p>None.</p>"
@@ -181,7 +254,7 @@ class Results:
             "under warnings and do not move it; n/a = no MUST check was judged.</p>"
             "<table><tr><th>area</th><th>score</th><th>passed</th><th>failed</th><th>warnings</th>"
             f"<th>skipped</th></tr>{''.join(rows)}</table>"
-            f"<h2>Failures (MUST): {len(self.failed())}</h2>{findings(self.failed())}"
+            f"<h2>Failures (MUST): {len(self.failed())}</h2>{causes()}"
             f"<h2>Warnings (SHOULD): {len(self.warnings())}</h2>{findings(self.warnings())}"
             f"<h2>Skipped: {len(self.skipped())}</h2>{skips()}"
         )

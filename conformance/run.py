@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from conformance.bounds import BudgetSpent
+from conformance.causes import Blocked
 from conformance.http import Client
 
 
@@ -51,7 +52,7 @@ class Run:
         for i, (user, conversation_id) in enumerate(self.created):
             try:
                 ex = client.call("DELETE", f"/conversations/{conversation_id}", json_body={"user": user})
-            except BudgetSpent as exc:
+            except (BudgetSpent, Blocked) as exc:
                 problems.append(f"cleanup stopped, {len(self.created) - i} conversation(s) left: {exc}")
                 break
             if ex.status not in (200, 204, 404):

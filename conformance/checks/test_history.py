@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from conformance.chatapp import ChatApp, Walk, expect_page_sizes, random_id, walk_history
+from conformance.chatapp import ChatApp, Walk, expect_page_sizes, ignored_cursor, random_id, walk_history
 from conformance.checking import check, expect, expect_error, expect_json_body, expect_status, fail
 from conformance.contract import operation
 from conformance.run import Run
@@ -203,7 +203,8 @@ def test_limit_bounds(app: ChatApp, conversation: tuple[str, str, list[str]], li
 @check("history.unknown_first_id", "an unknown first_id is 404 not_found")
 def test_unknown_first_id(app: ChatApp, conversation: tuple[str, str, list[str]]) -> None:
     user, conversation_id, _ = conversation
-    expect_error(app.messages(user, conversation_id, first_id=random_id(), limit=2), LIST, 404, "not_found")
+    ex = app.messages(user, conversation_id, first_id=random_id(), limit=2)
+    expect_error(ex, LIST, 404, "not_found", cause=ignored_cursor(ex, LIST, "first_id"))
 
 
 @check("history.unknown_conversation", "history of an unknown conversation is 404 not_found")

@@ -83,6 +83,18 @@ def created_at_as_string(app: App) -> App:
     return wrap(app, path=r"/v1/chat-messages$", method="POST", json_response=stringify)
 
 
+def usage_total_missing(app: App) -> App:
+    """The blocking answer's usage block lacks total_tokens (one schema defect, nothing else)."""
+
+    def drop(env: Any, code: int, body: Any) -> tuple[int, Any]:
+        metadata = body.get("metadata") if code == 200 and isinstance(body, dict) else None
+        if isinstance(metadata, dict) and isinstance(metadata.get("usage"), dict):
+            metadata["usage"].pop("total_tokens", None)
+        return code, body
+
+    return wrap(app, path=r"/v1/chat-messages$", method="POST", json_response=drop)
+
+
 def stop_needs_known_task(app: App) -> App:
     """Stopping a task that is not running is refused with 404 (real servers answer success)."""
     body = b'{"code": "not_found", "message": "Task Not Exists.", "status": 404}'
@@ -158,6 +170,13 @@ BROKEN: list[Variant] = [
         "created_at sent as a string",
         "chat",
         created_at_as_string,
+        ("chat.blocking_shape",),
+    ),
+    Variant(
+        "usage_total_missing",
+        "usage.total_tokens missing from the blocking answer",
+        "chat,history,feedback,lifecycle,isolation",
+        usage_total_missing,
         ("chat.blocking_shape",),
     ),
     Variant(

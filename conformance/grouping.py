@@ -1,0 +1,87 @@
+"""One heading per root cause: the failed and blocked checks of a run, grouped by what explains them.
+
+A record's cause key (set by the check's failure, see conformance.causes) decides its group; a
+record without one joins the group of a record that showed the same exchange (its first piece of
+evidence), and otherwise its check's group (the subjects of one check, e.g. history.has_more[1..3],
+are one finding). Blocked records join the group of the cause that blocked them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from conformance.results import Record
+
+
+@dataclass
+class Group:
+    key: str
+    title: str
+    failed: list[Record] = field(default_factory=list)
+    blocked: list[Record] = field(default_factory=list)
+
+    @property
+    def records(self) -> list[Record]:
+        return self.failed + self.blocked
+
+    @property
+    def size(self) -> int:
+        return len(self.failed) + len(self.blocked)
+
+    def evidence(self) -> list[str]:
+        """The evidence shown once for the whole cause: that of its first record that has any."""
+        return next((r.evidence for r in self.records if r.evidence), [])
+
+    def heading(self) -> str:
+        parts = [f"{len(self.failed)} failed"] if self.failed else []
+        if self.blocked:
+            parts.append(f"{len(self.blocked)} blocked")
+        noun = "check" if self.size == 1 else "checks"
+        return f"{self.title}: {self.size} {noun}" + (f" ({', '.join(parts)})" if self.blocked else "")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "title": self.title,
+            "failed": [name(r) for r in self.failed],
+            "blocked": [name(r) for r in self.blocked],
+            "evidence": self.evidence()[:1],
+        }
+
+
+def name(r: Record) -> str:
+    return f"{r.check}[{r.subject}]" if r.subject else r.check
+
+
+def group(records: list[Record], outcomes: tuple[str, ...] = ("failed", "blocked")) -> list[Group]:
+    """The groups of the records with these outcomes, the largest first (ties: first seen first)."""
+    findings = [r for r in records if r.outcome in outcomes]
+    by_evidence: dict[str, str] = {}
+    for r in findings:  # explicit causes claim their exchanges first
+        if r.cause and r.evidence:
+            by_evidence.setdefault(r.evidence[0], r.cause)
+    groups: dict[str, Group] = {}
+    for r in findings:
+        key = r.cause or next((by_evidence[e] for e in r.evidence if e in by_evidence), "")
+        key = key or f"check {r.check}"
+        if r.evidence:
+            by_evidence.setdefault(r.evidence[0], key)
+        g = groups.get(key)
+        if g is None:
+            g = groups[key] = Group(key, r.cause_title or _fallback_title(r))
+        (g.blocked if r.outcome == "blocked" else g.failed).append(r)
+    for g in groups.values():  # a cause's own title (from any of its records) beats a fallback
+        g.title = next((r.cause_title for r in g.records if r.cause_title), g.title)
+    ordered = sorted(groups.values(), key=lambda g: -g.size)  # sorted() is stable: ties keep run order
+    for g in ordered:
+        cause_of = name(g.failed[0]) if g.failed else g.title
+        for r in g.blocked:
+            r.blocked_by = cause_of
+    return ordered
+
+
+def _fallback_title(r: Record) -> str:
+    message = r.message.removeprefix("while preparing: ")
+    return f"{r.check}: {message}" if message else f"{r.check}: {r.title}"
