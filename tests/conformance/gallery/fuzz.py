@@ -55,6 +55,49 @@ def not_implemented_methods(app: App) -> App:
     return wrap(app, intercept=refuse)
 
 
+USER_MAX, QUERY_MAX = 255, 10000  # the mock's (and the contract's fuzzing) ranges
+
+
+def accepts_beyond_fuzz_bounds(app: App) -> App:
+    """A real server's leniency: any length of `user` and `query`, any `task_id` (it only sets a flag).
+
+    The mock enforces the contract's fuzzing ranges, so long values are cut to them before it sees
+    them: the answer is the one a lenient server gives."""
+
+    def cut(env: Any, body: Any, query: dict[str, str]) -> Any:
+        if isinstance(query.get("user"), str):
+            query["user"] = query["user"][:USER_MAX] or query["user"]
+        if isinstance(body, dict):
+            if isinstance(body.get("user"), str) and len(body["user"]) > USER_MAX:
+                body["user"] = body["user"][:USER_MAX]
+            if isinstance(body.get("query"), str) and len(body["query"]) > QUERY_MAX:
+                body["query"] = body["query"][:QUERY_MAX]
+        return body
+
+    def any_task(env: Any) -> tuple[int, list[tuple[str, str]], bytes] | None:
+        task = env.get("PATH_INFO", "").split("/")[-2]
+        if len(task) > USER_MAX:
+            return 200, [("Content-Type", "application/json")], b'{"result": "success"}'
+        return None
+
+    def make(app: App) -> App:
+        lenient = wrap(app, request=cut)
+        return wrap(lenient, path=r"/v1/chat-messages/[^/]+/stop$", method="POST", intercept=any_task)
+
+    return make(app)
+
+
+def clamps_conversation_limit(app: App) -> App:
+    """A real bound ignored: `limit` outside 1..100 is clamped (200) instead of refused (400)."""
+
+    def clamp(env: Any, body: Any, query: dict[str, str]) -> Any:
+        if query.get("limit", "").lstrip("-").isdigit():
+            query["limit"] = str(min(100, max(1, int(query["limit"]))))
+        return body
+
+    return wrap(app, path=r"/v1/conversations$", method="GET", request=clamp)
+
+
 BROKEN: list[Variant] = [
     Variant(
         "crash_at_max_limit",
@@ -75,7 +118,25 @@ BROKEN: list[Variant] = [
     ),
 ]
 
+BROKEN.append(
+    Variant(
+        "clamps_conversation_limit",
+        "conversation limit outside 1..100 clamped, not refused (a bound real servers enforce)",
+        "fuzz",
+        clamps_conversation_limit,
+        ("fuzz.operation",),
+        ("--max-examples", "2"),
+    )
+)
+
 GOOD: list[Variant] = [
+    Variant(
+        "accepts_beyond_fuzz_bounds",
+        "user and query of any length, task_id of any length accepted (fuzz-only bounds)",
+        "fuzz",
+        accepts_beyond_fuzz_bounds,
+        extra=("--max-examples", "2"),
+    ),
     Variant(
         "not_implemented_methods",
         "501 for methods the server does not implement (PATCH, TRACE, QUERY)",

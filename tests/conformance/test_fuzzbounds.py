@@ -1,0 +1,50 @@
+"""Fuzz-only bounds (`x-fuzz-bound`) are set aside when judging negative data; real bounds are not."""
+
+from __future__ import annotations
+
+from conformance import contract
+from conformance.fuzzbounds import fuzz_bounds, valid_without_fuzz_bounds, without_fuzz_bounds
+
+CHAT = {"inputs": {}, "query": "hi", "response_mode": "blocking", "user": "u"}
+
+
+def test_only_the_listed_keywords_go() -> None:
+    schema = {"type": "string", "minLength": 1, "maxLength": 9, "x-fuzz-bound": ["maxLength"]}
+    assert without_fuzz_bounds({"a": [schema]}) == {"a": [{"type": "string", "minLength": 1}]}
+
+
+def test_the_contract_marks_the_fuzzing_ranges_it_invented() -> None:
+    contract.use_era("current")
+    marked = dict(fuzz_bounds(contract.document()))
+    assert marked["/components/schemas/UserId"] == ["maxLength"]
+    assert marked["/components/schemas/ChatMessageRequest/properties/query"] == ["maxLength"]
+    assert marked["/components/parameters/TaskId/schema"] == ["maxLength"]
+    contract.use_era("2023")
+    try:
+        assert set(dict(fuzz_bounds(contract.document()))["/components/parameters/TaskId/schema"]) == {
+            "maxLength",
+            "format",
+            "pattern",
+        }
+        assert valid_without_fuzz_bounds(
+            "stopChatMessage", None, {"task_id": "not-a-uuid"}, {"user": "u"}, None
+        )
+    finally:
+        contract.use_era("current")
+
+
+def test_beyond_a_fuzz_bound_is_valid() -> None:
+    contract.use_era("current")
+    assert valid_without_fuzz_bounds("sendChatMessage", None, None, {**CHAT, "user": "u" * 300}, None)
+    assert valid_without_fuzz_bounds("sendChatMessage", None, None, {**CHAT, "query": "q" * 20000}, None)
+    assert valid_without_fuzz_bounds("listConversations", {"user": "u" * 300}, None, None, None)
+    assert valid_without_fuzz_bounds("stopChatMessage", None, {"task_id": "t" * 300}, {"user": "u"}, None)
+
+
+def test_real_bounds_stay() -> None:
+    contract.use_era("current")
+    assert not valid_without_fuzz_bounds("sendChatMessage", None, None, {**CHAT, "user": ""}, None)
+    assert not valid_without_fuzz_bounds("sendChatMessage", None, None, {**CHAT, "response_mode": "x"}, None)
+    assert not valid_without_fuzz_bounds("sendChatMessage", None, None, {"query": "hi", "user": "u"}, None)
+    assert not valid_without_fuzz_bounds("listConversations", {"limit": 101}, None, None, None)
+    assert not valid_without_fuzz_bounds("sendChatMessage", None, None, None, None)  # a body is required
