@@ -3,7 +3,7 @@
 A schema lists such keywords in `x-fuzz-bound` (e.g. `[maxLength]` on `UserId`: real servers take a
 `user` of any length). Generation keeps them, so fuzzing stays in a sensible range, but a server that
 accepts a request outside them is right: a negative-data finding whose request is valid once those
-keywords are set aside is no finding (SPEC_NOTES S12). Every other bound stays a MUST.
+keywords are set aside is no finding (SPEC_NOTES S15). Every other bound stays a MUST.
 """
 
 from __future__ import annotations
