@@ -8,6 +8,8 @@ from typing import Any
 from tests.conformance.gallery.helpers import (
     App,
     Variant,
+    _deep,
+    _json_everywhere,
 )
 from tests.conformance.rewrite import wrap
 
@@ -106,6 +108,30 @@ def stop_needs_known_task(app: App) -> App:
     )
 
 
+def _full_usage(node: dict[str, Any]) -> dict[str, Any]:
+    """Today's whole LLMUsage as newer servers send it: timing fields besides the twelve, and a zero
+    price in the exponent form Dify's Decimal serializes ("0E-7")."""
+    if "prompt_tokens" in node and "total_tokens" in node:
+        node.update({"time_to_first_token": 0.21, "time_to_generate": 1.37, "completion_price": "0E-7"})
+    return node
+
+
+def _history_item_extras(node: dict[str, Any]) -> dict[str, Any]:
+    """The fields a newer server adds to each history item (tokens, latency, source, workflow run)."""
+    if "query" in node and "answer" in node and "feedback" in node:
+        node.update(
+            {
+                "message_tokens": 12,
+                "answer_tokens": 34,
+                "provider_response_latency": 0.8,
+                "from_source": "api",
+                "workflow_run_id": None,
+                "extra_contents": [],
+            }
+        )
+    return node
+
+
 BROKEN: list[Variant] = [
     Variant(
         "wrong_error_envelope",
@@ -188,4 +214,17 @@ BROKEN: list[Variant] = [
     ),
 ]
 
-GOOD: list[Variant] = []
+GOOD: list[Variant] = [
+    Variant(
+        "full_usage_block",
+        "today's whole usage block with timing fields and a 0E-7 price, in answers and message_end",
+        "chat,streaming",
+        _json_everywhere(_deep(_full_usage)),
+    ),
+    Variant(
+        "history_extra_fields",
+        "history items carry a newer server's extra fields (tokens, latency, source)",
+        "history,streaming",
+        _json_everywhere(_deep(_history_item_extras)),
+    ),
+]
