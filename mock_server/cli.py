@@ -33,7 +33,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         dest="api_keys",
         metavar="KEY",
-        help=f"accepted API key (repeatable); default: $CHAT_MOCK_API_KEYS or {DEFAULT_API_KEY}",
+        help="accepted API key (repeatable), served as the app whose key it is, else the default app "
+        f"({DEFAULT_API_KEY}'s); default: $CHAT_MOCK_API_KEYS, else the keys of fixtures/apps "
+        "(one app of each mode)",
+    )
+    p.add_argument(
+        "--app",
+        action="append",
+        dest="app_bindings",
+        metavar="KEY=NAME",
+        help="also accept KEY, served as the app fixtures/apps/NAME.yaml (repeatable)",
     )
     p.add_argument(
         "--store", metavar="PATH", help="SQLite file to keep state in (default: a private temp file)"
@@ -92,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> MockConfig:
     return MockConfig(
-        api_keys=args.api_keys or keys_from_env() or [DEFAULT_API_KEY],
+        api_keys=args.api_keys or keys_from_env(),
+        app_bindings=_bindings(args.app_bindings or []),
         store=args.store,
         contract_path=args.contract,
         fixtures_dir=args.fixtures,
@@ -107,6 +117,17 @@ def config_from_args(args: argparse.Namespace) -> MockConfig:
         era=args.era,
         body_timeout_s=args.body_timeout,
     )
+
+
+def _bindings(values: list[str]) -> dict[str, str]:
+    """`--app KEY=NAME` options as {key: app name}."""
+    out = {}
+    for value in values:
+        key, sep, name = value.partition("=")
+        if not sep or not key.strip() or not name.strip():
+            raise SystemExit(f"chat-mock: --app {value!r}: expected KEY=NAME (an app of fixtures/apps)")
+        out[key.strip()] = name.strip()
+    return out
 
 
 def is_loopback(host: str) -> bool:
@@ -129,6 +150,7 @@ def _admin_token(args: argparse.Namespace) -> str | None:
 
 def check_inputs(cfg: MockConfig) -> str | None:
     """Why the contract or fixtures cannot be served (one line), or None when they can."""
+    from mock_server.apps import AppError, Apps, load_apps
     from mock_server.contract import Contract
     from mock_server.fixtures import FixtureError, load_fixtures, validated_users
 
@@ -152,11 +174,28 @@ def check_inputs(cfg: MockConfig) -> str | None:
             fixtures.parameters.get("opening_statement"),
             "users.yaml: users",
         )
+        Apps(load_apps(fixtures_dir, fixtures.raw_app), cfg.app_bindings)
+    except AppError as exc:
+        return str(exc) if str(exc).startswith("--app") else f"--fixtures {fixtures_dir}: {exc}"
     except FixtureError as exc:
         return f"--fixtures {fixtures_dir}: {exc}"
     except Exception as exc:
         return f"--fixtures {fixtures_dir}: cannot be read: {_one_line(exc)}"
     return None
+
+
+def describe_keys(cfg: MockConfig) -> str:
+    """The accepted keys with the app each one is, e.g. `app-mock-agent-key=agent(agent-chat)`."""
+    from mock_server.apps import Apps, load_apps
+    from mock_server.fixtures import load_fixtures
+
+    fixtures_dir = cfg.fixtures_path()
+    apps = Apps(load_apps(fixtures_dir, load_fixtures(fixtures_dir).raw_app), cfg.app_bindings)
+    described = []
+    for key in cfg.accepted_keys(apps.keys):
+        app = apps.for_key(key)
+        described.append(f"{key}={app.name}({app.mode})")
+    return ",".join(described)
 
 
 def _one_line(exc: Exception) -> str:
@@ -186,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     token = ""
     if cfg.admin_token and not args.admin_token:  # generated: say it (a token given is not echoed)
         token = f" admin-token={cfg.admin_token}"
-    keys = ",".join(cfg.api_keys)
+    keys = describe_keys(cfg)
     print(
         f"chat-mock: http://{args.host}:{args.port}/v1 keys={keys} store={cfg.store}{token}",
         file=sys.stderr,

@@ -36,7 +36,8 @@ class MockConfig:
     Pacing defaults are 0 here (tests want speed); the CLI sets realistic defaults for people.
     """
 
-    api_keys: list[str] = field(default_factory=list)
+    api_keys: list[str] = field(default_factory=list)  # [] = the apps' own keys (fixtures/apps)
+    app_bindings: dict[str, str] = field(default_factory=dict)  # key -> app name (`--app KEY=NAME`)
     store: str | None = None  # SQLite file; None = a private temp file
     contract_path: str | None = None  # default: data_root()/openapi.yaml
     fixtures_dir: str | None = None  # default: data_root()/fixtures
@@ -65,7 +66,7 @@ class MockConfig:
                 raise ValueError(f"unknown mock config keys: {sorted(unknown)}")
             cfg = cls(**data)
         if not cfg.api_keys:
-            cfg.api_keys = keys_from_env() or [DEFAULT_API_KEY]
+            cfg.api_keys = keys_from_env()  # still empty: the apps' keys (see accepted_keys)
         problem = cfg.problem()
         if problem:
             raise ValueError(f"mock config: {problem}")
@@ -80,6 +81,11 @@ class MockConfig:
             if not math.isfinite(value) or not low <= value <= high:
                 return f"{name} must be within {low}..{high}, got {value!r}"
         return None
+
+    def accepted_keys(self, app_keys: list[str]) -> list[str]:
+        """The keys to accept: those given (else the apps' own `app_keys`), plus the `--app` keys."""
+        keys = list(self.api_keys or app_keys)
+        return keys + [k for k in self.app_bindings if k not in keys]
 
     @property
     def primary_key(self) -> str:

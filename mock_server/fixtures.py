@@ -15,6 +15,7 @@ from typing import Any
 from jsonschema.exceptions import best_match
 
 from mock_server.contract import Contract
+from mock_server.speech import Mp3Voice
 from mock_server.usage import ModelPricing
 from mock_server.yamlload import load_yaml
 
@@ -34,6 +35,8 @@ class Fixtures:
     transcriptions: dict[str, Any]  # the transcriptions.yaml document
     raw_app: dict[str, Any] = field(default_factory=dict)
     pricing: ModelPricing = field(default_factory=ModelPricing)
+    voice: Mp3Voice | None = None  # the MP3 tone bank of text-to-speech (fixtures/voice/tones.*)
+    directory: Path | None = None
 
 
 def load_fixtures(directory: Path) -> Fixtures:
@@ -55,6 +58,8 @@ def load_fixtures(directory: Path) -> Fixtures:
         transcriptions=_load(directory / "audio" / "transcriptions.yaml") or {},
         raw_app=app,
         pricing=ModelPricing.from_fixture(app.get("model")),
+        voice=Mp3Voice.from_directory(directory / "voice"),
+        directory=directory,
     )
 
 

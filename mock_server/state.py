@@ -10,16 +10,19 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, g
 
 from mock_server import store
+from mock_server.apps import Apps, load_apps
 from mock_server.config import MockConfig
 from mock_server.contract import Contract, Operation
 from mock_server.engine import Engine
 from mock_server.fixtures import FixtureError, Fixtures, load_fixtures, users_document, validated_users
 from mock_server.journal import Journal
+from mock_server.replies import StreamVocabulary
 from mock_server.streaming import StopWatcher
 
 
@@ -68,6 +71,12 @@ class MockState:
     journal: Journal | None = None
     temp_store: bool = False  # db_path is a private temp file, removed with the app
     _faults_cache: tuple[tuple[int, int], list[dict[str, Any]]] | None = None
+    apps: Apps | None = None  # which app (mode, parameters, replies) each API key is
+    vocabulary: StreamVocabulary | None = None  # the contract's event types, roles and modes
+
+    @property
+    def fixtures_dir(self) -> Path:
+        return self.config.fixtures_path()
 
     @property
     def error_codes(self) -> dict[str, Any]:
@@ -163,6 +172,10 @@ def _refuse_stored_ids(conn: sqlite3.Connection, users: list[dict[str, Any]]) ->
 def build_state(config: MockConfig) -> MockState:
     contract = Contract(config.contract_file(), config.era)
     fixtures = load_fixtures(config.fixtures_path())
+    apps = Apps(
+        load_apps(config.fixtures_path(), fixtures.raw_app), config.app_bindings, _has_modes(contract)
+    )
+    config.api_keys = config.accepted_keys(apps.keys)
     db_path = config.store
     temp_store = not db_path
     if not db_path:  # removed when the app is collected, or at exit (see create_app)
@@ -172,6 +185,8 @@ def build_state(config: MockConfig) -> MockState:
     store.init_schema(db_path)
     state = MockState(config, contract, fixtures, Engine(fixtures.answers), db_path, StopWatcher(db_path))
     state.temp_store = temp_store
+    state.apps = apps
+    state.vocabulary = StreamVocabulary(contract.doc)
     try:
         fixtures.users = _validated_fixture_users(state)
     except FixtureError:
@@ -183,6 +198,12 @@ def build_state(config: MockConfig) -> MockState:
     state.journal = Journal(state.pool, config.journal_size)
     state.seed_once()
     return state
+
+
+def _has_modes(contract: Contract) -> bool:
+    """Whether the served era knows app modes (the blocking answer names its `mode`; 2023's did not)."""
+    answer = contract.doc.get("components", {}).get("schemas", {}).get("ChatAppAnswer", {})
+    return "mode" in answer.get("properties", {})
 
 
 _CHECKED: dict[str, list[dict[str, Any]]] = {}  # fixture users already validated, by their inputs

@@ -120,12 +120,21 @@ class StopWatcher:
         self._stopped.discard((task_id, key, user))
 
 
+@dataclass(frozen=True)
+class Extra:
+    """A whole frame among the pieces that is not a piece (a thought, a node, audio); paced like a
+    piece. `replace` (output moderation) is the answer so far from then on."""
+
+    frame: bytes
+    replace: str | None = None
+
+
 @dataclass
 class StreamPlan:
     """What a paced stream sends; the surface-specific parts are callables."""
 
     head: list[bytes]  # frames before the first piece (e.g. the OpenAI role chunk)
-    pieces: list[str]
+    pieces: list[str | Extra]
     piece_frame: Callable[[str], bytes]
     end_frames: Callable[[list[str], bool], list[bytes]]  # (pieces sent, stopped) -> terminal frames
     error_frames: Callable[[], list[bytes]] = lambda: []  # the terminal error of an `error_after` fault
@@ -159,8 +168,9 @@ def paced(
     """
     fault = fault or {}
     count = 0
-    sent: list[str] = []
+    sent: list[str] = []  # the answer so far, in pieces
     stopped = False
+    finished = False
     start = time.monotonic()
     schedule = pacing.schedule(len(plan.pieces), key)
     fired: set[str] = set()
@@ -225,11 +235,17 @@ def paced(
                 if (yield from cut(due(final=True))):
                     return
                 break
-            yield plan.piece_frame(piece)
-            sent.append(piece)
+            if isinstance(piece, Extra):
+                yield piece.frame
+                if piece.replace is not None:
+                    sent[:] = [piece.replace]
+            else:
+                yield plan.piece_frame(piece)
+                sent.append(piece)
             count += 1
             if (yield from cut(due(final=count == total))):
                 return
+        finished = not stopped
         yield from plan.end_frames(sent, stopped)
     finally:
-        plan.on_done(sent, not stopped and len(sent) == len(plan.pieces))
+        plan.on_done(sent, finished)

@@ -22,7 +22,7 @@ import yaml
 
 from mock_server.fixtures import HISTORY_DEFAULTS
 from tests.contract import component, content_schema_errors, contract, resolve, validator
-from tools import make_audio_fixtures, make_stream_fixtures, make_user_fixtures
+from tools import make_audio_fixtures, make_media_fixtures, make_stream_fixtures, make_user_fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -786,3 +786,9 @@ def test_stream_generator_check_names_the_file_that_differs(
     monkeypatch.setattr(make_stream_fixtures, "STREAMS_DIR", tmp_path)
     assert make_stream_fixtures.main(["--check"]) == 1
     assert capsys.readouterr().out == "differs: die-hard.crlf.chat.sse, explain-why.chat.json\n"
+
+
+def test_media_fixtures_regenerate_byte_for_byte() -> None:
+    """fixtures/voice (the MP3 tone bank) and the poster are what tools/make_media_fixtures.py writes."""
+    generated = make_media_fixtures.generate()
+    assert {p: p.read_bytes() for p in generated} == generated

@@ -1,4 +1,4 @@
-"""What the app tells its clients about itself: parameters."""
+"""What the app tells its clients about itself: parameters (each key's app has its own)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from mock_server.handlers.base import Call, json_response
 
 
 def get_parameters(call: Call) -> Response:
-    return json_response(call.state.fixtures.parameters)
+    return json_response(call.app.parameters)
 
 
 HANDLERS = {

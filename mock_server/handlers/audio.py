@@ -1,5 +1,5 @@
 """Audio: speech to text, transcribed from canned fixtures by the audio's hash; text to speech, as
-deterministic WAV clips (mock_server/speech.py)."""
+deterministic MP3 (what real servers answer) or, when the client asks for it, WAV (mock_server/speech.py)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import wave
 from pathlib import PurePosixPath
 from typing import Any
 
-from flask import Response
+from flask import Response, request
 
 from mock_server import store
 from mock_server.errors import ApiError
 from mock_server.handlers.base import Call, bad_param, json_response, not_found
 from mock_server.handlers.files import DEFAULT_USER
-from mock_server.speech import MIME_TYPE as SPEECH_MIME_TYPE
-from mock_server.speech import speak
+from mock_server.speech import MIME_TYPE as WAV_MIME_TYPE
+from mock_server.speech import MP3_MIME_TYPE, speak
 
 GENERIC_TYPES = {"", "application/octet-stream"}
 TTS_CHUNK = 4096  # bytes per chunk of a streamed speech answer
@@ -88,7 +88,8 @@ def wav_seconds(data: bytes) -> float | None:
 
 
 def text_to_audio(call: Call) -> Response:
-    """Speech of `text`, or of the caller's message `message_id` (which wins), as real WAV bytes."""
+    """Speech of `text`, or of the caller's message `message_id` (which wins), as real audio bytes:
+    MP3 (`audio/mpeg`, as real servers), or WAV when the request's Accept prefers `audio/wav`."""
     body = call.body
     text = body.get("text") or ""
     if body.get("message_id"):
@@ -98,11 +99,14 @@ def text_to_audio(call: Call) -> Response:
         text = message["answer"]
     if not text.strip():
         raise bad_param("text", "Text is required")
-    audio = speak(text)
+    voice = call.state.fixtures.voice
+    offered = [MP3_MIME_TYPE, WAV_MIME_TYPE] if voice else [WAV_MIME_TYPE]
+    mime_type = request.accept_mimetypes.best_match(offered, default=offered[0])
+    audio = voice.speak(text) if voice and mime_type == MP3_MIME_TYPE else speak(text)
     if body.get("streaming"):
         chunks = (audio[i : i + TTS_CHUNK] for i in range(0, len(audio), TTS_CHUNK))
-        return Response(chunks, mimetype=SPEECH_MIME_TYPE)
-    return Response(audio, mimetype=SPEECH_MIME_TYPE)
+        return Response(chunks, mimetype=mime_type)
+    return Response(audio, mimetype=mime_type)
 
 
 HANDLERS = {

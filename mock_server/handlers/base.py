@@ -12,6 +12,7 @@ from typing import Any
 from flask import Response, request
 
 from mock_server import jsoncodec
+from mock_server.apps import App
 from mock_server.contract import Operation
 from mock_server.errors import ApiError
 from mock_server.state import MockState, db
@@ -35,6 +36,12 @@ class Call:
     @property
     def db(self) -> sqlite3.Connection:
         return db(self.state)
+
+    @property
+    def app(self) -> App:
+        """The app the caller's key is (its mode, parameters and replies)."""
+        assert self.state.apps is not None
+        return self.state.apps.for_key(self.key)
 
 
 # The end user of a request that names none (today's servers; the 2023 contract requires `user`).

@@ -10,6 +10,7 @@ from typing import Any
 from flask import Response
 
 from mock_server import files_store, store
+from mock_server.errors import ApiError
 from mock_server.fixtures import UUID_NIL, form_controls
 from mock_server.handlers.base import (
     Call,
@@ -20,10 +21,11 @@ from mock_server.handlers.base import (
     not_found,
     sse_response,
 )
-from mock_server.handlers.files import chat_files
+from mock_server.handlers.files import assistant_file_url, chat_files, store_assistant_files
 from mock_server.naming import derive_name
+from mock_server.replies import Composer, Piece, Reply
 from mock_server.state import release_db
-from mock_server.streaming import PIECE, StreamPlan, data_frame, paced, piece_template
+from mock_server.streaming import PIECE, Extra, StreamPlan, data_frame, paced, piece_template
 
 
 def check_inputs(call: Call, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -33,7 +35,7 @@ def check_inputs(call: Call, inputs: dict[str, Any]) -> dict[str, Any]:
     variables), so they are neither refused nor stored.
     """
     out: dict[str, Any] = {}
-    for kind, control in form_controls(call.state.fixtures.parameters):
+    for kind, control in form_controls(call.app.parameters):
         name = control.get("variable")
         if not name:
             continue
@@ -72,9 +74,14 @@ def send_chat_message(call: Call) -> Response:
     query = body["query"]
     conv_id = body.get("conversation_id") or ""
     conn = call.db
+    app = call.app
+    streaming = body.get("response_mode", "blocking") == "streaming"
+    vocabulary = call.state.vocabulary
+    if not streaming and not vocabulary.answers_blocking(app.mode):
+        message = BLOCKING_REFUSED.get(app.mode, f"{app.mode} apps answer in streaming mode only")
+        raise ApiError(400, message, "invalid_param", param="response_mode")
     now = time.time()  # stored with its fraction (order); answered in whole seconds
     engine = call.state.engine
-    answer = engine.answer(query)
     message_id, task_id = str(uuid.uuid4()), str(uuid.uuid4())
     with store.transaction(conn):
         if conv_id:
@@ -92,7 +99,7 @@ def send_chat_message(call: Call) -> Response:
             name = (
                 derive_name(query)
                 if body_default(call, "auto_generate_name")
-                else call.state.fixtures.default_conversation_name
+                else app.default_conversation_name
             )
             store.insert_conversation(
                 conn,
@@ -103,12 +110,14 @@ def send_chat_message(call: Call) -> Response:
                     "name": name,
                     "inputs": inputs,
                     "status": "normal",
-                    "introduction": call.state.fixtures.parameters.get("opening_statement"),
+                    "introduction": app.parameters.get("opening_statement"),
                     "created_at": now,
                     "updated_at": now,
                 },
             )
         attached = chat_files(call, user, body.get("files"))  # after the conversation check, as Dify
+        common = {"task_id": task_id, "id": message_id, "message_id": message_id, "conversation_id": conv_id}
+        reply = _compose(call, common, int(now), query, engine.answer(query))
         store.insert_message(
             conn,
             call.key,
@@ -118,27 +127,48 @@ def send_chat_message(call: Call) -> Response:
                 "conversation_id": conv_id,
                 "inputs": inputs,
                 "query": query,
-                "answer": answer,
+                "answer": reply.answer,
                 "created_at": int(now),
                 "parent_message_id": UUID_NIL,
+                "agent_thoughts": reply.agent_thoughts,
             },
         )
         files_store.insert_message_files(conn, call.key, message_id, attached)
-    common = {"task_id": task_id, "id": message_id, "message_id": message_id, "conversation_id": conv_id}
-    if body.get("response_mode", "blocking") != "streaming":
-        usage = _usage(call, query, answer)
+        store_assistant_files(call, user, message_id, reply.files, int(now))
+    if not streaming:
         return json_response(
             {
                 "event": "message",
                 **common,
-                "mode": "chat",
-                "answer": answer,
-                "metadata": {"usage": usage, "retriever_resources": []},
+                "mode": app.mode,
+                "answer": reply.answer,
+                "metadata": {"usage": _usage(call, query, reply.answer), "retriever_resources": []},
                 "created_at": int(now),
             }
         )
     release_db()
-    return sse_response(_chat_stream(call, user, common, int(now), query, answer))
+    return sse_response(_chat_stream(call, user, common, int(now), query, reply))
+
+
+# Real servers' refusal of a blocking request by app mode (a ValueError: 400 invalid_param).
+BLOCKING_REFUSED = {"agent-chat": "Agent Chat App does not support blocking mode"}
+
+
+def _compose(call: Call, common: dict[str, Any], created_at: int, query: str, answer: str) -> Reply:
+    """The app's reply to `query`: its events, closing events, thoughts and files."""
+    state = call.state
+    head = {k: common[k] for k in ("task_id", "message_id", "conversation_id")}
+    composer = Composer(
+        call.app,
+        state.vocabulary,
+        state.fixtures_dir / "apps" / "files",
+        state.fixtures.voice,
+        head,
+        created_at,
+        state.engine.pieces,
+        call.pacing.interval_ms / 1000.0,
+    )
+    return composer.compose(query, answer, lambda made: assistant_file_url(call, made))
 
 
 def _usage(call: Call, query: str, answer: str) -> dict[str, Any]:
@@ -146,27 +176,29 @@ def _usage(call: Call, query: str, answer: str) -> dict[str, Any]:
     engine = call.state.engine
     completion = engine.count_tokens(answer)
     latency = call.pacing.planned_s(completion)
-    return call.state.fixtures.pricing.usage(engine.count_tokens(query), completion, latency)
+    return call.app.pricing.usage(engine.count_tokens(query), completion, latency)
 
 
-def _chat_stream(call: Call, user: str, common: dict[str, Any], created_at: int, query: str, answer: str):
-    state, engine = call.state, call.state.engine
+def _chat_stream(call: Call, user: str, common: dict[str, Any], created_at: int, query: str, reply: Reply):
+    state = call.state
     task_id, message_id = common["task_id"], common["id"]
     state.stops.watch()
+    known = state.vocabulary.known
+    piece_event = state.vocabulary.piece_event(call.app.mode)
+    piece_frame = piece_template({"event": piece_event, **common, "answer": PIECE, "created_at": created_at})
 
-    piece_frame = piece_template({"event": "message", **common, "answer": PIECE, "created_at": created_at})
+    def frames(payloads: list[dict[str, Any]]) -> list[bytes]:
+        return [data_frame(p) for p in payloads if p["event"] in known]
 
     def end_frames(sent: list[str], stopped: bool) -> list[bytes]:
-        return [
-            data_frame(
-                {
-                    "event": "message_end",
-                    **common,
-                    "created_at": created_at,
-                    "metadata": {"usage": _usage(call, query, "".join(sent)), "retriever_resources": []},
-                }
-            )
-        ]
+        so_far = "".join(sent)
+        end = {
+            "event": "message_end",
+            **common,
+            "created_at": created_at,
+            "metadata": {"usage": _usage(call, query, so_far), "retriever_resources": []},
+        }
+        return frames([*reply.closing(so_far, stopped), end, *reply.trailing(stopped)])
 
     def error_frames() -> list[bytes]:
         code, status, message = "internal_server_error", 500, "The server encountered an internal error."
@@ -183,7 +215,7 @@ def _chat_stream(call: Call, user: str, common: dict[str, Any], created_at: int,
             "code": code,
             "message": call.fault.get("message") or message,
         }
-        return [data_frame(error)]
+        return frames([*reply.failing(), error])
 
     def on_done(sent: list[str], complete: bool) -> None:
         state.stops.forget(task_id, call.key, user)
@@ -196,7 +228,11 @@ def _chat_stream(call: Call, user: str, common: dict[str, Any], created_at: int,
 
     plan = StreamPlan(
         head=[],
-        pieces=engine.pieces(answer),
+        pieces=[
+            item.text if isinstance(item, Piece) else Extra(data_frame(item.payload), item.replace)
+            for item in reply.items
+            if isinstance(item, Piece) or item.payload["event"] in known
+        ],
         piece_frame=piece_frame,
         end_frames=end_frames,
         error_frames=error_frames,
@@ -210,7 +246,7 @@ def _chat_stream(call: Call, user: str, common: dict[str, Any], created_at: int,
         state.config.ping_interval_s,
         call.fault,
         state.config.stall_max_s,
-        key=f"{query}|{answer}",
+        key=f"{query}|{reply.answer}",
     )
 
 

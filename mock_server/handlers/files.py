@@ -213,7 +213,7 @@ def upload_settings(parameters: dict[str, Any]) -> dict[str, Any] | None:
 
 def chat_files(call: Call, user: str, files: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     """Validate the `files` of a chat request; the message-file records to store with the message."""
-    settings = upload_settings(call.state.fixtures.parameters)
+    settings = upload_settings(call.app.parameters)
     if not files or settings is None or not serves_files(call.state):
         return []
     if len(files) > settings["limit"]:
@@ -278,8 +278,50 @@ def with_message_files(call: Call, messages: list[dict[str, Any]]) -> list[dict[
     return messages
 
 
+def assistant_file_url(call: Call, made: Any) -> str:
+    """The signed URL of a file an answer produced (stored as an upload of the app's user)."""
+    return signed_url(call.state, _assistant_upload_id(made.id))
+
+
+def _assistant_upload_id(file_id: str) -> str:
+    return str(uuid.uuid5(uuid.UUID(file_id), "upload"))
+
+
+def store_assistant_files(call: Call, user: str, message_id: str, made: list[Any], created_at: int) -> None:
+    """Keep the files an answer produced: their bytes as uploads, their records as the message's
+    files (`belongs_to: assistant`, `transfer_method: tool_file`, as Dify's tool files)."""
+    if not made or not serves_files(call.state):
+        return
+    records = []
+    for f in made:
+        upload_id = _assistant_upload_id(f.id)
+        upload = {
+            "id": upload_id,
+            "name": f.filename,
+            "extension": _extension(f.filename),
+            "mime_type": f.mime_type,
+            "kind": f.type,
+            "created_at": created_at,
+        }
+        files_store.insert_upload(call.db, call.key, user, upload, f.data)
+        records.append(
+            {
+                "id": f.id,
+                "type": f.type,
+                "transfer_method": "tool_file",
+                "url": None,
+                "upload_file_id": upload_id,
+                "filename": f.filename,
+                "mime_type": f.mime_type,
+                "size": len(f.data),
+                "belongs_to": "assistant",
+            }
+        )
+    files_store.insert_message_files(call.db, call.key, message_id, records)
+
+
 def _message_file(state: MockState, row: Any) -> dict[str, Any]:
-    local = row["transfer_method"] == "local_file"
+    local = row["transfer_method"] in ("local_file", "tool_file") and bool(row["upload_file_id"])
     return {
         "id": row["id"],
         "filename": row["filename"],

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from mock_server.cli import build_parser, config_from_args
+from mock_server.cli import build_parser, config_from_args, describe_keys
 from tests.mock.conftest import AUTH
 from tests.mock.contract_check import checked_session
 
@@ -26,7 +26,13 @@ def test_defaults_are_realistic_for_people(monkeypatch) -> None:
     args = build_parser().parse_args([])
     assert (args.host, args.port, args.workers, args.dev) == ("127.0.0.1", 5001, 1, False)
     cfg = config_from_args(args)
-    assert cfg.api_keys == ["app-mock-dev-key"]
+    assert cfg.api_keys == []  # no key given: the apps' own keys, one app of each mode
+    assert describe_keys(cfg).split(",") == [
+        "app-mock-dev-key=chat(chat)",
+        "app-mock-agent-key=agent(agent-chat)",
+        "app-mock-chatflow-key=chatflow(advanced-chat)",
+        "app-mock-voice-key=voice(chat)",
+    ]
     assert (cfg.ttft_ms, cfg.token_interval_ms, cfg.ping_interval_s) == (300.0, 30.0, 10.0)
     assert args.worker_connections >= 1000
 

@@ -1,4 +1,4 @@
-"""Text to speech: real, deterministic WAV bytes for a text or a message; refusals."""
+"""Text to speech: real, deterministic MP3 (the default, as real servers) or WAV bytes; refusals."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ import wave
 
 from mock_server.speech import MAX_WORDS, speak
 from tests.mock.conftest import AUTH, chat
+from tests.mock.mp3 import mp3_frames
+
+WAV = {**AUTH, "Accept": "audio/wav"}
 
 
-def tts(client, **body):
-    return client.post("/v1/text-to-audio", json={"user": "u1", **body}, headers=AUTH)
+def tts(client, headers=WAV, **body):
+    return client.post("/v1/text-to-audio", json={"user": "u1", **body}, headers=headers)
 
 
 def _seconds(data: bytes) -> float:
@@ -25,6 +28,21 @@ def test_text_is_spoken_as_a_wav_clip(client) -> None:
     assert 0.5 < _seconds(resp.data) < 1.5  # six words
     assert resp.data == tts(client, text="Die Hard is a Christmas movie.").data  # deterministic
     assert resp.data != tts(client, text="Die Hard is not a Christmas movie.").data
+
+
+def test_mp3_is_the_default_and_real_mp3(client) -> None:
+    resp = tts(client, headers=AUTH, text="Die Hard is a Christmas movie.")
+    assert resp.status_code == 200 and resp.mimetype == "audio/mpeg"
+    assert mp3_frames(resp.data) == 6 * 7 + 2 * 8  # six words' tones of 7 frames, two silences of 8
+    assert (
+        resp.data
+        == tts(
+            client,
+            headers={**AUTH, "Accept": "audio/mpeg, audio/wav;q=0.5"},
+            text=("Die Hard is a Christmas movie."),
+        ).data
+    )
+    assert resp.data != tts(client, headers=AUTH, text="Die Hard is not a Christmas movie.").data
 
 
 def test_the_clip_is_bounded_whatever_the_text(client) -> None:
