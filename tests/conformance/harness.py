@@ -10,18 +10,18 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from werkzeug.serving import make_server
+
+from tests.served import served_mock
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)  # an access line per request would drown the output
 
@@ -31,12 +31,6 @@ KEY = "app-gallery-key"
 MOCK_CONFIG: dict[str, Any] = {"api_keys": [KEY], "ttft_ms": 20.0, "token_interval_ms": 10.0}
 
 WsgiApp = Callable[..., Any]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
@@ -102,34 +96,5 @@ def failed_checks(doc: dict[str, Any]) -> list[str]:
 @contextmanager
 def mock_process(*args: str) -> Iterator[str]:
     """The mock as a real process (`python -m mock_server`), yields its root URL once it answers."""
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mock_server", "--port", str(port), "--api-key", KEY, *args],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        cwd=str(ROOT),
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"mock exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}"
-                )
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("mock did not start within 30 s")
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with served_mock("--api-key", KEY, *args) as served:
+        yield served.url

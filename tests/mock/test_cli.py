@@ -17,6 +17,7 @@ import requests
 from mock_server.cli import build_parser, config_from_args, describe_keys
 from tests.mock.conftest import AUTH
 from tests.mock.contract_check import checked_session
+from tests.served import free_port, served_mock
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,56 +45,14 @@ def test_keys_from_flags_or_env(monkeypatch) -> None:
     assert config_from_args(args).api_keys == ["app-x", "app-y"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def gunicorn_server(tmp_path) -> Iterator[str]:
-    port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mock_server",
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-            "--ttft-ms",
-            "0",
-            "--token-interval-ms",
-            "20",
-            "--jitter-ms",
-            "0",
-            "--log-level",
-            "warning",
-        ],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                if requests.get(f"{base}/_mock/health", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:  # not up yet, or slow to answer on a loaded machine
-                time.sleep(0.1)
-        else:
-            raise RuntimeError(proc.stdout.read().decode() if proc.stdout else "server did not start")
-        yield base
-    finally:
-        proc.terminate()
-        out = proc.communicate(timeout=15)[0].decode()
-    assert "Traceback" not in out, out
-    store = next(line for line in out.splitlines() if "store=" in line).split("store=")[1].strip()
-    assert not Path(store).exists()  # the private temp store is removed on exit
+    args = ("--workers", "2", "--ttft-ms", "0", "--token-interval-ms", "20", "--jitter-ms", "0")
+    with served_mock(*args, "--log-level", "warning", cwd=tmp_path) as served:
+        yield served.url
+    assert "Traceback" not in served.output, served.output
+    line = next(line for line in served.output.splitlines() if "store=" in line)
+    assert not Path(line.split("store=")[1].strip()).exists()  # the private temp store is removed on exit
 
 
 def test_gunicorn_server_two_workers_share_state_and_stop(gunicorn_server: str) -> None:
@@ -225,7 +184,7 @@ def test_unreadable_contract_and_invalid_fixtures_are_one_line_errors(no_serving
 def test_a_missing_contract_does_not_reach_gunicorn(tmp_path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
-        [sys.executable, "-m", "mock_server", "--contract", "/nonexistent.yaml", "--port", str(_free_port())],
+        [sys.executable, "-m", "mock_server", "--contract", "/nonexistent.yaml", "--port", str(free_port())],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -237,7 +196,7 @@ def test_a_missing_contract_does_not_reach_gunicorn(tmp_path) -> None:
 
 
 def test_dev_server_removes_its_temp_store_on_sigterm(tmp_path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "mock_server", "--dev", "--port", str(port)],

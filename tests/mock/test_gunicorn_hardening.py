@@ -4,10 +4,7 @@ in the surface's JSON envelope, and slow request bodies time out instead of hold
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,61 +13,21 @@ import pytest
 import requests
 
 from tests.mock.conftest import KEY, raw_exchange, split_response
+from tests.served import served_mock
 
 ROOT = Path(__file__).resolve().parents[2]
 BODY_TIMEOUT_S = 1.0
 SLOTS = 20  # --worker-connections
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[str]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mock_server",
-            "--port",
-            str(port),
-            "--worker-connections",
-            str(SLOTS),
-            "--body-timeout",
-            str(BODY_TIMEOUT_S),
-            "--ttft-ms",
-            "0",
-            "--token-interval-ms",
-            "0",
-            "--jitter-ms",
-            "0",
-            "--log-level",
-            "error",
-        ],
-        cwd=tmp_path_factory.mktemp("gunicorn"),
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if requests.get(f"{base}/_mock/health", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError(proc.stdout.read().decode() if proc.stdout else "server did not start")
-        yield base
-    finally:
-        proc.terminate()
-        out = proc.communicate(timeout=30)[0].decode()
-    assert "Traceback" not in out, out
+    args = ("--worker-connections", str(SLOTS), "--body-timeout", str(BODY_TIMEOUT_S))
+    pacing = ("--ttft-ms", "0", "--token-interval-ms", "0", "--jitter-ms", "0")
+    cwd = tmp_path_factory.mktemp("gunicorn")
+    with served_mock(*args, *pacing, "--log-level", "error", cwd=cwd) as served:
+        yield served.url
+    assert "Traceback" not in served.output, served.output
 
 
 def _envelope_message(path: str, body: dict) -> str:
