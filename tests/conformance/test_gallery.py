@@ -19,6 +19,10 @@ from tests.conformance.gallery import BROKEN, GOOD, PROVEN_ELSEWHERE, Variant
 from tests.conformance.harness import failed_checks, mock_app, outcomes, run_suite, serve
 
 WORKERS = 4
+# The first test that asks for the gallery runs all of it (~100 suite runs, each bounded by run_suite's
+# own timeout) inside its own pytest timeout: the ini's 300 s cut whole healthy galleries short on a
+# loaded machine. Every test of this module gets room for the whole gallery instead.
+pytestmark = pytest.mark.timeout(900)
 
 
 def _run(variant: Variant) -> dict[str, Any]:

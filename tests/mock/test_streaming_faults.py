@@ -42,7 +42,7 @@ def test_ttft_and_interval_are_applied(make_app) -> None:
     evs = events(chat(client, "Which movie is the best?", response_mode="streaming"))
     elapsed = time.monotonic() - start
     assert len(evs) == 6
-    assert 0.15 + 4 * 0.01 <= elapsed < 2.0
+    assert 0.15 + 4 * 0.01 <= elapsed < 10.0  # a floor; the ceiling only catches seconds read as ms
 
 
 def test_pacing_headers_override_per_request(client) -> None:
