@@ -46,7 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for flag, dest, default, kind, help_text in OPTIONS:
         flags = [RENAMED[flag], flag] if flag in RENAMED else [flag]
-        parser.add_argument(*flags, dest=dest, default=default, type=kind, help=help_text)
+        if kind is list:
+            parser.add_argument(*flags, dest=dest, default=default, action="append", help=help_text)
+        else:
+            parser.add_argument(*flags, dest=dest, default=default, type=kind, help=help_text)
     parser.add_argument("--junitxml", help="write a JUnit XML file (for CI)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="list every check")
     return parser
@@ -60,7 +63,10 @@ def pytest_args(ns: argparse.Namespace, extra: list[str]) -> list[str]:
     args += ["-c", os.devnull, "--rootdir", os.getcwd(), "--pyargs", "conformance.checks"]
     for flag, dest, default, _kind, _help in OPTIONS:
         value = getattr(ns, dest)
-        if value is not None and value != default:
+        if isinstance(value, list):
+            for item in value:
+                args += [flag, str(item)]
+        elif value is not None and value != default:
             args += [flag, str(value)]
     if ns.junitxml:
         args += ["--junitxml", ns.junitxml]

@@ -140,11 +140,35 @@ OPTIONS: list[tuple[str, str, object, type, str]] = [
         "--report",
         "report",
         None,
-        str,
-        "write a report: .md for Markdown, .html for HTML, .json for JSON (the --results-json document)",
+        list,
+        "write a report: .md for Markdown, .html for HTML, .json for JSON (the --results-json document); "
+        "repeatable, every one is written",
     ),
     ("--results-json", "results_json", None, str, "write every check's result as JSON"),
+    (
+        "--baseline",
+        "baseline",
+        None,
+        str,
+        "YAML or JSON file of known failures (check, subject, reason): the run fails only on new "
+        "failures, and lists the known ones that now pass",
+    ),
+    (
+        "--write-baseline",
+        "write_baseline",
+        None,
+        str,
+        "write this run's failures as a baseline file (YAML), each with a reason to fill in",
+    ),
+    (
+        "--compare",
+        "compare",
+        None,
+        str,
+        "a previous run's JSON report (--report x.json or --results-json): list what changed since",
+    ),
 ]
+# Options of kind `list` are repeatable (argparse and pytest "append"); their value is a list or None.
 
 
 @dataclass
@@ -169,9 +193,16 @@ class Options:
     max_examples: int = 5
     fuzz_max_time: float = 60.0
     max_chat_calls: int | None = None
-    report: str | None = None
+    report: list[str] | None = None
     results_json: str | None = None
+    baseline: str | None = None
+    write_baseline: str | None = None
+    compare: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
+
+    def reports(self) -> list[str]:
+        """Every report file asked for (--report may be given more than once), in the order given."""
+        return list(dict.fromkeys(self.report or []))
 
     def areas(self) -> set[str]:
         """The areas selected by --only/--skip (unknown names are an error, not a silent no-op)."""

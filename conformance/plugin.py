@@ -19,7 +19,7 @@ import pytest
 import requests
 import urllib3.exceptions
 
-from conformance import contract
+from conformance import baseline, compare, contract
 from conformance.bounds import BoundedAdapter, Budget, Limits
 from conformance.causes import Blocked, Cause
 from conformance.chatapp import ChatApp
@@ -53,7 +53,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     for flag, dest, default, kind, help_text in OPTIONS:
         # another plugin (e.g. pytest-base-url) may own the flag; its value is then read by dest
         with contextlib.suppress(ValueError):
-            group.addoption(flag, dest=dest, default=default, type=kind, help=help_text)
+            if kind is list:
+                group.addoption(flag, dest=dest, default=default, action="append", help=help_text)
+            else:
+                group.addoption(flag, dest=dest, default=default, type=kind, help=help_text)
 
 
 def options_from(config: pytest.Config) -> Options:
@@ -73,6 +76,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[BUDGET_KEY] = Budget(opts.max_time)
     if opts.base_url and config.args_source != pytest.Config.ArgsSource.ARGS:
         config.args[:] = [str(CHECKS_DIR)]
+    config.pluginmanager.register(Verdict(), "chat-conformance-verdict")
     if opts.base_url:  # a run was asked for: bound it, and finish it properly on SIGTERM/SIGINT
         control = RunControl(config.stash[BUDGET_KEY], config.stash[RESULTS_KEY])
         config.pluginmanager.register(control, "chat-conformance-runcontrol")
@@ -126,6 +130,12 @@ def preflight(opts: Options) -> tuple[int, str] | None:
                 f"chat-conformance: {flag} {value!r} is not an http(s) URL with a host, "
                 "e.g. http://127.0.0.1:5001/v1"
             )
+    for what, path in (("--baseline", opts.baseline), ("--compare", opts.compare)):
+        if path:
+            try:
+                baseline.load(path) if what == "--baseline" else compare.load(path)
+            except ValueError as exc:
+                return EXIT_USAGE, f"chat-conformance: {exc}"
     unjudgeable = opts.unjudgeable_named_areas()
     if unjudgeable:
         return (
@@ -172,8 +182,8 @@ def _could_not_start(config: pytest.Config, opts: Options, message: str) -> None
             "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
         }
     )
-    if opts.report:
-        results.write(opts.report)
+    for path in opts.reports():
+        results.write(path)
     if opts.results_json:
         results.write(
             opts.results_json if opts.results_json.endswith(".json") else opts.results_json + ".json"
@@ -319,17 +329,41 @@ def _blocked(
     report.longrepr = f"[{record.check}] blocked by {cause.title}"
 
 
-@pytest.hookimpl(wrapper=True, tryfirst=True, specname="pytest_sessionfinish")
-def _verdict(session: pytest.Session, exitstatus: int) -> Any:  # noqa: ARG001 - hook signature
-    """The run's exit status from its results: 1 when a MUST check failed or was blocked, else 0.
+class Verdict:
+    """A plugin object (pytest registers only `pytest_*` names, so a wrapper needs its own object)."""
 
-    pytest counts a SHOULD check blocked at setup as an error; the verdict is the results' own.
-    Runs before the run control's wrapper, which turns a clean but cut-short run into exit 8.
-    """
-    results = session.config.stash.get(RESULTS_KEY, None)
-    if results is not None and results.records and session.exitstatus in (EXIT_OK, EXIT_FAILED):
-        session.exitstatus = EXIT_FAILED if results.failing() else EXIT_OK
-    return (yield)
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> Any:  # noqa: ARG002
+        """The run's exit status from its results: 1 when a MUST check failed or was blocked (and the
+        baseline does not know it), else 0.
+
+        pytest counts a SHOULD check blocked at setup as an error; the verdict is the results' own.
+        Runs before the run control's wrapper, which turns a clean but cut-short run into exit 8.
+        """
+        results = session.config.stash.get(RESULTS_KEY, None)
+        opts = session.config.stash.get(OPTIONS_KEY, None)
+        if results is not None and opts is not None and results.records:
+            _judge_against_history(results, opts)
+            if session.exitstatus in (EXIT_OK, EXIT_FAILED):
+                session.exitstatus = EXIT_FAILED if results.failing() else EXIT_OK
+        return (yield)
+
+
+def _judge_against_history(results: Results, opts: Options) -> None:
+    """Apply --baseline (known failures), --compare (the previous run) and --write-baseline."""
+    results.causes()  # fills blocked_by, which the baseline and the comparison may show
+    if opts.baseline:
+        verdict = baseline.judge(results.records, baseline.load(opts.baseline))
+        results.baseline = verdict.to_json()
+        results.meta["baseline"] = (
+            f"{opts.baseline}: {len(verdict.known)} known, {len(verdict.new)} new, {len(verdict.fixed)} fixed"
+        )
+    if opts.compare:
+        results.comparison = compare.compare(compare.load(opts.compare), results, opts.compare).to_json()
+    if opts.write_baseline:
+        target = Path(opts.write_baseline)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(baseline.dump(results.records), encoding="utf-8")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -346,8 +380,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         results.write(
             opts.results_json if opts.results_json.endswith(".json") else opts.results_json + ".json"
         )
-    if opts.report:
-        results.write(opts.report)
+    for path in opts.reports():
+        results.write(path)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -367,9 +401,21 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if results is None or not results.records:
         return
     terminalreporter.section("chat conformance: score per area")
-    terminalreporter.write_line("score = passed MUST / (passed + failed MUST); n/a = no MUST check judged")
+    terminalreporter.write_line(
+        "score = passed MUST / (passed + failed + blocked MUST); n/a = no MUST check judged"
+    )
     for line in results.summary_lines():
         terminalreporter.write_line(line)
+    terminalreporter.write_line(f"verdict: {results.verdict()}")
+    if results.baseline is not None:
+        b = results.baseline
+        terminalreporter.write_line(
+            f"baseline: {len(b['known'])} known, {len(b['new'])} new, {len(b['fixed'])} fixed"
+            + (f" (remove: {', '.join(e['check'] for e in b['fixed'])})" if b["fixed"] else "")
+        )
+    if results.comparison is not None:
+        for line in compare.lines(results.comparison):
+            terminalreporter.write_line(line)
     causes = results.cause_lines()
     if causes:
         terminalreporter.section("chat conformance: failures by root cause")

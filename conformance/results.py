@@ -40,12 +40,15 @@ class Record:
     cause: str = ""  # the root cause's key: equal keys are one defect (conformance.causes)
     cause_title: str = ""
     blocked_by: str = ""  # blocked records: the failed check (or the cause) that stood in the way
+    known: str = ""  # a failure the --baseline declares: its reason (it does not fail the run)
 
 
 @dataclass
 class Results:
     records: list[Record] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    baseline: dict[str, Any] | None = None  # conformance.baseline.Verdict.to_json(), with --baseline
+    comparison: dict[str, Any] | None = None  # conformance.compare.Comparison.to_json(), with --compare
 
     def add(self, record: Record) -> None:
         self.records.append(record)
@@ -91,8 +94,25 @@ class Results:
         return group(self.records)
 
     def failing(self) -> bool:
-        """Whether the run fails: a MUST check failed, or was blocked by a failure."""
-        return any(r.level == "MUST" and r.outcome in ("failed", "blocked") for r in self.records)
+        """Whether the run fails: a MUST check failed, or was blocked, and the baseline does not know it."""
+        return any(
+            r.level == "MUST" and r.outcome in ("failed", "blocked") and not r.known for r in self.records
+        )
+
+    def verdict(self) -> str:
+        """The run's verdict in one line (the report's banner)."""
+        if "could not start" in self.meta:
+            return "NOT RUN: " + str(self.meta["could not start"])
+        bad = [r for r in self.records if r.level == "MUST" and r.outcome in ("failed", "blocked")]
+        new = [r for r in bad if not r.known]
+        causes = len({g.key for g in self.causes() if any(not r.known for r in g.records)})
+        cut = {"interrupted", "stopped early"} & self.meta.keys()
+        stopped = " (stopped early: some checks were not run)" if cut else ""
+        if new:
+            return f"FAIL: {len(new)} MUST check(s) failed or blocked, {causes} root cause(s){stopped}"
+        if bad:
+            return f"PASS (baseline): {len(bad)} known failure(s), no new failure{stopped}"
+        return f"PASS: every MUST check judged passed{stopped}"
 
     def warnings(self) -> list[Record]:
         return [r for r in self.records if r.outcome == "warning"]
@@ -107,6 +127,9 @@ class Results:
             "meta": self.meta,
             "areas": areas,
             "causes": causes,
+            "verdict": self.verdict(),
+            "baseline": self.baseline,
+            "comparison": self.comparison,
             "results": [asdict(r) for r in self.records],
         }
 
@@ -139,11 +162,12 @@ class Results:
         return lines
 
     def markdown(self) -> str:
-        out = ["# Conformance report", ""]
+        out = ["# Conformance report", "", f"**Verdict: {self.verdict()}**", ""]
         for key, value in self.meta.items():
             out.append(f"- **{key}**: {value}")
         if "could not start" in self.meta:
             return "\n".join(out) + "\n"
+        out += self._md_baseline() + self._md_comparison()
         out += [
             "",
             "## Score per area",
@@ -182,7 +206,7 @@ class Results:
                     out.append("")
                 out.append(
                     f"- blocked by this cause ({len(g.blocked)}, not judged): "
-                    + ", ".join(f"`{_name(r)}`" for r in g.blocked)
+                    + ", ".join(f"`{_name(r)}`" + (" (known)" if r.known else "") for r in g.blocked)
                 )
             out.append("")
         out += ["", f"## Warnings (SHOULD): {len(self.warnings())}", ""]
@@ -190,6 +214,42 @@ class Results:
         out += ["", f"## Skipped: {len(self.skipped())}", ""]
         out += [f"- `{_name(r)}`: {r.message}" for r in self.skipped()] or ["None."]
         return "\n".join(out) + "\n"
+
+    def _md_baseline(self) -> list[str]:
+        b = self.baseline
+        if b is None:
+            return []
+        out = [
+            "",
+            f"## Baseline: {len(b['known'])} known, {len(b['new'])} new, {len(b['fixed'])} fixed",
+            "",
+            "Known failures (declared in the baseline, with their reason) do not fail the run; new ones do.",
+            "",
+        ]
+        out += [f"- new: `{name}`" for name in b["new"]]
+        out += [f"- fixed (remove it from the baseline): `{e['check']}` ({e['reason']})" for e in b["fixed"]]
+        out += [f"- known: `{e['check']}`: {e['reason']}" for e in b["known"]]
+        out += [f"- not judged in this run: `{name}`" for name in b["not_judged"]]
+        return out
+
+    def _md_comparison(self) -> list[str]:
+        c = self.comparison
+        if c is None:
+            return []
+        out = ["", f"## Changes since {c['previous']}", ""]
+        out.append(f"- new failures ({len(c['new_failures'])}): " + _codes(c["new_failures"]))
+        out.append(f"- fixed ({len(c['fixed'])}): " + _codes(c["fixed"]))
+        out.append(f"- still failing: {len(c['still_failing'])}")
+        for ch in c["changed"]:
+            out.append(f"- `{ch['check']}`: {ch['before']} -> {ch['now']}")
+        for sc in c["scores"]:
+            if sc["before"] != sc["now"]:
+                out.append(f"- score of {sc['area']}: {_pct(sc['before'])} -> {_pct(sc['now'])}")
+        if c["new_checks"]:
+            out.append(f"- checks not in the previous run: {len(c['new_checks'])}")
+        if c["gone"]:
+            out.append(f"- checks of the previous run not run now: {len(c['gone'])}")
+        return out
 
     def html(self) -> str:
         esc = html.escape
@@ -260,6 +320,14 @@ class Results:
         )
 
 
+def _codes(names: list[str]) -> str:
+    return ", ".join(f"`{n}`" for n in names) or "none"
+
+
+def _pct(score: float | None) -> str:
+    return "n/a" if score is None else f"{100 * score:.0f}%"
+
+
 def _name(r: Record) -> str:
     return f"{r.check}[{r.subject}]" if r.subject else r.check
 
@@ -294,7 +362,8 @@ def _md_findings(records: list[Record], labels: dict[str, str], shown: dict[str,
         return ["None."]
     out = []
     for r in records:
-        out.append(f"- **`{_name(r)}`** ({r.title}): {r.message}")
+        known = f" (known, baseline: {r.known})" if r.known else ""
+        out.append(f"- **`{_name(r)}`** ({r.title}){known}: {r.message}")
         if r.expected:
             out.append(f"  - contract: {r.expected}")
         for e in r.evidence:
