@@ -21,7 +21,7 @@ from typing import Any
 
 from werkzeug.serving import make_server
 
-from tests.served import served_mock
+from tests.served import free_port, served_mock  # noqa: F401 - free_port: imported from here by tests
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)  # an access line per request would drown the output
 
