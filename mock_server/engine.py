@@ -32,10 +32,15 @@ class Engine:
         if rule not in MATCH_RULES:
             raise ValueError(f"answers.yaml: unknown match rule {rule!r} (known: {sorted(MATCH_RULES)})")
         self._answers: dict[str, str] = {}
+        self._suggested: dict[str, list[str]] = {}
         raw = self.doc.get("answers", {})
         items = list(raw.items()) if isinstance(raw, dict) else [(e["query"], e["answer"]) for e in raw or []]
         for query, answer in items:
             self._answers[match_key(str(query))] = str(answer)
+        for entry in raw if isinstance(raw, list) else []:
+            if entry.get("suggested"):
+                self._suggested[match_key(str(entry["query"]))] = [str(q) for q in entry["suggested"]]
+        self.default_suggestions = [str(q) for q in self.doc.get("suggested") or []]
         self.tokenizer = re.compile(self.doc.get("tokenizer", DEFAULT_TOKENIZER))
         fallback = self.doc.get("fallback") or {}
         if isinstance(fallback, str):
@@ -51,6 +56,11 @@ class Engine:
         if found is not None:
             return found
         return self.fallback_answers[hash_pick(query, len(self.fallback_answers))]
+
+    def suggestions(self, query: str) -> list[str]:
+        """The follow-up questions after the answer to `query`: its entry's `suggested`, else the
+        document's `suggested` list (at most three, as real servers suggest)."""
+        return (self._suggested.get(match_key(query)) or self.default_suggestions)[:3]
 
     def pieces(self, answer: str) -> list[str]:
         """Stream pieces whose concatenation is exactly `answer`."""

@@ -16,7 +16,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from mock_server import jsoncodec
+from mock_server.app_store import APP_SCHEMA, APP_TABLES
 from mock_server.files_store import FILE_TABLES, FILES_SCHEMA
+from mock_server.variables_store import VARIABLE_TABLES, VARIABLES_SCHEMA
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -44,9 +46,9 @@ CREATE TABLE IF NOT EXISTS journal (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL,
     query TEXT NOT NULL, headers TEXT NOT NULL, body TEXT NOT NULL, status INTEGER NOT NULL,
     operation_id TEXT, duration_ms REAL NOT NULL);
-""" + FILES_SCHEMA
+""" + FILES_SCHEMA + APP_SCHEMA + VARIABLES_SCHEMA
 
-CHAT_TABLES = ("conversations", "messages", "stops", *FILE_TABLES)
+CHAT_TABLES = ("conversations", "messages", "stops", *FILE_TABLES, *APP_TABLES, *VARIABLE_TABLES)
 
 # Columns added to `messages` after the first release: a store written by an older mock gains them.
 MESSAGE_COLUMNS_ADDED = {
@@ -56,6 +58,8 @@ MESSAGE_COLUMNS_ADDED = {
     "message_files": "TEXT NOT NULL DEFAULT '[]'",
     "agent_thoughts": "TEXT NOT NULL DEFAULT '[]'",
     "retriever_resources": "TEXT NOT NULL DEFAULT '[]'",
+    "feedback_created_at": "REAL",  # when the current rating was given (NULL: seeded, or none)
+    "feedback_updated_at": "REAL",
 }
 # The history fields kept as JSON text.
 MESSAGE_JSON_FIELDS = ("message_files", "agent_thoughts", "retriever_resources")
@@ -257,6 +261,7 @@ def delete_conversation(conn: sqlite3.Connection, key: str, user: str, conv_id: 
         )
         if cur.rowcount:
             conn.execute("DELETE FROM messages WHERE conversation_id = ?", (conv_id,))
+            conn.execute("DELETE FROM conversation_variables WHERE conversation_id = ?", (conv_id,))
         return cur.rowcount > 0
 
 
@@ -361,9 +366,27 @@ def get_message(conn: sqlite3.Connection, key: str, user: str, message_id: str) 
 
 
 def set_feedback(conn: sqlite3.Connection, message_id: str, rating: str | None, content: str | None) -> None:
+    """Rate (a first rating starts a new feedback, a change updates it) or revoke (rating None)."""
+    now = time.time()
     conn.execute(
-        "UPDATE messages SET rating = ?, feedback_content = ? WHERE id = ?", (rating, content, message_id)
+        "UPDATE messages SET feedback_created_at = CASE WHEN ? IS NULL THEN NULL"
+        " WHEN rating IS NULL THEN ? ELSE COALESCE(feedback_created_at, ?) END,"
+        " feedback_updated_at = CASE WHEN ? IS NULL THEN NULL ELSE ? END,"
+        " rating = ?, feedback_content = ? WHERE id = ?",
+        (rating, now, now, rating, now, rating, content, message_id),
     )
+
+
+def list_feedbacks(conn: sqlite3.Connection, key: str, page: int, limit: int) -> list[sqlite3.Row]:
+    """The app's rated messages, most recently rated first (seeded ratings date from their message)."""
+    return conn.execute(
+        "SELECT id, conversation_id, user, rating, feedback_content, created_at,"
+        " COALESCE(feedback_created_at, created_at) AS given_at,"
+        " COALESCE(feedback_updated_at, feedback_created_at, created_at) AS changed_at"
+        " FROM messages WHERE api_key = ? AND rating IS NOT NULL"
+        " ORDER BY given_at DESC, seq DESC LIMIT ? OFFSET ?",
+        (key, limit, (page - 1) * limit),
+    ).fetchall()
 
 
 def set_answer(conn: sqlite3.Connection, message_id: str, answer: str) -> None:

@@ -19,6 +19,10 @@ from conformance.options import Options
 from conformance.run import Run
 
 OPS = contract.operations()
+# Writes to the app's own data (annotations, the reply setting: `x-resource-owner: app`) are never
+# fuzzed: the suite owns only its own end users' data, and a fuzzed admin write could change or add to
+# data it did not create. Their checks (annotations.*) create, verify and delete their own.
+APP_WRITES = {o.operation_id for o in OPS if o.spec.get("x-resource-owner") == "app" and o.method != "GET"}
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +35,9 @@ def fuzz_run(options: Options, run: Run, app: ChatApp, budget: Budget) -> FuzzRu
         result.skipped[op_id] = (
             "budget: --max-chat-calls is set, so answer-producing operations are not fuzzed"
         )
+    for op_id in APP_WRITES:
+        result.skipped[op_id] = "not fuzzed: it writes the app's own data, which the suite did not create"
+    exclude = exclude | APP_WRITES
     user = run.user("fuzz")
     surfaces = [("chat-app", options.base_url, options.api_key)]
     if options.conversational_url:

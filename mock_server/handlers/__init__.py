@@ -7,13 +7,35 @@ from typing import Any
 
 from flask import Response
 
-from mock_server.handlers import app_info, audio, chat, conversations, feedback, files, messages
+from mock_server.handlers import (
+    annotations,
+    app_info,
+    audio,
+    chat,
+    conversations,
+    end_users,
+    feedback,
+    files,
+    messages,
+    variables,
+)
 from mock_server.handlers.base import Call
 from mock_server.handlers.completions import COMPLETION_HANDLERS
 from mock_server.handlers.conversational import CONVERSATIONAL_HANDLERS
 
 # The Chat App API: one module per resource, each exporting its HANDLERS by operationId.
-CHAT_APP_MODULES = (chat, messages, feedback, conversations, audio, files, app_info)
+CHAT_APP_MODULES = (
+    chat,
+    messages,
+    feedback,
+    conversations,
+    variables,
+    audio,
+    files,
+    app_info,
+    end_users,
+    annotations,
+)
 
 
 def _merge(*tables: dict[str, Callable[[Call], Response]]) -> dict[str, Callable[[Call], Response]]:
@@ -28,7 +50,7 @@ def _merge(*tables: dict[str, Callable[[Call], Response]]) -> dict[str, Callable
 
 
 HANDLERS: dict[str, Callable[[Call], Response]] = _merge(
-    *(module.HANDLERS for module in CHAT_APP_MODULES),
+    *({op: end_users.with_end_user(fn) for op, fn in module.HANDLERS.items()} for module in CHAT_APP_MODULES),
     CONVERSATIONAL_HANDLERS,
     COMPLETION_HANDLERS,
 )

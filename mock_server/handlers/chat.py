@@ -12,6 +12,7 @@ from flask import Response
 from mock_server import files_store, store
 from mock_server.errors import ApiError
 from mock_server.fixtures import UUID_NIL, form_controls
+from mock_server.handlers.annotations import annotation_answer
 from mock_server.handlers.base import (
     Call,
     bad_param,
@@ -117,7 +118,8 @@ def send_chat_message(call: Call) -> Response:
             )
         attached = chat_files(call, user, body.get("files"))  # after the conversation check, as Dify
         common = {"task_id": task_id, "id": message_id, "message_id": message_id, "conversation_id": conv_id}
-        reply = _compose(call, common, int(now), query, engine.answer(query))
+        answer = annotation_answer(call, query) or engine.answer(query)  # an enabled annotation reply first
+        reply = _compose(call, common, int(now), query, answer)
         store.insert_message(
             conn,
             call.key,

@@ -21,6 +21,7 @@ from flask import Blueprint, Response, current_app, request
 from mock_server import files_store
 from mock_server.errors import ApiError, error_response
 from mock_server.handlers.base import Call, bad_param, json_response
+from mock_server.ids import end_user_id, tenant_id
 from mock_server.state import MockState, db, get_state
 
 UPLOAD_OP = "uploadFile"
@@ -55,11 +56,6 @@ def kind_of(state: MockState, extension: str) -> str | None:
 
 def _extension(name: str) -> str:
     return name.rsplit(".", 1)[-1].lower() if "." in name else ""
-
-
-def end_user_id(key: str, user: str) -> str:
-    """A stable end-user id for (app, user): real servers answer their end user's UUID."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"chat-mock:{key}:{user}"))
 
 
 # ------------------------------------------------------------------ signed URLs
@@ -115,7 +111,7 @@ def upload_record(state: MockState, row: Any) -> dict[str, Any]:
         "source_url": signed_url(state, row["id"]),
         "original_url": None,
         "user_id": None,
-        "tenant_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"chat-mock-tenant:{row['api_key']}")),
+        "tenant_id": tenant_id(row["api_key"]),
         "conversation_id": None,
         "file_key": None,
     }

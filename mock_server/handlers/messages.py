@@ -1,10 +1,11 @@
-"""Messages of a conversation: the history pages."""
+"""Messages of a conversation: the history pages, and the questions to suggest after an answer."""
 
 from __future__ import annotations
 
 from flask import Response
 
 from mock_server import store
+from mock_server.errors import ApiError
 from mock_server.handlers.base import Call, json_response, not_found, user_of
 from mock_server.handlers.files import with_message_files
 
@@ -26,3 +27,17 @@ def list_messages(call: Call) -> Response:
 HANDLERS = {
     "listMessages": list_messages,
 }
+
+
+def get_suggested_questions(call: Call) -> Response:
+    """Follow-up questions for the caller's message, when the app enables them (GET /parameters)."""
+    message = store.get_message(call.db, call.key, user_of(call), call.v.params["message_id"])
+    if message is None:
+        raise not_found("Message Not Exists.")
+    setting = call.app.parameters.get("suggested_questions_after_answer") or {}
+    if not setting.get("enabled"):
+        raise ApiError(400, "Suggested Questions Is Disabled.", "bad_request")
+    return json_response({"result": "success", "data": call.state.engine.suggestions(message["query"])})
+
+
+HANDLERS["getSuggestedQuestions"] = get_suggested_questions

@@ -45,6 +45,8 @@ def test_dify_client_python_session(live_server, sdk_dir: Path) -> None:
     assert streamed["answer"].startswith("As an AI") and streamed["end_created_at"] > 0
     assert by_op(seen, "stopChatMessage")["result"] == "success"
     assert by_op(seen, "createMessageFeedback")["result"] == "success"
+    suggested = by_op(seen, "getSuggestedQuestions")
+    assert suggested["result"] == "success" and suggested["count"] == 3
     assert by_op(seen, "audioToText")["text"]
 
 
@@ -59,3 +61,5 @@ def test_dify_api_client_session(live_server, sdk_dir: Path) -> None:
     assert len(by_op(seen, "listConversations")["ids"]) == 1
     assert by_op(seen, "stopChatMessage")["result"] == "success"
     assert by_op(seen, "createMessageFeedback")["result"] == "success"
+    suggested = by_op(seen, "getSuggestedQuestions")
+    assert suggested["result"] == "success" and suggested["count"] == 3

@@ -1,0 +1,106 @@
+"""Annotations (admin): list, create, update, delete; the annotation reply setting and its jobs;
+and the reply itself: with replies enabled, a query close enough to an annotation's question is
+answered with the annotation's answer.
+
+Real servers compare embeddings; the mock compares text: the similarity of the casefolded,
+stripped query and question (difflib's ratio, 0..1) must reach the setting's `score_threshold`,
+so an exact question always matches. The job of a setting change completes at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import uuid
+
+from flask import Response
+
+from mock_server import app_store, store
+from mock_server.engine import match_key
+from mock_server.errors import ApiError
+from mock_server.handlers.base import Call, json_response
+
+ANNOTATION_NOT_FOUND = ApiError(404, "Annotation not found.", "not_found")
+
+
+def list_annotations(call: Call) -> Response:
+    p = call.v.params
+    page, limit = p["page"], p["limit"]
+    data, total = app_store.list_annotations(call.db, call.key, page, limit, p.get("keyword") or "")
+    return json_response(
+        {"data": data, "has_more": page * limit < total, "limit": limit, "total": total, "page": page}
+    )
+
+
+def create_annotation(call: Call) -> Response:
+    annotation_id = str(uuid.uuid4())
+    app_store.insert_annotation(call.db, call.key, annotation_id, call.body["question"], call.body["answer"])
+    return json_response(
+        app_store.annotation_row(app_store.get_annotation(call.db, call.key, annotation_id)), 201
+    )
+
+
+def update_annotation(call: Call) -> Response:
+    annotation_id = call.v.params["annotation_id"].lower()
+    if not app_store.update_annotation(
+        call.db, call.key, annotation_id, call.body["question"], call.body["answer"]
+    ):
+        raise ANNOTATION_NOT_FOUND
+    return json_response(app_store.annotation_row(app_store.get_annotation(call.db, call.key, annotation_id)))
+
+
+def delete_annotation(call: Call) -> Response:
+    if not app_store.delete_annotation(call.db, call.key, call.v.params["annotation_id"].lower()):
+        raise ANNOTATION_NOT_FOUND
+    return Response(status=204)
+
+
+def set_annotation_reply(call: Call) -> Response:
+    action, body = call.v.params["action"], call.body
+    job_id = str(uuid.uuid4())
+    with store.transaction(call.db):
+        app_store.set_reply_setting(
+            call.db,
+            call.key,
+            action == "enable",
+            float(body["score_threshold"]),
+            str(body["embedding_provider_name"]),
+            str(body["embedding_model_name"]),
+        )
+        app_store.insert_job(call.db, call.key, job_id, action)
+    return json_response({"job_id": job_id, "job_status": "waiting"})
+
+
+def get_annotation_reply_status(call: Call) -> Response:
+    p = call.v.params
+    job = app_store.get_job(call.db, call.key, p["job_id"].lower(), p["action"])
+    if job is None:
+        raise ApiError(400, "The job does not exist.", "invalid_param")
+    return json_response({"job_id": job["id"], "job_status": "completed", "error_msg": ""})
+
+
+def annotation_answer(call: Call, query: str) -> str | None:
+    """The answer of the annotation that answers `query` (its hit counted), or None: replies off,
+    or no question similar enough."""
+    setting = app_store.get_reply_setting(call.db, call.key)
+    if setting is None or not setting["enabled"]:
+        return None
+    wanted = match_key(query)
+    best, best_score = None, -1.0
+    for row in app_store.all_annotations(call.db, call.key):
+        score = difflib.SequenceMatcher(None, wanted, match_key(row["question"])).ratio()
+        if score > best_score:
+            best, best_score = row, score
+    if best is None or best_score < setting["score_threshold"]:
+        return None
+    app_store.count_hit(call.db, best["id"])
+    return str(best["answer"])
+
+
+HANDLERS = {
+    "listAnnotations": list_annotations,
+    "createAnnotation": create_annotation,
+    "updateAnnotation": update_annotation,
+    "deleteAnnotation": delete_annotation,
+    "setAnnotationReply": set_annotation_reply,
+    "getAnnotationReplyStatus": get_annotation_reply_status,
+}
