@@ -2,8 +2,9 @@
 
 Each conversation has the variables its app declares (`conversation_variables` of the app's file in
 fixtures/apps/: real servers keep them for advanced-chat apps, whose workflow declares them), made on
-first use; an app that declares none answers an empty list. What an update may set is the JSON Schema the contract gives for the variable's
-`value_type` (`x-value-schemas` of ConversationVariableUpdate.value), read here, not re-typed.
+first use; an app that declares none answers an empty list. What an update may set is the JSON
+Schema the contract gives for the variable's `value_type` (`x-value-schemas` of
+ConversationVariableUpdate.value), read here, not re-typed.
 """
 
 from __future__ import annotations

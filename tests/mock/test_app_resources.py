@@ -16,6 +16,8 @@ from tests.mock.contract_check import CheckedClient
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = yaml.safe_load((ROOT / "fixtures" / "app.yaml").read_text())
+CHATFLOW = yaml.safe_load((ROOT / "fixtures" / "apps" / "chatflow.yaml").read_text())
+FLOW = {"Authorization": f"Bearer {CHATFLOW['key']}"}  # the app that declares conversation variables
 UNKNOWN = "3f1b8a1e-0000-4000-8000-000000000000"
 REPLY_BODY = {"score_threshold": 0.8, "embedding_provider_name": "openai", "embedding_model_name": "m"}
 
@@ -72,14 +74,20 @@ def test_suggested_questions_disabled_is_bad_request(make_app, tmp_path: Path) -
 # ---------------------------------------------------------------- conversation variables
 
 
-def _variables(client: CheckedClient, conv: str, user: str = "u1", **params: Any) -> Any:
+def _variables(client: CheckedClient, conv: str, user: str = "u1", headers: Any = None, **params: Any) -> Any:
     query = "&".join(f"{k}={v}" for k, v in {"user": user, **params}.items())
-    return client.get(f"/v1/conversations/{conv}/variables?{query}", headers=AUTH)
+    return client.get(f"/v1/conversations/{conv}/variables?{query}", headers=headers or FLOW)
+
+
+def _flow_chat(client: CheckedClient, user: str = "u1") -> str:
+    """A new conversation of the chatflow app (it answers in streams only)."""
+    resp = chat(client, user=user, headers=FLOW, response_mode="streaming")
+    return next(e["conversation_id"] for e in _events(resp) if e.get("conversation_id"))
 
 
 def test_variables_are_the_declared_ones_paged_oldest_first(client: CheckedClient) -> None:
-    conv = chat(client).json["conversation_id"]
-    declared = [v["name"] for v in APP["conversation_variables"]]
+    conv = _flow_chat(client)
+    declared = [v["name"] for v in CHATFLOW["conversation_variables"]]
     everything = _variables(client, conv, limit=100).json
     assert [v["name"] for v in everything["data"]] == declared and everything["has_more"] is False
     seen, last_id = [], ""
@@ -95,7 +103,7 @@ def test_variables_are_the_declared_ones_paged_oldest_first(client: CheckedClien
 
 
 def test_variable_name_filters_case_insensitively(client: CheckedClient) -> None:
-    conv = chat(client).json["conversation_id"]
+    conv = _flow_chat(client)
     names = [v["name"] for v in _variables(client, conv, variable_name="FILM").json["data"]]
     assert names == ["films_watched"]
     assert _variables(client, conv, variable_name="no-such").json["data"] == []
@@ -103,7 +111,7 @@ def test_variable_name_filters_case_insensitively(client: CheckedClient) -> None
 
 
 def test_variables_errors(client: CheckedClient) -> None:
-    conv = chat(client).json["conversation_id"]
+    conv = _flow_chat(client)
     foreign = _variables(client, conv, user="u2")
     assert foreign.status_code == 404 and foreign.json["message"] == "Conversation Not Exists."
     assert _variables(client, UNKNOWN).status_code == 404
@@ -115,12 +123,12 @@ def test_variables_errors(client: CheckedClient) -> None:
 
 def _put(client: CheckedClient, conv: str, var_id: str, value: Any, user: str = "u1") -> Any:
     return client.put(
-        f"/v1/conversations/{conv}/variables/{var_id}", headers=AUTH, json={"value": value, "user": user}
+        f"/v1/conversations/{conv}/variables/{var_id}", headers=FLOW, json={"value": value, "user": user}
     )
 
 
 def test_update_validates_the_value_by_the_variables_type(client: CheckedClient) -> None:
-    conv = chat(client).json["conversation_id"]
+    conv = _flow_chat(client)
     by_name = {v["name"]: v for v in _variables(client, conv).json["data"]}
     cases = {
         "favourite_genre": ("comedy", 3),
@@ -146,7 +154,7 @@ def test_update_validates_the_value_by_the_variables_type(client: CheckedClient)
 
 
 def test_update_errors_and_isolation(client: CheckedClient) -> None:
-    conv = chat(client).json["conversation_id"]
+    conv = _flow_chat(client)
     var_id = _variables(client, conv).json["data"][0]["id"]
     foreign = _put(client, conv, var_id, "x", user="u2")
     assert foreign.status_code == 404 and foreign.json["message"] == "Conversation Not Exists."
@@ -162,10 +170,16 @@ def test_update_errors_and_isolation(client: CheckedClient) -> None:
 
 
 def test_deleting_a_conversation_drops_its_variables(client: CheckedClient) -> None:
-    conv = chat(client).json["conversation_id"]
+    conv = _flow_chat(client)
     assert _variables(client, conv).status_code == 200
-    assert client.delete(f"/v1/conversations/{conv}", headers=AUTH, json={"user": "u1"}).status_code == 204
+    assert client.delete(f"/v1/conversations/{conv}", headers=FLOW, json={"user": "u1"}).status_code == 204
     assert _variables(client, conv).status_code == 404
+
+
+def test_a_chat_app_has_no_conversation_variables(client: CheckedClient) -> None:
+    conv = chat(client).json["conversation_id"]
+    page = _variables(client, conv, headers=AUTH).json
+    assert page == {"limit": 20, "has_more": False, "data": []}
 
 
 # ---------------------------------------------------------------- info, meta, site
@@ -177,6 +191,15 @@ def test_info_meta_and_site_are_the_fixture_app(client: CheckedClient) -> None:
     assert client.get("/v1/meta", headers=AUTH).json == {"tool_icons": {}}
     site = client.get("/v1/site", headers=AUTH).json
     assert site == APP["site"] and site["title"] == "Film Buff"
+
+
+def test_each_key_is_its_apps_info_meta_and_site(client: CheckedClient) -> None:
+    flow_info = client.get("/v1/info", headers=FLOW).json
+    assert flow_info["name"] == CHATFLOW["app"]["name"] and flow_info["mode"] == "advanced-chat"
+    assert client.get("/v1/site", headers=FLOW).json["title"] == CHATFLOW["app"]["name"]
+    agent = yaml.safe_load((ROOT / "fixtures" / "apps" / "agent.yaml").read_text())
+    icons = client.get("/v1/meta", headers={"Authorization": f"Bearer {agent['key']}"}).json["tool_icons"]
+    assert set(icons) == {"film_search", "poster_maker"}
 
 
 # ---------------------------------------------------------------- end users
