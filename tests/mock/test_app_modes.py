@@ -323,3 +323,38 @@ def test_app_files_are_valid_yaml_with_a_key_each() -> None:
     folder = Path(__file__).resolve().parents[2] / "fixtures" / "apps"
     docs = {p.stem: yaml.safe_load(p.read_text()) for p in folder.glob("*.yaml")}
     assert {name: doc["key"] for name, doc in docs.items()} == KEYS
+
+
+@pytest.mark.parametrize("name", ["chatflow", "voice"])
+def test_a_stopped_answer_closes_its_run_and_its_audio(make_app, name: str) -> None:
+    app = make_app(token_interval_ms=20)
+    body = {
+        "inputs": INPUTS,
+        "query": "Tell me the plot of Die Hard",
+        "user": "s1",
+        "response_mode": "streaming",
+    }
+    resp = app.test_client().post("/v1/chat-messages", headers=auth(name), json=body, buffered=False)
+    frames = iter(resp.response)
+    first: list[bytes] = []
+    while sum(b'"event":"message"' in f for f in first) < 3:  # three pieces in, stop
+        first.append(next(frames))
+    task_id = json.loads(first[0][6:])["task_id"]
+    stop = CheckedClient(app).post(
+        f"/v1/chat-messages/{task_id}/stop", headers=auth(name), json={"user": "s1"}
+    )
+    assert stop.json == {"result": "success"}
+    events = [json.loads(f[6:]) for f in first + list(frames) if f.startswith(b"data: ")]
+    types = [e["event"] for e in events]
+    assert order_problems(events) == [] and "message_end" in types
+    if name == "chatflow":
+        assert types[-2:] == ["workflow_finished", "message_end"]
+        assert events[-2]["data"]["status"] == "stopped"
+    else:  # no audio after the stop, but the audio still ends
+        assert types[-1] == "tts_message_end" and types[types.index("message_end") + 1 :] == [
+            "tts_message_end"
+        ]
+    pieces = [e["answer"] for e in events if e["event"] == "message"]
+    assert 0 < len(pieces) < 100  # the whole answer has about 120
+    [item] = history(CheckedClient(app), name, events[0]["conversation_id"], user="s1")
+    assert item["answer"] == "".join(pieces)
