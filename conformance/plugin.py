@@ -8,6 +8,8 @@ through pytest.main, so there is one code path.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import importlib.metadata
 import re
 import time
 import xml.etree.ElementTree as ET
@@ -25,6 +27,7 @@ from conformance.causes import Blocked, Cause
 from conformance.chatapp import ChatApp
 from conformance.checking import SHOULD, CheckFailed
 from conformance.contract import Operation
+from conformance.data import contract_path
 from conformance.http import Client
 from conformance.options import (
     AREAS,
@@ -219,6 +222,17 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     meta["era"] = opts.era
     meta["surfaces judged"] = "; ".join(judged)
     meta["surfaces not judged"] = "; ".join(not_judged) or "none"
+    meta.update(identity())
+
+
+def identity() -> dict[str, str]:
+    """What judged: the kit's version and the sha256 of the contract it judged by (openapi.yaml)."""
+    try:
+        version = importlib.metadata.version("chat-contract-kit")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown (not installed)"
+    digest = hashlib.sha256(contract_path().read_bytes()).hexdigest()
+    return {"kit version": version, "contract sha256": digest}
 
 
 def _area_of_module(path: Path) -> str | None:
@@ -477,6 +491,8 @@ def app(client: Client, run: Run, pytestconfig: pytest.Config) -> Any:
     body = ex.json()
     if ex.status == 200 and isinstance(body, dict) and isinstance(body.get("user_input_form"), list):
         chat.form = body["user_input_form"]
+    if ex.headers.get("server"):  # the server's own identity, for the report's header
+        pytestconfig.stash[RESULTS_KEY].meta["Server header"] = ex.headers["server"][:200]
     yield chat
     pytestconfig.stash[BUDGET_KEY].allow_cleanup(CLEANUP_GRACE)  # a spent budget still lets the run clean up
     problems = run.cleanup(client)

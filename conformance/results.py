@@ -8,7 +8,6 @@ once and referred to by label), and lists SHOULD-level findings apart from MUST 
 
 from __future__ import annotations
 
-import html
 import json
 import re
 from collections import defaultdict
@@ -252,72 +251,10 @@ class Results:
         return out
 
     def html(self) -> str:
-        esc = html.escape
-        rows = []
-        for area, c in self.by_area().items():
-            rows.append(
-                f"<tr><td>{esc(area)}</td><td>{self.shown_score(c)}</td>"
-                f"<td>{c.get('passed', 0)}</td><td>{c.get('failed', 0)}</td><td>{c.get('warning', 0)}</td>"
-                f"<td>{c.get('skipped', 0)}</td></tr>"
-            )
-        labels = _evidence_labels(self.failed() + self.warnings())
-        shown: dict[str, str] = {}
+        """The self-contained HTML report (conformance.htmlreport)."""
+        from conformance.htmlreport import render
 
-        def findings(records: list[Record]) -> str:
-            items = []
-            for r in records:
-                ev = []
-                for e in r.evidence:
-                    label = labels.get(e)
-                    if label and label in shown:
-                        ev.append(
-                            f'<div><i>evidence <a href="#{label}">{label}</a>, shown above under '
-                            f"<code>{esc(shown[label])}</code></i></div>"
-                        )
-                        continue
-                    if label:
-                        shown[label] = _name(r)
-                        ev.append(f'<div id="{label}"><i>evidence {label}</i></div>')
-                    ev.append(f"<pre>{esc(e)}</pre>")
-                exp = f"<div><b>contract:</b> {esc(r.expected)}</div>" if r.expected else ""
-                head = f"<code>{esc(_name(r))}</code> {esc(r.title)}"
-                items.append(f"<li>{head}<div>{esc(r.message)}</div>{exp}{''.join(ev)}</li>")
-            return "<ul>" + "".join(items) + "</ul>" if items else "<p>None.</p>"
-
-        def causes() -> str:
-            parts = []
-            for i, g in enumerate(self.causes(), 1):
-                blocked = ", ".join(f"<code>{esc(_name(r))}</code>" for r in g.blocked)
-                parts.append(
-                    f"<h3>Cause {i}: {esc(g.heading())}</h3>"
-                    + (findings(g.failed) if g.failed else "")
-                    + (f"<p>blocked by this cause (not judged): {blocked}</p>" if blocked else "")
-                )
-            return "".join(parts) or "<p>None.</p>"
-
-        def skips() -> str:
-            items = [f"<li><code>{esc(_name(r))}</code>: {esc(r.message)}</li>" for r in self.skipped()]
-            return "<ul>" + "".join(items) + "</ul>" if items else "<p>None.</p>"
-
-        meta = "".join(f"<li><b>{esc(str(k))}</b>: {esc(str(v))}</li>" for k, v in self.meta.items())
-        head = (
-            "<!doctype html><meta charset=utf-8><title>Conformance report</title>"
-            "<style>body{font-family:sans-serif;max-width:70em;margin:auto}td,th{padding:2px 8px}"
-            "pre{background:#f4f4f4;white-space:pre-wrap}</style>"
-            f"<h1>Conformance report</h1><ul>{meta}</ul>"
-        )
-        if "could not start" in self.meta:
-            return head
-        return head + (
-            "<h2>Score per area</h2>"
-            "<p>Score = passed MUST checks / (passed + failed MUST checks); SHOULD findings are counted "
-            "under warnings and do not move it; n/a = no MUST check was judged.</p>"
-            "<table><tr><th>area</th><th>score</th><th>passed</th><th>failed</th><th>warnings</th>"
-            f"<th>skipped</th></tr>{''.join(rows)}</table>"
-            f"<h2>Failures (MUST): {len(self.failed())}</h2>{causes()}"
-            f"<h2>Warnings (SHOULD): {len(self.warnings())}</h2>{findings(self.warnings())}"
-            f"<h2>Skipped: {len(self.skipped())}</h2>{skips()}"
-        )
+        return render(self)
 
 
 def _codes(names: list[str]) -> str:
