@@ -12,13 +12,24 @@ from typing import Any
 
 from conformance.causes import Blocked, Cause, parameter_cause
 from conformance.checking import CheckFailed, expect, expect_json_body, expect_status, fail, needs
-from conformance.contract import operation
+from conformance.contract import document, operation
+from conformance.grammar import PIECE, TERMINAL, grammar
 from conformance.http import Client, Exchange, StreamResult
 from conformance.run import Run
 
 SEND = "sendChatMessage"
 CURSOR_UNKNOWN = parameter_cause(SEND, "(prerequisite)", "failed")
 FORM_KINDS = ("text-input", "paragraph", "select", "number")
+
+
+def blocking_modes() -> set[str]:
+    """The app modes that answer in blocking mode (`x-app-modes` of the blocking answer's schema)."""
+    schema = document()["components"]["schemas"].get("ChatAppAnswer") or {}
+    return {str(m) for m in schema.get("x-app-modes") or ()}
+
+
+def known_modes() -> set[str]:
+    return {str(m) for m in (document()["components"]["schemas"].get("ChatAppMode") or {}).get("enum", ())}
 
 
 def random_id() -> str:
@@ -56,6 +67,37 @@ class ChatApp:
     run: Run
     form: list[dict[str, Any]] | None = None
     answers: dict[str, str] = field(default_factory=dict)
+    mode: str | None = None  # the app's mode (GET /info), when the era has it
+    answers_blocking: bool = True  # False: the app's mode streams only (agent-chat), so messages stream
+    _streamed: dict[int, tuple[Exchange, dict[str, Any]]] = field(default_factory=dict, repr=False)
+
+    @property
+    def response_mode(self) -> str:
+        """The response mode the suite sends messages in: blocking, unless the app streams only."""
+        return "blocking" if self.answers_blocking else "streaming"
+
+    def learn_mode(self) -> None:
+        """Read the app's mode (GET /info) and whether it answers in blocking mode: the contract's
+        blocking answer lists its app modes (`x-app-modes`); an agent-chat app streams only."""
+        try:
+            operation("getAppInfo")
+        except KeyError:
+            return  # the era has no /info: every app answers blocking (2023)
+        ex = self.client.call("GET", "/info", mark_hang=False)
+        body = ex.json()
+        if ex.status != 200 or not isinstance(body, dict) or not isinstance(body.get("mode"), str):
+            return
+        self.mode = body["mode"]
+        modes = blocking_modes()
+        self.answers_blocking = not modes or self.mode in modes or self.mode not in known_modes()
+
+    def body(self, ex: Exchange) -> Any:
+        """The answer of a message sent with `send`: the JSON body, or for a streamed one the message
+        its events spell (id, conversation_id, answer, created_at of its pieces)."""
+        held = self._streamed.get(id(ex))
+        if held is not None and held[0] is ex:
+            return held[1]
+        return ex.json()
 
     def send(
         self,
@@ -66,19 +108,23 @@ class ChatApp:
         spend: bool = True,
         **extra: Any,
     ) -> Exchange:
-        """A blocking chat message (counts against the budget when it may produce an answer)."""
+        """A chat message in the app's response mode (counts against the budget when it may produce an
+        answer); `app.body(ex)` is its answer either way."""
         if spend:
             self.run.spend(1, "a chat message")
         body: dict[str, Any] = {
             "inputs": valid_inputs(self.form) if inputs is None else inputs,
             "query": query,
-            "response_mode": "blocking",
+            "response_mode": self.response_mode,
             "conversation_id": conversation_id,
             "user": user,
         }
         body.update(extra)
-        ex = self.client.call("POST", "/chat-messages", json_body=body)
-        data = ex.json()
+        if body["response_mode"] == "streaming":
+            ex = self._send_streaming(body)
+        else:
+            ex = self.client.call("POST", "/chat-messages", json_body=body)
+        data = self.body(ex)
         if ex.status == 200 and not spend:
             self.run.spent += 1  # a request that should have been refused still produced an answer
         if ex.status == 200 and isinstance(data, dict) and isinstance(data.get("conversation_id"), str):
@@ -98,7 +144,36 @@ class ChatApp:
             expect_status(ex, 200, expected="200 with the answer")
         except CheckFailed as exc:
             raise Blocked(exc.cause or CURSOR_UNKNOWN, exc.message, exc.evidence) from exc
-        return needs(ex, operation(SEND), ex.json(), "id", "conversation_id")
+        return needs(ex, operation(SEND), self.body(ex), "id", "conversation_id")
+
+    def _send_streaming(self, body: dict[str, Any]) -> Exchange:
+        """Send a message of a streaming-only app; its answer is assembled from the stream's events.
+
+        An error before the stream starts is the JSON envelope, returned as it came; a stream that did
+        not end properly or carries no message id is returned without an answer (its callers block).
+        """
+        s = self.client.stream("POST", "/chat-messages", json_body=body)
+        ex = s.exchange
+        events = s.json_events()
+        conversations = {e["conversation_id"] for e in events if isinstance(e.get("conversation_id"), str)}
+        for conversation_id in conversations:  # cleaned up at the end even when the stream broke
+            self.run.remember(str(body["user"]), conversation_id)
+        if ex.content_type != "text/event-stream" or not s.complete:
+            return ex
+        g = grammar()
+        pieces = [e for e in events if g.role(e.get("event")) == PIECE]
+        ends = [e for e in events if g.role(e.get("event")) == TERMINAL]
+        first = (pieces or ends or [{}])[0]
+        if ends and ends[0].get("event") == "error":
+            return ex
+        answer = {
+            "id": first.get("id") or first.get("message_id"),
+            "conversation_id": first.get("conversation_id"),
+            "answer": g.answer(events),
+            "created_at": first.get("created_at"),
+        }
+        self._streamed[id(ex)] = (ex, answer)
+        return ex
 
     def stream(self, user: str, query: str, conversation_id: str = "", **extra: Any) -> StreamResult:
         self.run.spend(1, "a streamed chat message")

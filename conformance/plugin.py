@@ -493,6 +493,7 @@ def app(client: Client, run: Run, pytestconfig: pytest.Config) -> Any:
         chat.form = body["user_input_form"]
     if ex.headers.get("server"):  # the server's own identity, for the report's header
         pytestconfig.stash[RESULTS_KEY].meta["Server header"] = ex.headers["server"][:200]
+    chat.learn_mode()  # an app whose mode streams only (agent-chat) is sent its messages streaming
     yield chat
     pytestconfig.stash[BUDGET_KEY].allow_cleanup(CLEANUP_GRACE)  # a spent budget still lets the run clean up
     problems = run.cleanup(client)

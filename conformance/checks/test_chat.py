@@ -28,7 +28,7 @@ SEND = operation("sendChatMessage")
 @pytest.fixture(scope="module")
 def first(app: ChatApp, run: Run) -> tuple[Exchange, Any]:
     ex = app.send(run.user("chat"), "Which movie is the best?")
-    return ex, ex.json()
+    return ex, app.body(ex)
 
 
 @pytest.fixture(scope="module")
@@ -41,13 +41,18 @@ def first_ok(first: tuple[Exchange, Any]) -> dict[str, Any]:
 
 @check(
     "chat.blocking_shape",
-    "a blocking answer is JSON matching the contract",
+    "a blocking answer is JSON matching the contract (a streaming-only app refuses blocking: 400)",
     contract=(
         "sendChatMessage, response_mode blocking: the answer is one JSON object matching the "
-        "contract's 200 schema"
+        "contract's 200 schema; an app whose mode is not in ChatAppAnswer's x-app-modes (agent-chat) "
+        "answers 400 invalid_param"
     ),
 )
-def test_blocking_shape(first: tuple[Exchange, Any]) -> None:
+def test_blocking_shape(first: tuple[Exchange, Any], app: ChatApp, run: Run) -> None:
+    if not app.answers_blocking:  # the contract: such an app refuses blocking mode (400 invalid_param)
+        ex = app.send(run.user("chat"), "Which movie is the best?", response_mode="blocking", spend=False)
+        expect_error(ex, SEND, 400, "invalid_param")
+        return
     ex, _ = first
     expect_status(ex, 200, expected="200 application/json with the answer")
     expect_json_body(ex, SEND)
@@ -95,7 +100,7 @@ def test_created_at(first_ok: dict[str, Any], first: tuple[Exchange, Any]) -> No
 def test_continuity(app: ChatApp, run: Run, first_ok: dict[str, Any]) -> None:
     ex = app.send(run.user("chat"), "Can you explain why?", first_ok["conversation_id"])
     expect_status(ex, 200)
-    second = needs(ex, SEND, ex.json(), "id", "conversation_id")
+    second = needs(ex, SEND, app.body(ex), "id", "conversation_id")
     expect(
         second["conversation_id"] == first_ok["conversation_id"],
         "the conversation id changed when continuing",
@@ -112,7 +117,7 @@ def _refused(app: ChatApp, run: Run, status: int, code: str | None, **body: Any)
     payload = {
         "inputs": valid_inputs(app.form),
         "query": "Which movie is the best?",
-        "response_mode": "blocking",
+        "response_mode": app.response_mode,
         "user": run.user("chat"),
     }
     for key, value in body.items():

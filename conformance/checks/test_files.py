@@ -130,7 +130,7 @@ def attached(app: ChatApp, client: Client, run: Run, parameters: dict[str, Any])
         files.append({"type": "image", "transfer_method": "remote_url", "url": REMOTE_URL})
     ex = app.send(user, "Which movie is the best?", files=files)
     expect_status(ex, 200, expected="sendChatMessage 200: an answer to a message with files")
-    answer = needs(ex, SEND, ex.json(), "id", "conversation_id")  # its schema is chat.blocking_shape's
+    answer = needs(ex, SEND, app.body(ex), "id", "conversation_id")  # its schema is chat.blocking_shape's
     return {
         "user": user,
         "record": record,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from tests.conformance.gallery import (
     access,
+    apps,
     audio,
     chat,
     conversations,
@@ -40,6 +41,7 @@ AREAS = (
     parameters,
     fuzz,
     surfaces,
+    apps,
 )
 
 BROKEN: list[Variant] = [v for module in AREAS for v in module.BROKEN]
