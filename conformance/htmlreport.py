@@ -17,7 +17,7 @@ import shlex
 from typing import TYPE_CHECKING
 
 from conformance.grouping import Group
-from conformance.results import SCORE_RULE, _evidence_labels
+from conformance.results import SCORE_RULE, SHOWN_IN_FULL, _evidence_labels
 
 if TYPE_CHECKING:
     from conformance.results import Record, Results
@@ -57,9 +57,6 @@ details details>summary{color:#0969da;cursor:pointer}code{font-size:.92em}
 ul.checks{columns:2;padding-left:1.2em}.muted{color:#57606a}
 @media print{details{display:block}details>summary{list-style:none}.banner{-webkit-print-color-adjust:exact}}
 """
-
-
-SHOWN_IN_FULL = 3  # failed checks of one cause shown unfolded; the others are one click away
 
 
 def render(results: Results) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 
 from conformance.grouping import Group, group
 
+SHOWN_IN_FULL = 3  # failed checks of one cause shown with their evidence; the others in one line each
 SCORE_RULE = (
     "Score = passed MUST checks / (passed + failed + blocked MUST checks); SHOULD findings are counted "
     "under warnings and do not move it; n/a = no MUST check was judged."
@@ -196,7 +197,11 @@ class Results:
             out.append("None.")
         for i, g in enumerate(groups, 1):
             out += [f"### Cause {i}: {g.heading()}", ""]
-            out += _md_findings(g.failed, labels, shown) if g.failed else []
+            out += _md_findings(g.failed[:SHOWN_IN_FULL], labels, shown) if g.failed else []
+            rest = g.failed[SHOWN_IN_FULL:]
+            if rest:  # the same defect again: one line each (every record's evidence is in the JSON)
+                out.append(f"- {len(rest)} more failed checks of this cause (their evidence is in the JSON):")
+                out += [f"  - `{_name(r)}`{' (known)' if r.known else ''}: {r.message}" for r in rest]
             if g.blocked:
                 if not g.failed:
                     out.append("- found while preparing the checks below; evidence:")
