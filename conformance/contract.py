@@ -110,10 +110,16 @@ def resolve(node: Any) -> Any:
 
 def schema_errors(schema: dict[str, Any], instance: Any, limit: int = 3) -> list[str]:
     """Short, readable validation errors (path: message)."""
+    return _readable(validator(schema).iter_errors(instance), limit)
+
+
+def _readable(errors: Iterator[Any], limit: int) -> list[str]:
     out = []
-    for err in sorted(validator(schema).iter_errors(instance), key=lambda e: list(e.absolute_path)):
+    for err in sorted(errors, key=lambda e: [str(p) for p in e.absolute_path]):
         where = "/".join(str(p) for p in err.absolute_path) or "(root)"
-        out.append(f"{where}: {err.message[:200]}")
+        line = f"{where}: {err.message[:200]}"
+        if line not in out:  # a field under two schemas (allOf) fails twice the same way
+            out.append(line)
         if len(out) >= limit:
             break
     return out
@@ -231,7 +237,23 @@ def item_errors(item_schema: dict[str, Any], item: dict[str, Any]) -> list[str]:
 
     jsonschema treats contentMediaType/contentSchema as annotations, so the JSON payload is checked
     here, against the contentSchema of the first branch whose structural part accepts the item.
+    A data-only event whose payload the schema of its own event type accepts (the discriminator's
+    mapping names it) is judged by that schema alone: the same judgement at ~1/40 of the cost of
+    walking every branch (a stream has dozens of events, a load run thousands a second), and its
+    errors name the field at fault ("created_at: ... is not of type 'integer'") instead of the whole
+    event. Any other event takes the full walk.
     """
+    own = _own_event_validator(item_schema, item)
+    if own is not None:  # a data-only event of a type the contract names: judged by that type's schema
+        check, payload = own
+        if check.is_valid(payload):
+            return []
+        return _readable(check.iter_errors(payload), 3)
+    return walk_errors(item_schema, item)
+
+
+def walk_errors(item_schema: dict[str, Any], item: dict[str, Any]) -> list[str]:
+    """item_errors the long way: the whole item schema, then the data of the branch that accepts it."""
     errors = schema_errors(item_schema, item)
     if errors:
         return errors
@@ -246,6 +268,61 @@ def item_errors(item_schema: dict[str, Any], item: dict[str, Any]) -> list[str]:
                 return [f"data is not JSON: {exc}"]
             return schema_errors(data_schema["contentSchema"], payload)
     return ["no branch of the item schema accepts the event"]
+
+
+def _own_event_validator(item_schema: dict[str, Any], item: dict[str, Any]) -> tuple[Any, Any] | None:
+    """(the validator of the event's own type, its payload) for a data-only event of a named type."""
+    data_only = set(item) <= {"data", "event", "id"} and item.get("event", "message") == "message"
+    if "data" not in item or not data_only:
+        return None
+    try:
+        payload = json.loads(item["data"])
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(payload, dict) or not isinstance(payload.get("event"), str):
+        return None
+    check = _event_validators(item_schema).get(payload["event"])
+    return (check, payload) if check is not None else None
+
+
+_EVENT_VALIDATORS: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+
+
+def _event_validators(item_schema: dict[str, Any]) -> dict[str, Any]:
+    """The validator of each event type named in the discriminator mappings of the item schema's
+    branches, built once per schema object (the entry keeps the schema alive, so its id stays its own)."""
+    hit = _EVENT_VALIDATORS.get(id(item_schema))
+    if hit is not None and hit[0] is item_schema:
+        return hit[1]
+    out: dict[str, Any] = {}
+    for branch in _branches(item_schema):
+        data = resolve(branch).get("properties", {}).get("data", {})
+        content = resolve(data.get("contentSchema", {}))
+        for event, target in content.get("discriminator", {}).get("mapping", {}).items():
+            try:
+                out[event] = jsonschema.Draft202012Validator(
+                    _inline({"$ref": target}), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+                )
+            except RecursionError:
+                out[event] = validator({"$ref": target})
+    _EVENT_VALIDATORS[id(item_schema)] = (item_schema, out)
+    return out
+
+
+def _inline(node: Any, depth: int = 0) -> Any:
+    """The schema with the contract's local `$ref`s replaced by their targets (no registry lookups)."""
+    if depth > 32:
+        raise RecursionError("a recursive schema cannot be inlined")
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/"):
+            target = _inline(resolve({"$ref": ref}), depth + 1)
+            rest = {k: _inline(v, depth + 1) for k, v in node.items() if k != "$ref"}
+            return {"allOf": [target, rest]} if rest else target
+        return {k: _inline(v, depth + 1) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inline(v, depth + 1) for v in node]
+    return node
 
 
 def _branches(schema: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -9,10 +9,7 @@ schema, or a stream that does not end with its terminal event is a finding with 
 from __future__ import annotations
 
 import json
-from functools import cache
 from typing import Any
-
-import jsonschema
 
 from conformance import contract
 from conformance.checking import CheckFailed, expect_error, expect_json_body, expect_status
@@ -57,61 +54,6 @@ def judge_exchange(operation_id: str, ex: Exchange, statuses: tuple[int, ...] = 
     return None
 
 
-@cache
-def _event_validators(operation_id: str) -> dict[str, Any]:
-    """The contract's validator for each stream event type named in its discriminator mapping.
-
-    The data of a stream event is `oneOf` the event schemas, with a discriminator on `event`:
-    validating an event against the one schema its discriminator names is the same judgement at a
-    fraction of the cost (a load run validates thousands of events a second). Anything the fast path
-    does not accept goes to `contract.item_errors`, whose message the finding carries.
-    """
-    out: dict[str, Any] = {}
-    schema = contract.operation(operation_id).item_schema(200)
-    for branch in contract.resolve(schema).get("anyOf", []) if schema else []:
-        data = contract.resolve(branch).get("properties", {}).get("data", {})
-        content = contract.resolve(data.get("contentSchema", {}))
-        for event, target in content.get("discriminator", {}).get("mapping", {}).items():
-            try:
-                out[event] = jsonschema.Draft202012Validator(
-                    _inline({"$ref": target}), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
-                )
-            except RecursionError:
-                out[event] = contract.validator({"$ref": target})
-    return out
-
-
-def _inline(node: Any, depth: int = 0) -> Any:
-    """The schema with the contract's local `$ref`s replaced by their targets (no registry lookups)."""
-    if depth > 32:
-        raise RecursionError("a recursive schema cannot be inlined")
-    if isinstance(node, dict):
-        ref = node.get("$ref")
-        if isinstance(ref, str) and ref.startswith("#/"):
-            target = _inline(contract.resolve({"$ref": ref}), depth + 1)
-            rest = {k: _inline(v, depth + 1) for k, v in node.items() if k != "$ref"}
-            return {"allOf": [target, rest]} if rest else target
-        return {k: _inline(v, depth + 1) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_inline(v, depth + 1) for v in node]
-    return node
-
-
-def event_errors(operation_id: str, schema: dict[str, Any], item: dict[str, Any]) -> list[str]:
-    """The contract's errors for one parsed event ([] when valid)."""
-    if "data" in item and item.get("event", "message") == "message" and set(item) <= {"data", "event", "id"}:
-        try:
-            payload = json.loads(item["data"])
-        except ValueError:
-            payload = None
-        fast = (
-            _event_validators(operation_id).get(payload.get("event")) if isinstance(payload, dict) else None
-        )
-        if fast is not None and fast.is_valid(payload):
-            return []
-    return contract.item_errors(schema, item)
-
-
 def payloads(s: StreamResult) -> list[dict[str, Any]]:
     """The JSON objects of a stream's data events (non-JSON data is left to the item schema check)."""
     return s.json_events()
@@ -130,7 +72,7 @@ def judge_stream(s: StreamResult, operation_id: str = "sendChatMessage") -> Find
             STREAMS, operation_id, f"a stream answered with status {ex.status}", [s.evidence()], rule
         )
     for i, event in enumerate(s.events):
-        errors = event_errors(operation_id, schema, event.item()) if schema else []
+        errors = contract.item_errors(schema, event.item()) if schema else []
         if errors:
             return finding(
                 STREAMS,
