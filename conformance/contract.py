@@ -13,6 +13,7 @@ from functools import cache
 from typing import Any
 
 import jsonschema
+import pytest
 import yaml
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
@@ -230,6 +231,14 @@ def operation(operation_id: str) -> Operation:
         if op.operation_id == operation_id:
             return op
     raise KeyError(operation_id)
+
+
+def operation_or_skip(operation_id: str) -> Operation:
+    """The operation, or a skip of the calling check when the judged era's API has none (2023)."""
+    try:
+        return operation(operation_id)
+    except KeyError:
+        pytest.skip(f"{operation_id} is not part of the judged era's API ({era()})")
 
 
 def item_errors(item_schema: dict[str, Any], item: dict[str, Any]) -> list[str]:

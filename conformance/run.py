@@ -1,7 +1,7 @@
 """Per-run state: unique users, the answer budget, and the conversations to clean up.
 
 Each run invents its own users (prefix + run id + label) so it never reads or changes data it did
-not create, and deletes every conversation it created when the session ends.
+not create, and deletes every conversation and every annotation it created when the session ends.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ class Run:
     spent: int = 0
     created: list[tuple[str, str]] = field(default_factory=list)
     users: list[str] = field(default_factory=list)
+    annotations: list[str] = field(default_factory=list)  # ids of the annotations this run created
 
     def user(self, label: str) -> str:
         """A fresh user name unique to this run."""
@@ -46,9 +47,26 @@ class Run:
         if conversation_id and (user, conversation_id) not in self.created:
             self.created.append((user, conversation_id))
 
+    def remember_annotation(self, annotation_id: str) -> None:
+        """An annotation this run created (app data: the run deletes it, and only what it created)."""
+        if annotation_id and annotation_id not in self.annotations:
+            self.annotations.append(annotation_id)
+
+    def forget_annotation(self, annotation_id: str) -> None:
+        if annotation_id in self.annotations:
+            self.annotations.remove(annotation_id)
+
     def cleanup(self, client: Client) -> list[str]:
         """Delete what this run created; returns problems (never raises: cleanup must not hide results)."""
         problems = []
+        for i, annotation_id in enumerate(list(self.annotations)):
+            try:
+                ex = client.call("DELETE", f"/apps/annotations/{annotation_id}")
+            except (BudgetSpent, Blocked) as exc:
+                problems.append(f"cleanup stopped, {len(self.annotations) - i} annotation(s) left: {exc}")
+                break
+            if ex.status not in (200, 204, 404):
+                problems.append(f"annotation {annotation_id}: {ex.answer_line()}")
         for i, (user, conversation_id) in enumerate(self.created):
             try:
                 ex = client.call("DELETE", f"/conversations/{conversation_id}", json_body={"user": user})

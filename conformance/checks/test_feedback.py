@@ -134,3 +134,51 @@ def test_invalid_rating(app: ChatApp, message: tuple[str, str, str]) -> None:
 @check("feedback.unknown_message", "rating an unknown message is 404 not_found")
 def test_unknown_message(app: ChatApp, message: tuple[str, str, str]) -> None:
     expect_error(app.feedback(message[0], random_id(), "like"), RATE, 404, "not_found")
+
+
+def _app_feedbacks(client: Any, message_id: str) -> tuple[Exchange, list[dict[str, Any]]]:
+    """The app's feedbacks on `message_id` (newest first: a fresh one is on the first pages)."""
+    op = contract.operation_or_skip("listAppFeedbacks")
+    found: list[dict[str, Any]] = []
+    ex = None
+    for page in range(1, 4):
+        ex = client.call("GET", "/app/feedbacks", params={"page": page, "limit": 101})
+        expect_status(ex, 200)
+        data = expect_json_body(ex, op)["data"]
+        found += [f for f in data if f.get("message_id") == message_id]
+        if len(data) < 101:
+            break
+    return ex, found
+
+
+@check(
+    "feedback.app_list",
+    "the app's feedback list shows a user's rating and content, and drops it when revoked",
+    contract=(
+        "listAppFeedbacks: every end user's feedback on the app's messages, newest first; a revoked "
+        "rating leaves the list"
+    ),
+)
+def test_app_list(app: ChatApp, run: Run) -> None:
+    contract.operation_or_skip("listAppFeedbacks")
+    user = run.user("app-feedback")
+    answer = app.send_ok(user, "Which movie is the best?")
+    rated = app.feedback(user, answer["id"], "dislike", content="conformance: too short")
+    expect_status(rated, 200, expected='200 {"result": "success"}')
+    listed, found = _app_feedbacks(app.client, answer["id"])
+    expect(found, "a rated message is missing from the app's feedbacks", rated, listed)
+    expect(
+        (found[0].get("rating"), found[0].get("content")) == ("dislike", "conformance: too short"),
+        f"listed as {found[0].get('rating')!r} / {found[0].get('content')!r}, rated dislike with content",
+        rated,
+        listed,
+    )
+    expect(
+        found[0].get("conversation_id") == answer["conversation_id"],
+        "the feedback names another conversation",
+        listed,
+    )
+    revoked = app.feedback(user, answer["id"], None)
+    expect_status(revoked, 200, expected='200 {"result": "success"}')
+    after, still = _app_feedbacks(app.client, answer["id"])
+    expect(not still, "a revoked rating is still in the app's feedbacks", revoked, after)

@@ -1,4 +1,11 @@
-"""isolation: a second user can neither read, continue, rename, delete, rate nor list another's data."""
+"""isolation: a second user can neither read, continue, rename, delete, rate nor list another's data.
+
+`isolation.owned` covers every operation of the contract: where the contract scopes an operation's
+resource to the end user (`x-resource-owner: end-user`), another user's ids must be 404. Operations
+on the app's own data (`x-resource-owner: app`: annotations, app feedbacks, end users, app info) are
+shared by every user of the app, so there is no isolation between users to judge there. The
+dedicated checks below judge some operations further (nothing changed afterwards).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +13,23 @@ from typing import Any
 
 import pytest
 
+from conformance import contract
 from conformance.chatapp import ChatApp
 from conformance.checking import check, expect, expect_error, expect_json_body, expect_status
 from conformance.contract import operation
+from conformance.http import Client
 from conformance.run import Run
+
+OPS = contract.operations()
+# Operations a dedicated check below judges with its after-effects (isolation.owned leaves them to it).
+DEEPER = {
+    "listConversations": "isolation.list",
+    "listMessages": "isolation.read",
+    "sendChatMessage": "isolation.continue",
+    "renameConversation": "isolation.rename",
+    "createMessageFeedback": "isolation.feedback",
+    "deleteConversation": "isolation.delete",
+}
 
 
 @pytest.fixture(scope="module")
@@ -17,6 +37,66 @@ def owner(app: ChatApp, run: Run) -> dict[str, Any]:
     user = run.user("owner")
     answer = app.send_ok(user, "Which movie is the best?")
     return {"user": user, "conversation_id": answer["conversation_id"], "message_id": answer["id"]}
+
+
+def _owned_ids(app: ChatApp, owner: dict[str, Any]) -> dict[str, str]:
+    """The owner's ids by the parameter names that carry them (a variable only where the app has one)."""
+    ids = {"conversation_id": owner["conversation_id"], "message_id": owner["message_id"]}
+    if any(o.operation_id == "listConversationVariables" for o in OPS):
+        ex = app.client.call(
+            "GET", f"/conversations/{owner['conversation_id']}/variables", params={"user": owner["user"]}
+        )
+        body = ex.json() if ex.status == 200 else None
+        data = body.get("data") if isinstance(body, dict) else None
+        first = data[0] if isinstance(data, list) and data else None
+        if isinstance(first, dict) and isinstance(first.get("id"), str):
+            ids["variable_id"] = first["id"]
+    return ids
+
+
+def _intruding_request(op: contract.Operation, ids: dict[str, str], intruder: str) -> dict[str, Any]:
+    """`op` aimed at the owner's resource, as the intruder: the owner's ids, the intruder's `user`."""
+    path = op.path
+    for name in op.path_params():
+        if name not in ids:
+            pytest.skip(f"the owner has no {name} to aim {op.operation_id} at (the app has none)")
+        path = path.replace("{" + name + "}", ids[name])
+    kwargs: dict[str, Any] = {}
+    media, example = op.request_example()
+    if media == "application/json":
+        body = dict(example) if isinstance(example, dict) else {}
+        body.update({k: v for k, v in ids.items() if k in body})
+        body["user"] = intruder
+        kwargs["json_body"] = body
+    if op.method == "GET":
+        kwargs["params"] = {"user": intruder, **{k: v for k, v in ids.items() if op.parameter(k)}}
+    return {"method": op.method, "path": path, **kwargs}
+
+
+@check(
+    "isolation.owned",
+    "on every operation the contract scopes to a user, another user's resource is 404",
+    contract=(
+        "x-resource-owner: end-user: the operation reads or writes the calling user's resource only; "
+        "another user's id answers 404 `not_found`"
+    ),
+)
+@pytest.mark.parametrize("op", OPS, ids=[o.operation_id for o in OPS])
+def test_owned(op: contract.Operation, request: pytest.FixtureRequest) -> None:
+    owner_of = op.spec.get("x-resource-owner")
+    if op.operation_id in DEEPER:
+        pytest.skip(f"judged with its after-effects by {DEEPER[op.operation_id]}")
+    if owner_of == "app":
+        pytest.skip("the app's own data (x-resource-owner: app): shared by every user, no isolation to judge")
+    if owner_of != "end-user" or op.tag != "chat-app":
+        pytest.skip("the contract does not scope this operation's resource to an end user")
+    app: ChatApp = request.getfixturevalue("app")
+    owner: dict[str, Any] = request.getfixturevalue("owner")
+    intruder: str = request.getfixturevalue("intruder")
+    client: Client = request.getfixturevalue("client")
+    req = _intruding_request(op, _owned_ids(app, owner), intruder)
+    ex = client.call(req.pop("method"), req.pop("path"), **req)
+    expect_error(ex, op, 404, "not_found")
 
 
 @pytest.fixture(scope="module")

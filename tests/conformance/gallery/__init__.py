@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from tests.conformance.gallery import (
     access,
+    app_annotations,
+    appinfo,
     apps,
     audio,
     chat,
@@ -22,7 +24,9 @@ from tests.conformance.gallery import (
     lifecycle,
     parameters,
     streaming,
+    suggestions,
     surfaces,
+    variables,
     wire,
 )
 from tests.conformance.gallery.helpers import Variant
@@ -35,10 +39,14 @@ AREAS = (
     conversations,
     lifecycle,
     feedback,
+    suggestions,
+    variables,
     access,
     audio,
     files,
     parameters,
+    appinfo,
+    app_annotations,
     fuzz,
     surfaces,
     apps,

@@ -53,7 +53,23 @@ def rating_required(app: App) -> App:
     return wrap(app, path=r"/v1/messages/[^/]+/feedbacks$", method="POST", request=require)
 
 
+def app_feedbacks_empty(app: App) -> App:
+    """The admin list never shows anything."""
+    return wrap(
+        app,
+        path=r"/v1/app/feedbacks$",
+        intercept=lambda env: (200, [("Content-Type", "application/json")], b'{"data": []}'),
+    )
+
+
 BROKEN: list[Variant] = [
+    Variant(
+        "app_feedbacks_empty",
+        "the app's feedback list is always empty",
+        "feedback",
+        app_feedbacks_empty,
+        ("feedback.app_list",),
+    ),
     Variant(
         "feedback_not_stored",
         "feedback answers success but stores nothing",
