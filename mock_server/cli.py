@@ -153,6 +153,7 @@ def check_inputs(cfg: MockConfig) -> str | None:
     from mock_server.apps import AppError, Apps, load_apps
     from mock_server.contract import Contract
     from mock_server.fixtures import FixtureError, load_fixtures, validated_users
+    from mock_server.replies import StreamVocabulary
 
     contract_file, fixtures_dir = cfg.contract_file(), cfg.fixtures_path()
     if not contract_file.is_file():
@@ -174,7 +175,11 @@ def check_inputs(cfg: MockConfig) -> str | None:
             fixtures.parameters.get("opening_statement"),
             "users.yaml: users",
         )
-        Apps(load_apps(fixtures_dir, fixtures.raw_app), cfg.app_bindings)
+        apps = Apps(load_apps(fixtures_dir, fixtures.raw_app), cfg.app_bindings)
+        vocabulary = StreamVocabulary(contract.doc)
+        problems = [p for p in map(vocabulary.problem, apps.apps) if p]
+        if problems:
+            raise AppError(problems[0])
     except AppError as exc:
         return str(exc) if str(exc).startswith("--app") else f"--fixtures {fixtures_dir}: {exc}"
     except FixtureError as exc:

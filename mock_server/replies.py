@@ -54,6 +54,21 @@ class StreamVocabulary:
                 return event
         return "message"
 
+    def carries(self, event: str, mode: str) -> bool:
+        """Whether a `mode` app's stream may carry `event` in the served era (x-app-modes, x-eras)."""
+        if event not in self.known:
+            return False
+        return event in {"message_end", "error"} or mode in self.modes.get(event, [])
+
+    def problem(self, app: App) -> str | None:
+        """Why `app`'s replies cannot be streamed in its mode, or None."""
+        needs = {"thoughts": "agent_thought", "workflow": "workflow_started", "files": "message_file"}
+        for spec in [app.reply, *app.replies.values()]:
+            for key, event in needs.items():
+                if spec.get(key) and event in self.known and app.mode not in self.modes[event]:
+                    return f"fixtures/apps/{app.name}.yaml: `{key}` needs a mode whose streams carry {event}"
+        return None
+
     def answers_blocking(self, mode: str) -> bool:
         return not self.blocking_modes or mode in self.blocking_modes
 

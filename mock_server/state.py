@@ -16,7 +16,7 @@ from typing import Any
 from flask import Flask, g
 
 from mock_server import store
-from mock_server.apps import Apps, load_apps
+from mock_server.apps import AppError, Apps, load_apps
 from mock_server.config import MockConfig
 from mock_server.contract import Contract, Operation
 from mock_server.engine import Engine
@@ -187,6 +187,10 @@ def build_state(config: MockConfig) -> MockState:
     state.temp_store = temp_store
     state.apps = apps
     state.vocabulary = StreamVocabulary(contract.doc)
+    for app in apps.apps:  # replies the app's mode cannot stream are a fixture error, found at start
+        problem = state.vocabulary.problem(app)
+        if problem:
+            raise AppError(problem)
     try:
         fixtures.users = _validated_fixture_users(state)
     except FixtureError:

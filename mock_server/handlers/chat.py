@@ -185,12 +185,12 @@ def _chat_stream(call: Call, user: str, common: dict[str, Any], created_at: int,
     state = call.state
     task_id, message_id = common["task_id"], common["id"]
     state.stops.watch()
-    known = state.vocabulary.known
+    mode = call.app.mode
     piece_event = state.vocabulary.piece_event(call.app.mode)
     piece_frame = piece_template({"event": piece_event, **common, "answer": PIECE, "created_at": created_at})
 
     def frames(payloads: list[dict[str, Any]]) -> list[bytes]:
-        return [data_frame(p) for p in payloads if p["event"] in known]
+        return [data_frame(p) for p in payloads if state.vocabulary.carries(p["event"], mode)]
 
     def end_frames(sent: list[str], stopped: bool) -> list[bytes]:
         so_far = "".join(sent)
@@ -233,7 +233,7 @@ def _chat_stream(call: Call, user: str, common: dict[str, Any], created_at: int,
         pieces=[
             item.text if isinstance(item, Piece) else Extra(data_frame(item.payload), item.replace)
             for item in reply.items
-            if isinstance(item, Piece) or item.payload["event"] in known
+            if isinstance(item, Piece) or state.vocabulary.carries(item.payload["event"], mode)
         ],
         piece_frame=piece_frame,
         end_frames=end_frames,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -318,8 +319,6 @@ def test_the_2023_era_serves_every_key_as_the_plain_chat_app(make_app) -> None:
 
 
 def test_app_files_are_valid_yaml_with_a_key_each() -> None:
-    from pathlib import Path
-
     folder = Path(__file__).resolve().parents[2] / "fixtures" / "apps"
     docs = {p.stem: yaml.safe_load(p.read_text()) for p in folder.glob("*.yaml")}
     assert {name: doc["key"] for name, doc in docs.items()} == KEYS
