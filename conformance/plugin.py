@@ -49,6 +49,7 @@ RESULTS_KEY = pytest.StashKey[Results]()
 OPTIONS_KEY = pytest.StashKey[Options]()
 ABORTED_KEY = pytest.StashKey[str]()
 BUDGET_KEY = pytest.StashKey[Budget]()
+BASELINE_KEY = pytest.StashKey["list[baseline.Entry]"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -223,6 +224,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     meta["surfaces judged"] = "; ".join(judged)
     meta["surfaces not judged"] = "; ".join(not_judged) or "none"
     meta.update(identity())
+    if opts.baseline:  # validated by the preflight
+        config.stash[BASELINE_KEY] = baseline.load(opts.baseline)
 
 
 def identity() -> dict[str, str]:
@@ -303,6 +306,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             _blocked(record, exc, report, mark)
             if level == SHOULD and report.when == "call":
                 report.outcome = "passed"  # a SHOULD check blocked does not fail the run by itself
+            _known(item.config, record, report)
             item.config.stash[RESULTS_KEY].add(record)
             return report
         if isinstance(exc, CheckFailed):
@@ -322,8 +326,21 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             report.sections.append(("conformance warning", record.message))
         else:
             record.outcome = "failed"
+    _known(item.config, record, report)
     item.config.stash[RESULTS_KEY].add(record)
     return report
+
+
+def _known(config: pytest.Config, record: Record, report: pytest.TestReport) -> None:
+    """A MUST failure the baseline declares: an expected failure for pytest and JUnit (xfail, with
+    the baseline's reason), so CI dashboards that read JUnit agree with the exit status."""
+    if record.level != "MUST" or record.outcome not in ("failed", "blocked"):
+        return
+    entry = next((e for e in config.stash.get(BASELINE_KEY, []) if e.matches(record)), None)
+    if entry is not None:
+        record.known = entry.reason
+        report.outcome = "skipped"
+        report.wasxfail = f"known failure (baseline): {entry.reason}"  # type: ignore[attr-defined]
 
 
 def _blocked(

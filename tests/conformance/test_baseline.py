@@ -64,12 +64,15 @@ def test_a_baseline_of_the_known_failures_makes_the_run_pass(broken: str, first:
               if r["outcome"] == "failed"}  # fmt: skip
     written = yaml.safe_load((tmp / "baseline.yaml").read_text())["known_failures"]
     assert {f"{e['check']}[{e['subject']}]" if "subject" in e else e["check"] for e in written} == failed
-    again = run_suite(broken, "history", "--baseline", str(tmp / "baseline.yaml"))
+    junit = tmp / "known.xml"
+    again = run_suite(broken, "history", "--baseline", str(tmp / "baseline.yaml"), "--junitxml", str(junit))
     assert again["exit_code"] == 0, again["output"]
     assert again["verdict"].startswith("PASS (baseline)")
     assert set(again["baseline"]["new"]) == set() and len(again["baseline"]["known"]) == len(failed)
     known = [r for r in again["results"] if r["outcome"] == "failed"]
     assert known and all(r["known"] for r in known)  # still reported, with the baseline's reason
+    xml = junit.read_text()  # CI dashboards agree with the exit status: known failures are xfails
+    assert "<failure" not in xml and xml.count('type="pytest.xfail"') == len(failed)
 
 
 def test_a_failure_missing_from_the_baseline_is_new_and_fails_the_run(broken: str, tmp_path: Path) -> None:
