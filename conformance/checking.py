@@ -125,6 +125,20 @@ def needs(ex: Exchange, op: contract.Operation, body: Any, *fields: str, status:
     return body
 
 
+def needs_page(ex: Exchange, op: contract.Operation) -> dict[str, Any]:
+    """A list answer a check reads items from: a JSON object whose `data` is a list of objects.
+
+    The page's schema is the history and conversations checks' to judge; an answer without a
+    usable `data` list blocks the reader (by that field's finding), it does not fail it.
+    """
+    body = ex.json()
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+        cause = field_cause(op.operation_id, ex.status, "data", "is not a list of objects")
+        raise Blocked(cause, "the page has no usable `data` list", _ev([ex]))
+    return body
+
+
 def need_field(ex: Exchange, op: contract.Operation, body: dict[str, Any], name: str, kind: type) -> Any:
     """One field a check judges further: when it is absent or of another type, the check is blocked
     by that field's schema finding (chat.blocking_shape and its kin report it once)."""
