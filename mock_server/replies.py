@@ -112,6 +112,14 @@ class Reply:
     agent_thoughts: list[dict[str, Any]] = field(default_factory=list)
     files: list[AssistantFile] = field(default_factory=list)
 
+    def outcome_for(self, answer_so_far: str) -> dict[str, Any]:
+        """What history keeps of an answer cut short (stopped, or a fault): the agent's last thought,
+        the one that holds the answer, holds what was sent of it."""
+        if not self.agent_thoughts:
+            return {}
+        *tools, last = self.agent_thoughts
+        return {"agent_thoughts": [*tools, {**last, "thought": answer_so_far}]}
+
 
 def _json_text(value: Any, query: str) -> str:
     """A tool's input or observation as JSON text; `{query}` in strings is the user's query."""

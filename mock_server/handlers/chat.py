@@ -224,7 +224,8 @@ def _chat_stream(call: Call, user: str, common: dict[str, Any], created_at: int,
         if not complete:  # stopped or cut by a fault: history shows what the client received
             conn = state.connection()
             try:
-                store.set_answer(conn, message_id, "".join(sent))
+                so_far = "".join(sent)
+                store.set_message_outcome(conn, message_id, answer=so_far, **reply.outcome_for(so_far))
             finally:
                 state.pool.release(conn)
 

@@ -357,3 +357,26 @@ def test_a_stopped_answer_closes_its_run_and_its_audio(make_app, name: str) -> N
     assert 0 < len(pieces) < 100  # the whole answer has about 120
     [item] = history(CheckedClient(app), name, events[0]["conversation_id"], user="s1")
     assert item["answer"] == "".join(pieces)
+
+
+def test_a_stopped_agent_answer_keeps_what_was_sent_in_its_last_thought(make_app) -> None:
+    app = make_app(token_interval_ms=20)
+    body = {
+        "inputs": INPUTS,
+        "query": "Tell me the plot of Die Hard",
+        "user": "s1",
+        "response_mode": "streaming",
+    }
+    resp = app.test_client().post("/v1/chat-messages", headers=auth("agent"), json=body, buffered=False)
+    frames = iter(resp.response)
+    first: list[bytes] = []
+    while sum(b'"event":"agent_message"' in f for f in first) < 3:
+        first.append(next(frames))
+    task_id = json.loads(first[0][6:])["task_id"]
+    CheckedClient(app).post(f"/v1/chat-messages/{task_id}/stop", headers=auth("agent"), json={"user": "s1"})
+    events = [json.loads(f[6:]) for f in first + list(frames) if f.startswith(b"data: ")]
+    assert events[-1]["event"] == "message_end"
+    [item] = history(CheckedClient(app), "agent", events[0]["conversation_id"], user="s1")
+    assert item["answer"] == answer_of(events) and 0 < len(item["answer"]) < 300
+    assert item["agent_thoughts"][-1]["thought"] == item["answer"]
+    assert item["agent_thoughts"][0]["tool"] == "film_search"
