@@ -61,13 +61,14 @@ if "/files/upload" in OPS:
                                  models.UploadFileRequest(user=USER))
     say(op="uploadFile", name=upload.name, size=upload.size)
 
-for mode in ("agent", "chatflow"):
+for mode in ("agent", "chatflow", "voice"):  # the other apps' streams, through the SDK's event models
     key = ARGS["keys"].get(mode)
     if not key:
         continue
     other = Client(api_key=key, api_base=ARGS["base_url"])
     streamed = list(other.chat_messages(models.ChatRequest(
-        query="Which movie is the best?", inputs={}, user=USER, response_mode=models.ResponseMode.STREAMING,
+        query="Show me the Die Hard poster", inputs={"book": "Die Hard"}, user=USER,
+        response_mode=models.ResponseMode.STREAMING,
     )))
     say(op="sendChatMessage", mode="streaming", app=mode, events=[e.event.value for e in streamed],
         types=[type(e).__name__ for e in streamed])

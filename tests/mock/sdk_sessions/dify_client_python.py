@@ -64,13 +64,14 @@ if "/text-to-audio" in OPS:
     spoken = client.text_to_audio(models.TextToAudioRequest(text="Die Hard", user=USER))
     say(op="textToAudio", bytes=len(spoken))
 
-for mode in ("agent", "chatflow"):
+for mode in ("agent", "chatflow", "voice"):  # the other apps' streams, through the SDK's event models
     key = ARGS["keys"].get(mode)
     if not key:
         continue
     other = Client(api_key=key, api_base=ARGS["base_url"])
     streamed = list(other.chat_messages(models.ChatRequest(
-        query="Which movie is the best?", inputs={}, user=USER, response_mode=models.ResponseMode.STREAMING,
+        query="Show me the Die Hard poster", inputs={"book": "Die Hard"}, user=USER,
+        response_mode=models.ResponseMode.STREAMING,
     )))
     say(op="sendChatMessage", mode="streaming", app=mode, events=[str(e.event) for e in streamed],
         types=[type(e).__name__ for e in streamed])
