@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 from tests.conformance.gallery.helpers import App, Variant
+from tests.conformance.harness import KEY, mock_app
 from tests.conformance.rewrite import wrap
 
 JSON = [("Content-Type", "application/json")]
@@ -139,5 +140,11 @@ BROKEN: list[Variant] = [
 ]
 
 GOOD: list[Variant] = [
+    Variant(
+        "agent_app_admin",
+        "the agent app (streaming only): annotations answer through agent_message pieces",
+        "annotations,appinfo,feedback,suggestions",
+        lambda app: mock_app(app_bindings={KEY: "agent"}),
+    ),
     Variant("annotations_dify_has_more", "has_more true for a full last page", "annotations", dify_has_more),
 ]

@@ -143,6 +143,12 @@ BROKEN: list[Variant] = [
 
 GOOD: list[Variant] = [
     Variant(
+        "chatflow_app_today",
+        "the chatflow app: its variables, suggestions, info and isolation",
+        "variables,suggestions,appinfo,isolation",
+        on_chatflow(lambda app: app),
+    ),
+    Variant(
         "variables_python_str_values",
         "non-string values as Python's str() (real servers)",
         "variables",
