@@ -22,6 +22,7 @@ import requests
 from conformance.bounds import (
     DEFAULT_MAX_BODY_MB,
     MB,
+    WATCHDOG,
     BodyTooLarge,
     BoundedAdapter,
     BoundExceeded,
@@ -33,7 +34,7 @@ from conformance.bounds import (
     OutOfTime,
     guarded,
 )
-from conformance.causes import Blocked, hang_cause
+from conformance.causes import Blocked, Cause, hang_cause
 from conformance.sse import SseEvent, SseParser
 
 SNIPPET = 300
@@ -178,6 +179,24 @@ def describe_auth(auth: str | None, header: str | None) -> str:
     return f"Authorization: {shown}"
 
 
+PROBE_READ, PROBE_WALL = 1.0, 5.0  # seconds: the bounds of a request to an operation that hung before
+
+
+@dataclass
+class Hang:
+    """The first hang of one operation in a run: what was asked, why it counts, its evidence."""
+
+    method: str
+    url: str
+    reason: str
+    streamed: bool
+    evidence: str
+    confirmed: bool = False  # a probe hung too: later requests are not sent
+
+    def cause(self) -> Cause:
+        return hang_cause(self.method, self.url, self.reason, self.streamed)
+
+
 class Client:
     """A small HTTP client bound to one base URL and key; every exchange is bounded.
 
@@ -208,9 +227,9 @@ class Client:
         self.session.mount("https://", adapter)
         self.calls = 0
         self.refused = 0
-        # operation (and stream) -> (the hang's cause, its evidence): the first hang of an operation
-        # marks it; later calls to it are not sent, their checks are blocked by that hang
-        self.hangs: dict[str, tuple[str, str, str, bool, str]] = {}
+        # operation (and stream) -> its first hang (see _hung): the first hang marks the operation,
+        # the next request to it is a short probe, and once a probe hangs too nothing more is sent
+        self.hangs: dict[str, Hang] = {}
 
     def _route(self, method: str, url: str, streamed: bool) -> str:
         """The operation a request is for, without the contract: ids (segments with digits) elided."""
@@ -218,12 +237,29 @@ class Client:
         parts = ["{}" if any(c.isdigit() for c in part) else part for part in path.split("/")]
         return f"{method.upper()} {'/'.join(parts)}{' stream' if streamed else ''}"
 
-    def _refuse_hung(self, method: str, url: str, streamed: bool) -> None:
-        """Raise `Blocked` when this operation already hung in this run (no second wait for it)."""
+    def _hung(self, method: str, url: str, streamed: bool) -> Hang | None:
+        """The earlier hang of this operation, if any; `Blocked` once the hang is confirmed.
+
+        After a first hang a request is still sent, as a probe with short bounds (a server may
+        refuse bad input at once while its answers hang): it is judged if it answers, and blocked
+        by the first hang (which it confirms) if it does not. Once confirmed, nothing more is sent.
+        """
         found = self.hangs.get(self._route(method, url, streamed))
-        if found is not None:
-            cause = hang_cause(*found[:4])
-            raise Blocked(cause, f"not sent: {cause.title} earlier in this run", [found[4]])
+        if found is not None and found.confirmed:
+            raise Blocked(
+                found.cause(), f"not sent: {found.cause().title} earlier in this run", [found.evidence]
+            )
+        return found
+
+    def _probe_failed(self, hang: Hang, exc: Exception | None) -> None:
+        """A probe that hung too: the operation's hang is confirmed, the check blocked by the first."""
+        if exc is None or isinstance(exc, OutOfTime) or not isinstance(exc, requests.Timeout):
+            return
+        hang.confirmed = True
+        cause = hang.cause()
+        raise Blocked(
+            cause, f"no answer within the {PROBE_READ:g} s probe after: {cause.title}", [hang.evidence]
+        )
 
     def _note_hang(
         self,
@@ -246,7 +282,7 @@ class Client:
                 else:
                     reason = f"no bytes within the read timeout ({self.timeout:g} s)"
             shown = evidence() if evidence is not None else ex.evidence()
-            self.hangs[key] = (ex.method, ex.url, reason, streamed, shown)
+            self.hangs[key] = Hang(ex.method, ex.url, reason, streamed, shown)
 
     def url(self, path: str, params: dict[str, Any] | None = None) -> str:
         query = {k: v for k, v in (params or {}).items() if v is not None}
@@ -260,12 +296,16 @@ class Client:
     def bearer(self) -> str:
         return f"Bearer {self.api_key}"
 
-    def _begin(self) -> tuple[float, Guard]:
+    def _begin(self, probe: bool = False) -> tuple[float, Guard]:
         """(start, armed guard) of a new exchange; `BudgetSpent` when the run has no time left."""
         if self.budget is not None and self.budget.spent():
             raise BudgetSpent(self.budget.why())
         start = time.monotonic()
-        return start, self.limits.guard(start)
+        if not probe:
+            return start, self.limits.guard(start)
+        wall = min(self.limits.wall_time, PROBE_WALL)
+        deadline = min(self.limits.deadline(start), start + wall)
+        return start, WATCHDOG.watch(Guard(deadline, budget_bound=deadline < start + wall))
 
     def _over_budget(self, exc: Exception) -> None:
         """A deadline that was the run's budget, not the exchange's own: the check is not run."""
@@ -294,10 +334,13 @@ class Client:
         """
         auth_header = self.bearer() if auth == "default" else auth
         url = self.url(path, params)
-        self._refuse_hung(method, url, streamed=False)
+        earlier = self._hung(method, url, streamed=False)
         shown = evidence_body if evidence_body is not None else json_body if json_body is not None else data
         ex = Exchange(method, url, shown, auth_note=describe_auth(auth, auth_header))
-        kwargs: dict[str, Any] = {"headers": self._headers(auth_header, headers), "timeout": self._tmo()}
+        kwargs: dict[str, Any] = {
+            "headers": self._headers(auth_header, headers),
+            "timeout": self._tmo(probe=earlier is not None),
+        }
         if json_body is not None:
             kwargs["json"] = json_body
         if data is not None:
@@ -306,7 +349,7 @@ class Client:
             kwargs["files"] = files
         if raw_body is not None:
             kwargs["data"] = raw_body
-        start, guard = self._begin()
+        start, guard = self._begin(probe=earlier is not None)
         self.calls += 1
         body = bytearray()
         try:
@@ -328,13 +371,16 @@ class Client:
             if isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.Timeout):
                 self.refused += ex.partial_status is None and not isinstance(exc, BoundExceeded)
             self._over_budget(exc)
-            if mark_hang:
+            if earlier is not None:
+                self._probe_failed(earlier, exc)
+            elif mark_hang:
                 self._note_hang(ex, exc, streamed=False)
         ex.elapsed = time.monotonic() - start
         return ex
 
-    def _tmo(self) -> tuple[float, float]:
-        return (min(self.timeout, 10.0), self.timeout)
+    def _tmo(self, probe: bool = False) -> tuple[float, float]:
+        read = min(self.timeout, PROBE_READ) if probe else self.timeout
+        return (min(self.timeout, 10.0), read)
 
     def stream(
         self,
@@ -354,9 +400,9 @@ class Client:
         """
         auth_header = self.bearer() if auth == "default" else auth
         url = self.url(path)
-        self._refuse_hung(method, url, streamed=True)
+        earlier = self._hung(method, url, streamed=True)
         ex = Exchange(method, url, json_body)
-        start, guard = self._begin()
+        start, guard = self._begin(probe=earlier is not None)
         result = StreamResult(exchange=ex, started=start)
         headers = self._headers(auth_header, {"Accept": "text/event-stream", "Accept-Encoding": "identity"})
         self.calls += 1
@@ -366,13 +412,20 @@ class Client:
         with guarded(guard):
             try:
                 resp = self.session.request(
-                    method, url, json=json_body, headers=headers, timeout=self._tmo(), stream=True
+                    method,
+                    url,
+                    json=json_body,
+                    headers=headers,
+                    timeout=self._tmo(probe=earlier is not None),
+                    stream=True,
                 )
             except requests.RequestException as exc:
                 ex.error = _error_text(exc)
                 result.end_reason = f"no answer ({ex.error})"
                 result.ended = time.monotonic()
                 self._over_budget(exc)
+                if earlier is not None:
+                    self._probe_failed(earlier, exc)
                 self._note_hang(ex, exc, streamed=True)
                 return result
             result.headers_at = time.monotonic()
@@ -406,7 +459,9 @@ class Client:
         result.comments = parser.comments
         result.pending_at_end = parser.pending
         ex.elapsed = result.ended - result.started
-        if hang is not None:
+        if earlier is not None:
+            self._probe_failed(earlier, hang)
+        elif hang is not None:
             self._note_hang(ex, hang, streamed=True, evidence=result.evidence, reason=result.end_reason)
         return result
 
