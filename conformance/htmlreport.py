@@ -16,6 +16,7 @@ import re
 import shlex
 from typing import TYPE_CHECKING
 
+from conformance.causes import readable
 from conformance.grouping import Group
 from conformance.results import SCORE_RULE, SHOWN_IN_FULL, _evidence_labels
 
@@ -258,11 +259,11 @@ def _evidence(evidence: list[str]) -> str:
 def _summary(evidence: str) -> str:
     """One line: the request's method and path, and the answer's status (the rest is folded)."""
     request = re.match(r"request: (\S+) (\S+)", evidence)
-    answer = re.search(r"\n\s*answer: ([^\n]{0,80})", evidence)
+    answer = re.search(r"\n\s*answer: ([^\n]{0,200})", evidence)
     if not request:
         return (evidence.splitlines() or ["evidence"])[0][:100]
     path = re.sub(r"^https?://[^/]+", "", request.group(2))
-    said = answer.group(1).split(" {")[0] if answer else ""
+    said = readable(answer.group(1)).split(" {")[0] if answer else ""
     return f"{request.group(1)} {path[:90]} -> {said[:60]}" if said else f"{request.group(1)} {path[:90]}"
 
 
