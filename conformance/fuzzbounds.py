@@ -76,10 +76,18 @@ def _rebase(node: Any) -> Any:
     return node
 
 
+_VALIDATORS: dict[int, tuple[Any, jsonschema.Draft202012Validator]] = {}
+
+
 def _valid(schema: dict[str, Any], value: Any, registry: Registry) -> bool:
-    wrapped = {"$id": RELAXED_URI + "#fragment", **_rebase(schema)}
-    checker = jsonschema.Draft202012Validator.FORMAT_CHECKER
-    return jsonschema.Draft202012Validator(wrapped, registry=registry, format_checker=checker).is_valid(value)
+    """Validate against a fragment of the relaxed contract (validators built once per fragment)."""
+    hit = _VALIDATORS.get(id(schema))
+    if hit is None or hit[0] is not schema:
+        wrapped = {"$id": RELAXED_URI + "#fragment", **_rebase(schema)}
+        checker = jsonschema.Draft202012Validator.FORMAT_CHECKER
+        built = jsonschema.Draft202012Validator(wrapped, registry=registry, format_checker=checker)
+        hit = _VALIDATORS[id(schema)] = (schema, built)  # the entry keeps the fragment alive
+    return hit[1].is_valid(value)
 
 
 def valid_without_fuzz_bounds(
