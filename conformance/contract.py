@@ -314,6 +314,8 @@ def _event_validators(item_schema: dict[str, Any]) -> dict[str, Any]:
                 )
             except RecursionError:
                 out[event] = validator({"$ref": target})
+            except KeyError:  # a type of another era (the era's view dropped its schema): the full walk
+                continue
     _EVENT_VALIDATORS[id(item_schema)] = (item_schema, out)
     return out
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import os
 import tempfile
 import time
@@ -19,7 +20,7 @@ from typing import Any
 
 from conformance.bounds import BoundedAdapter, Budget, Limits, OutOfTime
 from conformance.chatapp import valid_inputs
-from conformance.contract import document, operations, resolve
+from conformance.contract import document, operation, operations, resolve
 from conformance.fuzzbounds import JUDGED_LOCATIONS, valid_without_fuzz_bounds
 
 ANSWERING = {"sendChatMessage", "conversational", "createChatCompletion"}
@@ -282,6 +283,27 @@ def _legal_undeclared_method(node: Any, interaction: Any) -> bool:
         return False
 
 
+def _refused_beyond_the_schema(op_id: str, interaction: Any) -> bool:
+    """A schema-valid request refused as the operation's `x-refuses-schema-valid` says a correct
+    server refuses one (a reference to nothing, a rule no schema states): same status and code."""
+    allowed = operation(op_id).spec.get("x-refuses-schema-valid") or []
+    response = getattr(interaction, "response", None)
+    if not allowed or response is None:
+        return False
+    text = (response.content or b"").decode("utf-8", "replace")
+    try:
+        answer = json.loads(text or "{}")
+    except ValueError:
+        return False
+    code = answer.get("code") if isinstance(answer, dict) else None
+    return any(
+        r.get("status") == response.status_code
+        and r.get("code") == code
+        and str(r.get("contains", "")) in text
+        for r in allowed
+    )
+
+
 def _only_fuzz_bounds(op_id: str, node: Any) -> bool:
     """A negative case that breaks nothing but the contract's fuzz-only bounds (`x-fuzz-bound`)."""
     from schemathesis.core import NOT_SET
@@ -335,6 +357,10 @@ def _add(
             if info is None or (node.name, info.failure.title) in seen:
                 continue
             if node.name == "negative_data_rejection" and _only_fuzz_bounds(op_id, rec.cases.get(case_id)):
+                continue
+            if node.name == "positive_data_acceptance" and _refused_beyond_the_schema(
+                op_id, rec.interactions.get(case_id)
+            ):
                 continue
             seen.add((node.name, info.failure.title))
             outcome.findings.append(

@@ -55,6 +55,25 @@ def not_implemented_methods(app: App) -> App:
     return wrap(app, intercept=refuse)
 
 
+def refuses_extensionless_uploads_otherwise(app: App) -> App:
+    """A file without an extension refused with 400 invalid_param, not the 415 unsupported_file_type
+    the contract lists as a correct server's refusal of it (x-refuses-schema-valid)."""
+
+    def refuse(env: Any) -> tuple[int, list[tuple[str, str]], bytes] | None:
+        if not env.get("HTTP_AUTHORIZATION", "").startswith("Bearer "):
+            return None  # authentication first, as the mock (and Dify) do
+        length = int(env.get("CONTENT_LENGTH") or 0)
+        raw = env["wsgi.input"].read(length)
+        env["wsgi.input"] = io.BytesIO(raw)
+        names = [part.split(b'"', 1)[0] for part in raw.split(b'filename="')[1:]]
+        if any(b"." not in name for name in names):
+            body = b'{"code": "invalid_param", "message": "file: a name with an extension", "status": 400}'
+            return 400, [("Content-Type", "application/json")], body
+        return None
+
+    return wrap(app, path=r"/v1/files/upload$", method="POST", intercept=refuse)
+
+
 USER_MAX, QUERY_MAX = 255, 10000  # the mock's (and the contract's fuzzing) ranges
 
 
@@ -117,6 +136,17 @@ BROKEN: list[Variant] = [
         ("--max-examples", "2", "--fuzz-max-time", "600"),
     ),
 ]
+
+BROKEN.append(
+    Variant(
+        "refuses_extensionless_uploads_otherwise",
+        "a schema-valid upload refused with a status and code the contract does not list for it (SHOULD)",
+        "fuzz",
+        refuses_extensionless_uploads_otherwise,
+        ("fuzz.positive_acceptance",),
+        ("--max-examples", "2", "--fuzz-max-time", "600"),
+    )
+)
 
 BROKEN.append(
     Variant(
