@@ -17,7 +17,6 @@ server draws (ids, times), so a change of what the mock streams shows up as a di
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
@@ -31,6 +30,11 @@ from typing import Any
 from unittest import mock
 
 import yaml
+
+try:
+    from tools import generated
+except ImportError:  # run as a script (python tools/...): its own folder is on the path
+    import generated  # type: ignore[no-redef]
 
 ROOT = Path(__file__).resolve().parent.parent
 STREAMS_DIR = ROOT / "fixtures" / "streams"
@@ -104,27 +108,11 @@ def generate() -> dict[str, bytes]:
 
 
 def stale(files: dict[str, bytes]) -> list[str]:
-    return [
-        n
-        for n, data in files.items()
-        if not (APP_STREAMS_DIR / n).is_file() or (APP_STREAMS_DIR / n).read_bytes() != data
-    ]
+    return generated.stale(files, APP_STREAMS_DIR)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="compare with the committed files only")
-    args = parser.parse_args(argv)
-    files = generate()
-    if args.check:
-        differ = stale(files)
-        print("fixtures/streams/apps is up to date" if not differ else f"differs: {', '.join(differ)}")
-        return 1 if differ else 0
-    APP_STREAMS_DIR.mkdir(parents=True, exist_ok=True)
-    for name, data in files.items():
-        (APP_STREAMS_DIR / name).write_bytes(data)
-        print(f"wrote {APP_STREAMS_DIR / name} ({len(data)} bytes)")
-    return 0
+    return generated.main(__doc__.splitlines()[0], generate, APP_STREAMS_DIR, argv)
 
 
 if __name__ == "__main__":

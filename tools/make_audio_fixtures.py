@@ -11,7 +11,6 @@ bytes, so the files must be reproducible byte for byte:
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
 import json
@@ -21,6 +20,11 @@ import sys
 import wave
 from dataclasses import dataclass
 from pathlib import Path
+
+try:
+    from tools import generated
+except ImportError:  # run as a script (python tools/...): its own folder is on the path
+    import generated  # type: ignore[no-redef]
 
 ROOT = Path(__file__).resolve().parent.parent
 AUDIO_DIR = ROOT / "fixtures" / "audio"
@@ -127,24 +131,8 @@ def write_oversized(path: Path, size: int) -> Path:
     return path
 
 
-def _same(path: Path, data: bytes) -> bool:
-    return path.is_file() and path.read_bytes() == data
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="compare with the committed files only")
-    args = parser.parse_args(argv)
-    files = generate()
-    if args.check:
-        stale = [n for n, b in files.items() if not _same(AUDIO_DIR / n, b)]
-        print("fixtures/audio is up to date" if not stale else f"differs: {', '.join(stale)}")
-        return 1 if stale else 0
-    AUDIO_DIR.mkdir(parents=True, exist_ok=True)
-    for name, data in files.items():
-        (AUDIO_DIR / name).write_bytes(data)
-        print(f"wrote {AUDIO_DIR / name} ({len(data)} bytes)")
-    return 0
+    return generated.main(__doc__.splitlines()[0], generate, AUDIO_DIR, argv)
 
 
 if __name__ == "__main__":

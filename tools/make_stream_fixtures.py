@@ -16,7 +16,6 @@ manifest.yaml are hand-written inputs and are never written.
 
 from __future__ import annotations
 
-import argparse
 import decimal
 import hashlib
 import json
@@ -26,6 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+try:
+    from tools import generated
+except ImportError:  # run as a script (python tools/...): its own folder is on the path
+    import generated  # type: ignore[no-redef]
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -226,29 +230,13 @@ def generate() -> dict[str, bytes]:
     return build(_load(MANIFEST_PATH), src)
 
 
-def _same(path: Path, data: bytes) -> bool:
-    return path.is_file() and path.read_bytes() == data
-
-
 def stale(files: dict[str, bytes], directory: Path | None = None) -> list[str]:
     """Names of the generated files whose committed bytes differ (or that are missing)."""
-    directory = directory or STREAMS_DIR
-    return [n for n, data in files.items() if not _same(directory / n, data)]
+    return generated.stale(files, directory or STREAMS_DIR)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="compare with the committed files only")
-    args = parser.parse_args(argv)
-    files = generate()
-    if args.check:
-        differ = stale(files)
-        print("fixtures/streams is up to date" if not differ else f"differs: {', '.join(differ)}")
-        return 1 if differ else 0
-    for name, data in files.items():
-        (STREAMS_DIR / name).write_bytes(data)
-        print(f"wrote {STREAMS_DIR / name} ({len(data)} bytes)")
-    return 0
+    return generated.main(__doc__.splitlines()[0], generate, STREAMS_DIR, argv)
 
 
 if __name__ == "__main__":
