@@ -18,6 +18,7 @@ import re
 import threading
 import time
 import urllib.parse
+import weakref
 from typing import Any
 
 from werkzeug.datastructures import EnvironHeaders
@@ -46,13 +47,10 @@ class Journal:
                 return
             self._pid = os.getpid()
             self._buffer, self._updates = [], []  # never flush entries inherited from a parent process
-            threading.Thread(target=self._run, name="chat-mock-journal", daemon=True).start()
-
-    def _run(self) -> None:
-        while True:
-            time.sleep(FLUSH_S)
-            with contextlib.suppress(Exception):  # a locked or reset database: next tick
-                self.flush()
+            thread = threading.Thread(
+                target=_flush_while_alive, args=(weakref.ref(self),), name="chat-mock-journal", daemon=True
+            )
+            thread.start()
 
     def add(self, entry: dict[str, Any]) -> None:
         self._ensure_flusher()
@@ -92,6 +90,19 @@ class Journal:
         self.flush()
         time.sleep(FLUSH_S * 1.5)
         self.flush()
+
+
+def _flush_while_alive(ref: weakref.ReferenceType[Journal]) -> None:
+    """Flush every FLUSH_S until the journal is gone (its app was dropped: an app built by each test
+    of a suite must not leave a thread behind that wakes 40 times a second forever)."""
+    while True:
+        time.sleep(FLUSH_S)
+        journal = ref()
+        if journal is None:
+            return
+        with contextlib.suppress(Exception):  # a locked or reset database: next tick
+            journal.flush()
+        del journal  # no strong reference while asleep
 
 
 REDACTED = "<redacted>"

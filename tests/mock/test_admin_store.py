@@ -263,3 +263,25 @@ def test_faults_set_in_one_worker_apply_in_another(make_app) -> None:
     assert one.get(url, headers=AUTH).status_code == 500
     assert two.post("/_mock/reset").status_code == 200  # a reset clears the faults of every worker
     assert one.get(url, headers=AUTH).status_code == 200
+
+
+def test_a_dropped_app_leaves_no_journal_thread_behind(make_app) -> None:
+    """Each app's journal flushes from a thread; when the app is dropped the thread ends (a test suite
+    building an app per test once piled up hundreds of threads waking 40 times a second)."""
+    import gc
+    import time
+
+    def journal_threads() -> int:
+        return sum(t.name == "chat-mock-journal" for t in threading.enumerate())
+
+    before = journal_threads()
+    for _ in range(5):
+        app = make_app()
+        app.test_client().get(f"/v1/conversations?user={SEEDED_USER}", headers=AUTH)
+        assert journal_threads() > before
+        del app
+    gc.collect()
+    deadline = time.monotonic() + 5
+    while journal_threads() > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert journal_threads() == before
