@@ -271,17 +271,22 @@ def test_a_dropped_app_leaves_no_journal_thread_behind(make_app) -> None:
     import gc
     import time
 
-    def journal_threads() -> int:
-        return sum(t.name == "chat-mock-journal" for t in threading.enumerate())
+    def journal_threads() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name == "chat-mock-journal"}
 
-    before = journal_threads()
+    # Threads of apps built by earlier tests may end while this one runs: follow this test's own
+    # threads by identity, never by a count that others change.
+    ours: set[threading.Thread] = set()
     for _ in range(5):
+        known = journal_threads()
         app = make_app()
         app.test_client().get(f"/v1/conversations?user={SEEDED_USER}", headers=AUTH)
-        assert journal_threads() > before
+        started = journal_threads() - known
+        assert len(started) == 1, "each app flushes its journal from one thread of its own"
+        ours |= started
         del app
     gc.collect()
     deadline = time.monotonic() + 5
-    while journal_threads() > before and time.monotonic() < deadline:
+    while any(t.is_alive() for t in ours) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert journal_threads() == before
+    assert not [t for t in ours if t.is_alive()]
