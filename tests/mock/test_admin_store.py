@@ -290,3 +290,82 @@ def test_a_dropped_app_leaves_no_journal_thread_behind(make_app) -> None:
     while any(t.is_alive() for t in ours) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not [t for t in ours if t.is_alive()]
+
+
+def _listed(client: CheckedClient, user: str) -> list[dict]:
+    return client.get(f"/v1/conversations?user={user}&limit=100", headers=AUTH).json["data"]
+
+
+def _built_from_columns(path: str, user: str) -> dict[str, dict]:
+    """Each conversation of `user` as SQLite builds it from its columns (what `view` must equal)."""
+    import json
+
+    from mock_server import store
+
+    conn = store.connect(path)
+    try:
+        rows = conn.execute(
+            f"SELECT {store._CONVERSATION_OBJECT} FROM conversations WHERE user = ?", (user,)
+        ).fetchall()
+    finally:
+        conn.close()
+    return {c["id"]: c for c in (json.loads(r[0]) for r in rows)}
+
+
+def test_the_stored_view_of_a_conversation_follows_every_change(make_app, tmp_path, monkeypatch) -> None:
+    """Pages read each conversation's ready JSON (`view`); a rename and a later message change it
+    exactly as they change the columns."""
+    import time as time_module
+
+    client = CheckedClient(make_app())
+    made = chat(client, "hello", user="viewer").json
+    chat(client, "another one", user="viewer")
+    conv_id = made["conversation_id"]
+    client.post(f"/v1/conversations/{conv_id}/name", headers=AUTH, json={"name": "Renamed", "user": "viewer"})
+    later = time_module.time() + 5
+    monkeypatch.setattr(time_module, "time", lambda: later)
+    chat(client, "again", user="viewer", conversation_id=conv_id)
+    listed = _listed(client, "viewer")
+    assert [c["id"] for c in listed][0] == conv_id  # moved up by its new message
+    assert listed[0]["name"] == "Renamed" and listed[0]["updated_at"] == int(later)
+    assert {c["id"]: c for c in listed} == _built_from_columns(str(tmp_path / "store.sqlite3"), "viewer")
+
+
+def test_a_store_written_before_the_view_column_still_answers(make_app, tmp_path) -> None:
+    from mock_server import store
+
+    path = str(tmp_path / "store.sqlite3")
+    client = CheckedClient(make_app())
+    conv_id = chat(client, "hello", user="old-store").json["conversation_id"]
+    before = _listed(client, "old-store")
+    conn = store.connect(path)
+    conn.execute("ALTER TABLE conversations DROP COLUMN view")  # as an older mock left it
+    conn.close()
+    upgraded = CheckedClient(make_app())
+    assert _listed(upgraded, "old-store") == before
+    rename = {"name": "New", "user": "old-store"}
+    upgraded.post(f"/v1/conversations/{conv_id}/name", headers=AUTH, json=rename)
+    assert [c["name"] for c in _listed(upgraded, "old-store")] == ["New"]
+
+
+def test_a_write_transaction_holds_the_store_writer_lock(tmp_path) -> None:
+    """Workers queue for writes on an flock beside the store (released the moment a write ends)."""
+    import fcntl
+    import os
+
+    import pytest
+
+    from mock_server import store
+
+    path = str(tmp_path / "locked.sqlite3")
+    store.init_schema(path)
+    conn = store.connect(path)
+    other = os.open(path + store.WRITER_LOCK_SUFFIX, os.O_RDWR)  # as another worker opens it
+    try:
+        with store.transaction(conn), pytest.raises(BlockingIOError):
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free again once the write ended
+        fcntl.flock(other, fcntl.LOCK_UN)
+    finally:
+        os.close(other)
+        conn.close()
