@@ -78,9 +78,9 @@ def get_annotation_reply_status(call: Call) -> Response:
     return json_response({"job_id": job["id"], "job_status": "completed", "error_msg": ""})
 
 
-def annotation_answer(call: Call, query: str) -> str | None:
-    """The answer of the annotation that answers `query` (its hit counted), or None: replies off,
-    or no question similar enough."""
+def annotation_reply(call: Call, query: str) -> tuple[str, str] | None:
+    """(id, answer) of the annotation that answers `query`, or None: replies off, or no question
+    similar enough. It only reads: count the hit (count_annotation_hit) where the reply is stored."""
     setting = app_store.get_reply_setting(call.db, call.key)
     if setting is None or not setting["enabled"]:
         return None
@@ -92,8 +92,11 @@ def annotation_answer(call: Call, query: str) -> str | None:
             best, best_score = row, score
     if best is None or best_score < setting["score_threshold"]:
         return None
-    app_store.count_hit(call.db, best["id"])
-    return str(best["answer"])
+    return str(best["id"]), str(best["answer"])
+
+
+def count_annotation_hit(call: Call, annotation_id: str) -> None:
+    app_store.count_hit(call.db, annotation_id)
 
 
 HANDLERS = {

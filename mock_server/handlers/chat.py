@@ -12,7 +12,7 @@ from flask import Response
 from mock_server import files_store, store
 from mock_server.errors import ApiError
 from mock_server.fixtures import UUID_NIL, form_controls
-from mock_server.handlers.annotations import annotation_answer
+from mock_server.handlers.annotations import annotation_reply, count_annotation_hit
 from mock_server.handlers.base import (
     Call,
     bad_param,
@@ -84,19 +84,24 @@ def send_chat_message(call: Call) -> Response:
     now = time.time()  # stored with its fraction (order); answered in whole seconds
     engine = call.state.engine
     message_id, task_id = str(uuid.uuid4()), str(uuid.uuid4())
+    new_conversation = not conv_id
+    if new_conversation:
+        inputs = check_inputs(call, body.get("inputs") or {})
+        conv_id = str(uuid.uuid4())
+    common = {"task_id": task_id, "id": message_id, "message_id": message_id, "conversation_id": conv_id}
+    # The answer is composed before the write lock is taken: every worker's writes queue for that
+    # lock, so it must be held for the writes alone.
+    annotation = annotation_reply(call, query)  # an enabled annotation reply first
+    answer = annotation[1] if annotation else engine.answer(query)
+    reply = _compose(call, common, int(now), query, answer)
     with store.transaction(conn):
-        if conv_id:
+        if not new_conversation:
             conv = store.get_conversation(conn, call.key, user, conv_id)
             if conv is None:
                 raise not_found("Conversation Not Exists.")
-            conn.execute(
-                "UPDATE conversations SET updated_at = ? WHERE id = ?",
-                (max(now, conv["updated_at"]), conv_id),
-            )
+            store.touch_conversation(conn, conv_id, now)
             inputs = json.loads(conv["inputs"])
         else:
-            inputs = check_inputs(call, body.get("inputs") or {})
-            conv_id = str(uuid.uuid4())
             name = (
                 derive_name(query)
                 if body_default(call, "auto_generate_name")
@@ -117,9 +122,8 @@ def send_chat_message(call: Call) -> Response:
                 },
             )
         attached = chat_files(call, user, body.get("files"))  # after the conversation check, as Dify
-        common = {"task_id": task_id, "id": message_id, "message_id": message_id, "conversation_id": conv_id}
-        answer = annotation_answer(call, query) or engine.answer(query)  # an enabled annotation reply first
-        reply = _compose(call, common, int(now), query, answer)
+        if annotation:
+            count_annotation_hit(call, annotation[0])
         store.insert_message(
             conn,
             call.key,
