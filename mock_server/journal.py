@@ -123,9 +123,23 @@ def is_secret(name: str) -> bool:
     return bool(_SECRET_NAME.search(name)) and not _PACING_HEADER.match(name)
 
 
-def redact(headers: dict[str, str]) -> dict[str, str]:
-    """Headers as the journal keeps them: values of credential headers replaced by <redacted>."""
-    return {k: (REDACTED if is_secret(k) else v) for k, v in headers.items()}
+@functools.lru_cache(maxsize=512)
+def _header_name(environ_key: str) -> tuple[str, bool]:
+    """(name, is_secret) of a WSGI environ header key, as werkzeug names it (HTTP_X_API_KEY ->
+    X-Api-Key); cached, since clients send few distinct headers and this runs for every entry."""
+    name = next(iter(EnvironHeaders({environ_key: "-"}).keys()))
+    return name, is_secret(name)
+
+
+def named_headers(raw: dict[str, str]) -> dict[str, str]:
+    """Raw environ header keys to header names, credential values redacted."""
+    out = {}
+    for key, value in raw.items():
+        if not value and key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            continue  # what werkzeug leaves out too: an empty CGI variable is no header
+        name, secret = _header_name(key)
+        out[name] = REDACTED if secret else value
+    return out
 
 
 def redact_query(query: str) -> str:
@@ -149,7 +163,7 @@ def cooked(entry: dict[str, Any]) -> dict[str, Any]:
     return {
         **entry,
         "query": redact_query(entry["query"]),
-        "headers": redact(dict(EnvironHeaders(entry["headers"]))),
+        "headers": named_headers(entry["headers"]),
         "body": body.decode("utf-8", "replace") if isinstance(body, bytes) else body,
     }
 

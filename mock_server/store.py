@@ -553,12 +553,17 @@ def clear_faults(conn: sqlite3.Connection, fault_id: int | None = None) -> int:
 
 
 def journal_add_many(conn: sqlite3.Connection, entries: list[dict[str, Any]], keep: int) -> list[int]:
-    """Append entries and trim the ring to the newest `keep`; returns the entries' seqs."""
-    seqs = []
-    for e in entries:
-        cur = conn.execute(
-            "INSERT INTO journal (ts, method, path, query, headers, body, status, operation_id, duration_ms)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    """Append entries and trim the ring to the newest `keep`; returns the entries' seqs.
+
+    Called inside a write transaction: no other writer can come between the rows, so AUTOINCREMENT
+    gives them consecutive seqs, ending at last_insert_rowid (one executemany, not a call per row).
+    """
+    if not entries:
+        return []
+    conn.executemany(
+        "INSERT INTO journal (ts, method, path, query, headers, body, status, operation_id, duration_ms)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
             (
                 e["ts"],
                 e["method"],
@@ -569,12 +574,13 @@ def journal_add_many(conn: sqlite3.Connection, entries: list[dict[str, Any]], ke
                 e["status"],
                 e["operation_id"],
                 e["duration_ms"],
-            ),
-        )
-        seqs.append(int(cur.lastrowid or 0))
-    if seqs:
-        conn.execute("DELETE FROM journal WHERE seq <= ?", (max(seqs) - keep,))
-    return seqs
+            )
+            for e in entries
+        ],
+    )
+    last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+    conn.execute("DELETE FROM journal WHERE seq <= ?", (last - keep,))
+    return list(range(last - len(entries) + 1, last + 1))
 
 
 def journal_set_durations(conn: sqlite3.Connection, updates: list[tuple[float, int]]) -> None:
