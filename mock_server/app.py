@@ -157,7 +157,7 @@ def _authenticate(state: MockState, req: Request, surface: str) -> str:
 
 def _fault_for(state: MockState, op: Operation) -> dict[str, Any]:
     """The request's fault: the X-Mock-Fault header, else a matching global fault, else {}."""
-    header = request.headers.get("X-Mock-Fault")
+    header = request.environ.get("HTTP_X_MOCK_FAULT")  # the header, without EnvironHeaders' lookup
     if header:
         try:
             return parse_fault(header, state.error_codes)

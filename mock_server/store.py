@@ -360,7 +360,7 @@ def insert_message(conn: sqlite3.Connection, key: str, user: str, msg: dict[str,
             msg.get("parent_message_id"),
             msg.get("status") or "normal",
             msg.get("error"),
-            *(json.dumps(msg.get(name) or [], ensure_ascii=False) for name in MESSAGE_JSON_FIELDS),
+            *(jsoncodec.dumps_str(msg.get(name) or []) for name in MESSAGE_JSON_FIELDS),
         ),
     )
 
@@ -375,7 +375,7 @@ def set_message_outcome(conn: sqlite3.Connection, message_id: str, **fields: Any
         return
     names = list(fields)
     values = [
-        json.dumps(fields[n], ensure_ascii=False) if n in MESSAGE_JSON_FIELDS else fields[n] for n in names
+        jsoncodec.dumps_str(fields[n]) if n in MESSAGE_JSON_FIELDS else fields[n] for n in names
     ]
     conn.execute(
         f"UPDATE messages SET {', '.join(f'{n} = ?' for n in names)} WHERE id = ?", (*values, message_id)
