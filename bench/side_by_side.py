@@ -468,12 +468,11 @@ def history_store(path: str, sizes: tuple[int, ...]) -> dict[str, tuple[str, str
     conn.execute("BEGIN")
     for n in sizes:
         user, conv_id = f"bench-history-{n}", str(uuid.uuid4())
-        conns = [(conv_id, KEY, user, "long", "{}", "normal", None, now, now)]
-        conns += [
-            (str(uuid.uuid4()), KEY, f"bench-convs-{n}", f"c{i}", "{}", "normal", None, now + i, now + i)
-            for i in range(n)
-        ]
-        conn.executemany("INSERT INTO conversations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", conns)
+        # through the store's own insert, so each row carries what the mock writes (its ready JSON)
+        rows = [(user, conv_id, "long", now)]
+        rows += [(f"bench-convs-{n}", str(uuid.uuid4()), f"c{i}", now + i) for i in range(n)]
+        for owner, cid, name, at in rows:
+            store.insert_conversation(conn, KEY, owner, {"id": cid, "name": name, "created_at": at})
         conn.executemany(
             "INSERT INTO messages (id, conversation_id, api_key, user, inputs, query, answer, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
