@@ -322,6 +322,10 @@ def short_answers(app: App) -> App:
     def shorten(env: Any, body: Any, query: dict[str, str]) -> Any:
         if isinstance(body, dict) and body.get("query") == LONG_QUERY:
             body["query"] = "hello"
+            # unpaced, so it stays far under the suite's 0.2 s even on a loaded machine (paced, it
+            # once took longer there, and was judged, and passed: not what this variant shows)
+            env["HTTP_X_MOCK_TTFT_MS"] = env["HTTP_X_MOCK_TOKEN_INTERVAL_MS"] = "0"
+            env["HTTP_X_MOCK_JITTER_MS"] = "0"
         return body
 
     return wrap(app, path=r"/v1/chat-messages$", method="POST", request=shorten)
