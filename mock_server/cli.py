@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import ipaddress
 import os
 import secrets
@@ -224,9 +223,9 @@ def main(argv: list[str] | None = None) -> int:
         os.close(fd)
         cfg.store = temp_path
     elif args.reset:
-        for suffix in ("", "-wal", "-shm"):
-            if os.path.exists(cfg.store + suffix):
-                os.remove(cfg.store + suffix)
+        from mock_server.state import remove_store_files
+
+        remove_store_files(cfg.store)
     token = ""
     if cfg.admin_token and not args.admin_token:  # generated: say it (a token given is not echoed)
         token = f" admin-token={cfg.admin_token}"
@@ -245,10 +244,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             _serve_gunicorn(cfg, args)
     finally:
-        if temp_path:
-            for suffix in ("", "-wal", "-shm"):
-                with contextlib.suppress(OSError):
-                    os.remove(temp_path + suffix)
+        if temp_path:  # the file and every companion of it (-wal, -shm, the faults and writer files)
+            from mock_server.state import remove_store_files
+
+            remove_store_files(temp_path)
     return 0
 
 

@@ -237,7 +237,7 @@ def _validated_fixture_users(state: MockState) -> list[dict[str, Any]]:
 
 
 def remove_store_files(path: str) -> None:
-    """Delete a SQLite file and its -wal / -shm companions, if present."""
+    """Delete a SQLite file and its companions (-wal, -shm, faults marker, writer lock), if present."""
     for suffix in ("", "-wal", "-shm", store.FAULTS_MARKER_SUFFIX, store.WRITER_LOCK_SUFFIX):
         with contextlib.suppress(OSError):
             os.remove(path + suffix)
