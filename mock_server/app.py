@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import threading
 import time
 import weakref
 from typing import Any
@@ -38,8 +39,21 @@ EXPOSED_HEADERS = "Retry-After, WWW-Authenticate, X-Mock-Operation, Content-Type
 JOURNAL_BODY_LIMIT = 16384
 
 
+# Apps are built one at a time: werkzeug compiles each URL rule with ast.parse, and CPython 3.11's
+# AST conversion keeps its recursion depth in state the threads share; when a thread switch comes in
+# the middle of one parse (a garbage collection running a finalizer that releases the GIL) and another
+# thread parses, one of them fails with "SystemError: AST constructor recursion depth mismatch". The
+# test gallery builds its variants' apps in a thread pool, and one CI run lost all 130 variants so.
+_BUILDING = threading.Lock()
+
+
 def create_app(config: MockConfig | dict[str, Any] | None = None) -> Flask:
     """A ready mock. `config` is a MockConfig, a dict of its fields, or None for the defaults."""
+    with _BUILDING:
+        return _create_app(config)
+
+
+def _create_app(config: MockConfig | dict[str, Any] | None) -> Flask:
     cfg = MockConfig.coerce(config)
     state = build_state(cfg)
     missing = sorted(op.operation_id for op in state.contract.operations if op.operation_id not in HANDLERS)
