@@ -154,7 +154,11 @@ def test_budget_thresholds_and_keep() -> None:
                 "0-0.1",
                 users=4,
             )
-            kept = pool.submit(run_load, root, "--keep", "--max-chat-calls", "3", users=2)
+            # a short think time, so the budget is spent within the run (with the default one, 2 users
+            # sometimes made no chat call at all in 4 s, and kept nothing to count)
+            kept = pool.submit(
+                run_load, root, "--keep", "--max-chat-calls", "3", "--think-time", "0-0.1", users=2
+            )
             budget, kept = budget.result(), kept.result()
         assert budget["exit_code"] == 1, budget["output"]
         assert verdicts(budget)["load.threshold"] == {"failed"}
@@ -167,7 +171,7 @@ def test_budget_thresholds_and_keep() -> None:
         assert kept["exit_code"] == 0 and kept["meta"]["conversations removed at the end"] == "kept (--keep)"
         meta = kept["meta"]
         kept_count = meta["conversations created"] - meta["conversations deleted by the users"]
-        assert conversations_of_run(root, kept) == kept_count > 0
+        assert conversations_of_run(root, kept) == kept_count > 0, (meta, kept["output"])
 
 
 def test_usage_errors_and_preflight() -> None:
