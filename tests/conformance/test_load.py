@@ -211,6 +211,8 @@ def test_distributed_master_and_two_workers_on_loopback() -> None:
                 "--users",
                 "6",
                 *SHORT,
+                "--think-time",  # brief, so every run makes chat calls (counted below)
+                "0-0.3",
                 "--report",
                 str(report),
             ],
