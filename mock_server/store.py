@@ -199,7 +199,8 @@ CONVERSATION_JSON = f"coalesce(view, {_CONVERSATION_OBJECT})"
 
 
 def conversation_json(conv: dict[str, Any]) -> str:
-    """The `view` of a new row: what _CONVERSATION_OBJECT builds from its columns."""
+    """The `view` of a new row: what _CONVERSATION_OBJECT builds from its columns (a test compares
+    the two after every kind of change; a field added to one belongs in the other)."""
     return jsoncodec.dumps_str(
         {
             "id": conv["id"],
