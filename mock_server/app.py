@@ -25,7 +25,6 @@ from mock_server.errors import ApiError, error_response, surface_for_path
 from mock_server.faults import STREAM_KEYS, fault_error, parse_fault, pick_global
 from mock_server.handlers import HANDLERS, HTTP_ERROR_OVERRIDES, STREAMS, VALIDATION_OVERRIDES, Call
 from mock_server.handlers.files import signed_files_blueprint
-from mock_server.journal import RAW_HEADER_KEYS
 from mock_server.limits import InputError, bounded, read_json
 from mock_server.state import MockState, build_state, db, get_state, release_db, remove_store_files
 from mock_server.streaming import Pacing
@@ -280,7 +279,7 @@ def _journal(state: MockState, resp: Response, op: Operation | None) -> None:
         "method": request.method,
         "path": request.path,
         "query": environ.get("QUERY_STRING", ""),
-        "headers": {k: v for k, v in environ.items() if k.startswith(RAW_HEADER_KEYS)},
+        "headers": environ,  # its header keys are picked out at the flush
         "body": body,
         "status": resp.status_code,
         "operation_id": op.operation_id if op else None,

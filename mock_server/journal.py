@@ -131,10 +131,13 @@ def _header_name(environ_key: str) -> tuple[str, bool]:
     return name, is_secret(name)
 
 
-def named_headers(raw: dict[str, str]) -> dict[str, str]:
-    """Raw environ header keys to header names, credential values redacted."""
+def named_headers(raw: dict[str, Any]) -> dict[str, str]:
+    """The header keys of a WSGI environ (others are skipped) to header names, credential values
+    redacted."""
     out = {}
     for key, value in raw.items():
+        if not key.startswith(RAW_HEADER_KEYS):
+            continue
         if not value and key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
             continue  # what werkzeug leaves out too: an empty CGI variable is no header
         name, secret = _header_name(key)

@@ -54,6 +54,52 @@ class _AcceptAllServer(StreamServer):
         pass
 
 
+_GUNICORN_HTTP_DATE = util.http_date
+_date_cache: list[Any] = [-1, ""]  # [second, its Date header value]
+
+
+def _http_date(timestamp: float | None = None) -> str:
+    """gunicorn's Date header value, formatted once a second rather than once a response (email's
+    formatdate is ~2% of a short request)."""
+    if timestamp is not None:
+        return _GUNICORN_HTTP_DATE(timestamp)
+    now = int(time.time())
+    if now != _date_cache[0]:
+        _date_cache[1], _date_cache[0] = _GUNICORN_HTTP_DATE(now), now
+    return _date_cache[1]
+
+
+_GUNICORN_IP_IN_ALLOW_LIST = getattr(message, "_ip_in_allow_list", None)
+_trusted_peers: dict[tuple[str, int, int], bool] = {}
+
+
+def _ip_in_allow_list(ip_str: str, allow_list: Any, networks: Any) -> bool:
+    """gunicorn's check of a peer against forwarded_allow_ips, remembered per peer address: gunicorn
+    parses the address (ipaddress) on every request, ~3% of a short one. The lists are the worker's
+    config, fixed once it runs, so their identity is part of the key."""
+    key = (ip_str, id(allow_list), id(networks))
+    trusted = _trusted_peers.get(key)
+    if trusted is None:
+        if len(_trusted_peers) >= 4096:  # a worker sees few peers; bound it anyway
+            _trusted_peers.clear()
+        trusted = _trusted_peers[key] = _GUNICORN_IP_IN_ALLOW_LIST(ip_str, allow_list, networks)
+    return trusted
+
+
+_GUNICORN_ERRORS_WRAPPER = wsgi.WSGIErrorsWrapper
+_errors_wrapper: dict[int, Any] = {}  # id(cfg) -> the worker's one wsgi.errors
+
+
+def _shared_errors_wrapper(cfg: Any) -> Any:
+    """One wsgi.errors per worker instead of one per request (gunicorn builds a new one, with a
+    logging.getLogger call, for every request: ~2% of a short one). Forgotten when the worker reopens
+    its log files (SIGUSR1), as the streams it writes to are replaced then."""
+    wrapper = _errors_wrapper.get(id(cfg))
+    if wrapper is None:
+        wrapper = _errors_wrapper[id(cfg)] = _GUNICORN_ERRORS_WRAPPER(cfg)
+    return wrapper
+
+
 class _OneSendResponse(wsgi.Response):
     """gunicorn's response, holding the header block back until the first body bytes go out."""
 
@@ -218,6 +264,10 @@ class GeventWorker(ggevent.GeventWorker):
         ggevent.StreamServer = _AcceptAllServer
         message.Request.parse = _parse_keeping_path
         util.write_error = write_json_error
+        util.http_date = _http_date
+        wsgi.WSGIErrorsWrapper = _shared_errors_wrapper  # type: ignore[misc, assignment]
+        if hasattr(message, "_ip_in_allow_list"):  # gunicorn >= 25's forwarded-header policy
+            message._ip_in_allow_list = _ip_in_allow_list
         if hasattr(wsgi.Response, "_emit_body"):  # gunicorn >= 27 frames every body write there
             wsgi.Response = _OneSendResponse  # type: ignore[misc]
         super().run()
@@ -239,6 +289,10 @@ class GeventWorker(ggevent.GeventWorker):
         # greenlet would serve that one connection while every other one of the worker waits.
         gevent.sleep(0)
         return result
+
+    def handle_usr1(self, sig: int, frame: Any) -> None:
+        _errors_wrapper.clear()  # the log files are reopened: their streams change
+        super().handle_usr1(sig, frame)
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         _ERROR_PATHS[client] = getattr(req, "path", None) or getattr(exc, "chat_mock_path", None) or ""

@@ -206,3 +206,45 @@ def test_settings_are_finite_and_bounded(monkeypatch, capsys, argv) -> None:
     assert capsys.readouterr().err.startswith("chat-mock: error: ")
     with pytest.raises(ValueError, match="must be within"):
         MockConfig.coerce({"ttft_ms": float("nan")})
+
+
+def test_the_date_header_is_this_seconds_and_formatted_as_gunicorn_does(server, monkeypatch) -> None:
+    from email.utils import parsedate_to_datetime
+
+    from gunicorn import util
+
+    from mock_server import worker
+
+    before = time.time()
+    date = requests.get(f"{server}/v1/parameters", headers={"Authorization": f"Bearer {KEY}"}).headers["Date"]
+    assert int(before) - 1 <= parsedate_to_datetime(date).timestamp() <= time.time() + 1
+    # the cached value moves with the clock and equals gunicorn's own for that second
+    for now in (1_700_000_000.2, 1_700_000_000.9, 1_700_000_001.1):
+        monkeypatch.setattr(worker.time, "time", lambda now=now: now)
+        assert worker._http_date() == util.http_date(int(now))
+    assert worker._http_date(86400.0) == "Fri, 02 Jan 1970 00:00:00 GMT"
+
+
+def test_peer_trust_is_remembered_per_address_and_config() -> None:
+    import ipaddress
+
+    from mock_server import worker
+
+    allow, networks = ["127.0.0.1"], [ipaddress.ip_network("127.0.0.1")]
+    other_allow, other_networks = ["10.0.0.0/8"], [ipaddress.ip_network("10.0.0.0/8")]
+    assert worker._ip_in_allow_list("127.0.0.1", allow, networks) is True
+    assert worker._ip_in_allow_list("10.1.2.3", allow, networks) is False
+    assert worker._ip_in_allow_list("10.1.2.3", other_allow, other_networks) is True  # another config
+    assert worker._ip_in_allow_list("not-an-ip", allow, networks) is False
+
+
+def test_one_errors_stream_per_worker_until_the_logs_are_reopened() -> None:
+    from gunicorn.config import Config
+
+    from mock_server import worker
+
+    cfg = Config()
+    first = worker._shared_errors_wrapper(cfg)
+    assert worker._shared_errors_wrapper(cfg) is first
+    worker._errors_wrapper.clear()  # what handle_usr1 does before gunicorn reopens the log files
+    assert worker._shared_errors_wrapper(cfg) is not first
