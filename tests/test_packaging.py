@@ -46,7 +46,8 @@ def test_installed_packages_find_their_data_outside_a_checkout(wheel: Path, tmp_
         timeout=240,
     )
     probe = (
-        "import mock_server.data as m, conformance.data as c\nprint(m.data_root()); print(c.data_root())\n"
+        "import mock_server.data as m, conformance.data as c\n"
+        "print(m.data_root()); print(c.data_root())\n"
     )
     env = {**os.environ, "PYTHONPATH": str(target)}
     result = subprocess.run(
