@@ -14,7 +14,7 @@ import time
 import weakref
 from typing import Any
 
-from flask import Flask, Request, Response, current_app, g, request
+from flask import Flask, Request, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from mock_server import store
@@ -26,7 +26,7 @@ from mock_server.faults import STREAM_KEYS, fault_error, parse_fault, pick_globa
 from mock_server.handlers import HANDLERS, HTTP_ERROR_OVERRIDES, STREAMS, VALIDATION_OVERRIDES, Call
 from mock_server.handlers.files import signed_files_blueprint
 from mock_server.limits import InputError, bounded, read_json
-from mock_server.state import MockState, build_state, db, get_state, release_db, remove_store_files
+from mock_server.state import MockState, build_state, db, release_db, remove_store_files
 from mock_server.streaming import Pacing
 from mock_server.validation import validate_request
 
@@ -75,7 +75,7 @@ def _create_app(config: MockConfig | dict[str, Any] | None) -> Flask:
     app.register_blueprint(admin_blueprint, url_prefix="/_mock")
     app.register_blueprint(signed_files_blueprint)  # the signed file URLs of uploads (no API key)
     app.before_request(_preflight)
-    app.after_request(_after)
+    app.after_request(_after_hook(state))
     app.teardown_request(_close_db)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _crash)
@@ -100,7 +100,7 @@ def _view(op: Operation, state: MockState):
         req = request._get_current_object()  # type: ignore[attr-defined]  # once, not per attribute
         try:
             key = _authenticate(state, req, surface)
-            fault = _fault_for(state, op)
+            fault = _fault_for(state, op, req)
             if fault.get("latency_ms"):
                 time.sleep(fault["latency_ms"] / 1000.0)
             if "status" in fault:
@@ -143,10 +143,6 @@ def _streaming(op: Operation, body: Any) -> bool:
     return op.operation_id in STREAMS and isinstance(body, dict) and STREAMS[op.operation_id](body)
 
 
-def get_state_current() -> MockState:
-    return get_state(current_app)
-
-
 def _model_name(path_args: dict[str, str]) -> str | None:
     if "owner" in path_args and "model" in path_args:
         return f"{path_args['owner']}/{path_args['model']}"
@@ -168,9 +164,9 @@ def _authenticate(state: MockState, req: Request, surface: str) -> str:
     return token
 
 
-def _fault_for(state: MockState, op: Operation) -> dict[str, Any]:
+def _fault_for(state: MockState, op: Operation, req: Request) -> dict[str, Any]:
     """The request's fault: the X-Mock-Fault header, else a matching global fault, else {}."""
-    header = request.environ.get("HTTP_X_MOCK_FAULT")  # the header, without EnvironHeaders' lookup
+    header = req.environ.get("HTTP_X_MOCK_FAULT")  # the header, without EnvironHeaders' lookup
     if header:
         try:
             return parse_fault(header, state.error_codes)
@@ -178,7 +174,7 @@ def _fault_for(state: MockState, op: Operation) -> dict[str, Any]:
             raise ApiError(400, f"X-Mock-Fault: {exc}", "invalid_param", param="X-Mock-Fault") from exc
     conn = db(state)
     rows = state.global_faults(conn)
-    if rows and not _streaming(op, _json_or_none()):  # stream faults wait for a stream
+    if rows and not _streaming(op, _json_or_none(req)):  # stream faults wait for a stream
         rows = [row for row in rows if not any(name in row["fault"] for name in STREAM_KEYS)]
     if not rows:
         return {}
@@ -188,10 +184,10 @@ def _fault_for(state: MockState, op: Operation) -> dict[str, Any]:
     return row["fault"]
 
 
-def _json_or_none() -> Any:
+def _json_or_none(req: Request) -> Any:
     """The request's JSON body, or None when it has none or it is refused (validation says why)."""
     try:
-        return read_json(request) if request.is_json else None
+        return read_json(req) if req.is_json else None
     except InputError:
         return None
 
@@ -202,7 +198,7 @@ def _pacing(state: MockState, req: Request) -> Pacing:
     environ = req.environ
 
     def header(name: str, default: float, integer: bool = False) -> Any:
-        raw = environ.get("HTTP_" + name.upper().replace("-", "_"))
+        raw = environ.get(_ENVIRON_KEYS[name])
         if raw is None:
             return default
         try:
@@ -218,9 +214,15 @@ def _pacing(state: MockState, req: Request) -> Pacing:
     )
 
 
+_ENVIRON_KEYS = {  # the WSGI environ keys of the pacing headers
+    name: "HTTP_" + name.upper().replace("-", "_")
+    for name in ("X-Mock-TTFT-Ms", "X-Mock-Token-Interval-Ms", "X-Mock-Jitter-Ms", "X-Mock-Seed")
+}
+
+
 def _preflight() -> Response | None:
     g.started = time.monotonic()
-    if request.method == "OPTIONS" and not _admin_path():  # the admin API answers no preflight
+    if request.method == "OPTIONS" and not _admin_path(request.path):  # the admin API: no preflight
         resp = Response(status=204)
         resp.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
         resp.headers["Access-Control-Allow-Headers"] = request.headers.get(
@@ -231,53 +233,63 @@ def _preflight() -> Response | None:
     return None
 
 
-def _after(resp: Response) -> Response:
-    if resp.status_code == 204:
-        resp.headers.pop("Content-Type", None)  # no body, no type
-    admin = _admin_path()
-    if not admin:  # CORS for the API surfaces only: no web page may use the admin API
-        resp.headers["Access-Control-Allow-Origin"] = "*"
-        resp.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
-    op = g.get("operation")
-    if op is not None:
-        resp.headers["X-Mock-Operation"] = op.operation_id
-    if not admin and request.method != "OPTIONS":
-        state = get_state_current()
-        if state.config.journal_size > 0:
-            _journal(state, resp, op)
-    if resp.is_streamed:  # a long stream must not hold a database connection
-        release_db()
-    return resp
+def _after_hook(state: MockState):
+    """The after-request hook of one app: it holds the app's state, and looks up the request and
+    `g` once (each use of a context proxy costs a lookup; a request made ~30 of them here)."""
+
+    def after(resp: Response) -> Response:
+        req = request._get_current_object()  # type: ignore[attr-defined]
+        ctx = g._get_current_object()
+        headers = resp.headers
+        if resp.status_code == 204:
+            headers.pop("Content-Type", None)  # no body, no type
+        admin = _admin_path(req.path)
+        if not admin:  # CORS for the API surfaces only: no web page may use the admin API
+            headers["Access-Control-Allow-Origin"] = "*"
+            headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
+        op = ctx.get("operation")
+        if op is not None:
+            headers["X-Mock-Operation"] = op.operation_id
+        if not admin and req.method != "OPTIONS" and state.config.journal_size > 0:
+            _journal(state, resp, op, req, ctx.get("started"))
+        if resp.is_streamed:  # a long stream must not hold a database connection
+            release_db()
+        return resp
+
+    return after
 
 
-def _admin_path() -> bool:
-    return request.path == "/_mock" or request.path.startswith("/_mock/")
+def _admin_path(path: str) -> bool:
+    return path == "/_mock" or path.startswith("/_mock/")
 
 
-def _journal_body() -> str | bytes:
+def _journal_body(req: Request) -> str | bytes:
     """The body as the journal keeps it: bytes are decoded off the request path, at the flush."""
-    environ = request.environ
+    environ = req.environ
     if environ.get("CONTENT_LENGTH") in (None, "", "0") and "HTTP_TRANSFER_ENCODING" not in environ:
         return b""  # no body (a GET): nothing to read
-    if request.mimetype == "multipart/form-data":
-        parts = {k: v for k, v in request.form.items()}
-        parts.update({k: f"<file {f.filename!r} {f.mimetype}>" for k, f in request.files.items()})
+    if req.mimetype == "multipart/form-data":
+        parts = {k: v for k, v in req.form.items()}
+        parts.update({k: f"<file {f.filename!r} {f.mimetype}>" for k, f in req.files.items()})
         return json.dumps(parts)
-    return request.get_data(cache=True)[:JOURNAL_BODY_LIMIT]
+    return req.get_data(cache=True)[:JOURNAL_BODY_LIMIT]
 
 
-def _journal(state: MockState, resp: Response, op: Operation | None) -> None:
+def _journal(
+    state: MockState, resp: Response, op: Operation | None, req: Request, started: float | None
+) -> None:
     """Record the request as raw data; the journal redacts and formats it in its flusher thread."""
     try:
-        body = _journal_body()
+        body = _journal_body(req)
     except Exception as exc:  # e.g. a body over the size cap: the journal must never break an answer
         body = f"<body not recorded: {type(exc).__name__}>"
-    started = g.get("started", time.monotonic())
-    environ = request.environ
+    if started is None:
+        started = time.monotonic()
+    environ = req.environ
     entry = {
         "ts": time.time(),
-        "method": request.method,
-        "path": request.path,
+        "method": req.method,
+        "path": req.path,
         "query": environ.get("QUERY_STRING", ""),
         "headers": environ,  # its header keys are picked out at the flush
         "body": body,
