@@ -104,15 +104,25 @@ def schema_error(error: jsonschema.ValidationError, prefix: str = "") -> ApiErro
     return ApiError(400, f"{name}: {message}", "invalid_param", param=name)
 
 
+def _header(request: Request, name: str) -> str | None:
+    """A request header by name, read from the environ (EnvironHeaders.get raises and catches a
+    KeyError for every header the request lacks)."""
+    key = name.upper().replace("-", "_")
+    return request.environ.get(key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key)
+
+
 def validate_request(op: Operation, request: Request, path_args: dict[str, str]) -> Validated:
     out = Validated()
+    args = request.args if op.parameters else None
     for param in op.parameters:
         if param.location == "path":
             raw = path_args.get(param.name)
         elif param.location == "query":
-            raw = request.args.get(param.name)
+            # not args.get(): for a name the query lacks, MultiDict.get builds a KeyError (an HTTP
+            # exception with its description) to catch it; GET /conversations has 3 such per request
+            raw = args[param.name] if param.name in args else None  # type: ignore[index, operator]  # noqa: SIM401
         else:
-            raw = request.headers.get(param.name)
+            raw = _header(request, param.name)
         if raw is None:
             if param.required:
                 raise ApiError(
@@ -136,7 +146,7 @@ def validate_request(op: Operation, request: Request, path_args: dict[str, str])
 
 def _validate_body(op: Operation, request: Request, out: Validated) -> None:
     media_type = request.mimetype or ""
-    has_body = bool(request.content_length) or bool(request.headers.get("Transfer-Encoding"))
+    has_body = bool(request.content_length) or bool(request.environ.get("HTTP_TRANSFER_ENCODING"))
     if not has_body and not media_type:
         if op.body_required:
             raise ApiError(400, "body: a request body is required", "invalid_param", param="body")

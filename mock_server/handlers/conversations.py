@@ -57,7 +57,7 @@ def delete_conversation(call: Call) -> Response:
 def document_form() -> bool:
     """`X-Mock-Response-Form: document` picks the 2023 document's legal answer over the real server's
     (rename: {"result": "success"} instead of the conversation; delete: 200 JSON instead of 204)."""
-    form = request.headers.get("X-Mock-Response-Form", "real").strip().lower()
+    form = request.environ.get("HTTP_X_MOCK_RESPONSE_FORM", "real").strip().lower()
     if form not in {"real", "document"}:
         raise bad_param("X-Mock-Response-Form", f"'{form}' is not one of 'real', 'document'")
     return form == "document"
