@@ -120,6 +120,10 @@ def _finite_float(text: str) -> float:
     return value
 
 
+# what json.loads(text, parse_constant=..., parse_float=...) builds on every call, built once
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
 def parse_json(raw: bytes) -> Any:
     """A JSON document from a request body, or InputError.
 
@@ -141,7 +145,7 @@ def parse_json(raw: bytes) -> Any:
     if not text.strip():
         raise InputError("the JSON body is empty")
     try:
-        doc = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+        doc = _DECODER.decode(text)
     except RecursionError as exc:
         raise InputError(f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels") from exc
     except ValueError as exc:

@@ -81,6 +81,11 @@ class MockState:
         when it was looked up per request)."""
         return self.config.fixtures_path()
 
+    @functools.cached_property
+    def assistant_files_dir(self) -> Path:
+        """Where the files an assistant's answer carries are (joined once, not per chat message)."""
+        return self.fixtures_dir / "apps" / "files"
+
     @property
     def error_codes(self) -> dict[str, Any]:
         """Dify's error codes: code -> [status, message] (the contract's ChatAppError x-error-codes)."""
@@ -249,15 +254,17 @@ def get_state(app: Flask) -> MockState:
 
 def db(state: MockState) -> sqlite3.Connection:
     """This request's connection (opened on first use, closed at teardown)."""
-    conn = g.get("chat_mock_db")
+    ctx = g._get_current_object()  # once: each use of the proxy costs a context lookup
+    conn = ctx.get("chat_mock_db")
     if conn is None:
-        conn = g.chat_mock_db = state.connection()
-        g.chat_mock_pool = state.pool
+        conn = ctx.chat_mock_db = state.connection()
+        ctx.chat_mock_pool = state.pool
     return conn
 
 
 def release_db() -> None:
     """Close this request's connection early (a long stream must not hold one open)."""
-    conn = g.pop("chat_mock_db", None)
+    ctx = g._get_current_object()
+    conn = ctx.pop("chat_mock_db", None)
     if conn is not None:
-        g.pop("chat_mock_pool").release(conn)
+        ctx.pop("chat_mock_pool").release(conn)

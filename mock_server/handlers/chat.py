@@ -167,7 +167,7 @@ def _compose(call: Call, common: dict[str, Any], created_at: int, query: str, an
     composer = Composer(
         call.app,
         state.vocabulary,
-        state.fixtures_dir / "apps" / "files",
+        state.assistant_files_dir,
         state.fixtures.voice,
         head,
         created_at,

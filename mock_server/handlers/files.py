@@ -209,8 +209,10 @@ def upload_settings(parameters: dict[str, Any]) -> dict[str, Any] | None:
 
 def chat_files(call: Call, user: str, files: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     """Validate the `files` of a chat request; the message-file records to store with the message."""
+    if not files:  # most messages carry none: no need to work out the app's file settings
+        return []
     settings = upload_settings(call.app.parameters)
-    if not files or settings is None or not serves_files(call.state):
+    if settings is None or not serves_files(call.state):
         return []
     if len(files) > settings["limit"]:
         raise bad_param("files", f"Number of files exceeds the maximum limit {settings['limit']}")
