@@ -248,3 +248,37 @@ def test_one_errors_stream_per_worker_until_the_logs_are_reopened() -> None:
     assert worker._shared_errors_wrapper(cfg) is first
     worker._errors_wrapper.clear()  # what handle_usr1 does before gunicorn reopens the log files
     assert worker._shared_errors_wrapper(cfg) is not first
+
+
+def test_the_worker_keeps_the_built_app_out_of_collections_while_it_serves(monkeypatch) -> None:
+    import gc
+
+    from gunicorn import util
+    from gunicorn.http import message, wsgi
+    from gunicorn.workers import ggevent
+
+    from mock_server import worker
+
+    # run() patches gunicorn's modules for the worker process: restore them after this test
+    for owner, name in (
+        (ggevent, "StreamServer"),
+        (message.Request, "parse"),
+        (util, "write_error"),
+        (util, "http_date"),
+        (wsgi, "WSGIErrorsWrapper"),
+        (wsgi, "Response"),
+        (message, "_ip_in_allow_list"),
+    ):
+        if hasattr(owner, name):
+            monkeypatch.setattr(owner, name, getattr(owner, name))
+    built = [[] for _ in range(100)]  # stands for the app the worker loaded before run() (tracked objects)
+    frozen_while_serving: list[int] = []
+
+    def serve(self) -> None:
+        frozen_while_serving.append(gc.get_freeze_count())
+
+    monkeypatch.setattr(ggevent.GeventWorker, "run", serve)
+    before = gc.get_freeze_count()
+    worker.GeventWorker.run(object.__new__(worker.GeventWorker))
+    assert frozen_while_serving[0] >= before + len(built)  # frozen while it served
+    assert gc.get_freeze_count() == 0  # and collected as usual again once it stops
