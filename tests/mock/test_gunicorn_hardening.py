@@ -282,3 +282,37 @@ def test_the_worker_keeps_the_built_app_out_of_collections_while_it_serves(monke
     worker.GeventWorker.run(object.__new__(worker.GeventWorker))
     assert frozen_while_serving[0] >= before + len(built)  # frozen while it served
     assert gc.get_freeze_count() == 0  # and collected as usual again once it stops
+
+
+def test_checked_response_headers_are_remembered_but_bad_ones_are_still_refused() -> None:
+    from gunicorn.http.errors import InvalidResponseHeader, InvalidResponseHeaderName
+
+    from mock_server import worker
+
+    def response() -> worker._OneSendResponse:
+        return worker._OneSendResponse(None, None, None)
+
+    pairs = [
+        ("Content-Type", "application/json"),
+        ("X-Mock-Operation", "getConversations "),  # gunicorn strips the value
+        ("Content-Length", "12"),
+        ("Connection", "close"),  # hop-by-hop: never sent from the app's list
+    ]
+    worker._CHECKED_HEADERS.clear()
+    for _ in range(2):  # the second time from what the first one checked
+        resp = response()
+        resp.process_headers(pairs)
+        sent = [
+            ("Content-Type", "application/json"),
+            ("X-Mock-Operation", "getConversations"),
+            ("Content-Length", "12"),
+        ]
+        assert resp.headers == sent
+        assert resp.response_length == 12
+    assert set(worker._CHECKED_HEADERS) == set(pairs[:2])  # never the length or hop-by-hop headers
+    with pytest.raises(InvalidResponseHeaderName):
+        response().process_headers([("Bad Name", "x")])
+    with pytest.raises(InvalidResponseHeader):
+        response().process_headers([("X-Fine", "a\r\nX-Injected: 1")])
+    with pytest.raises(TypeError):
+        response().process_headers([("X-Number", 1)])
