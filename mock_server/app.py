@@ -196,6 +196,8 @@ def _pacing(state: MockState, req: Request) -> Pacing:
     """Pacing from the config, overridden by the X-Mock-* headers (finite, within limits.BOUNDS)."""
     cfg = state.config
     environ = req.environ
+    if not any(key in environ for key in _PACING_KEYS):  # the common case: the config's pacing
+        return Pacing(cfg.ttft_ms, cfg.token_interval_ms, cfg.jitter_ms, cfg.seed)
 
     def header(name: str, default: float, integer: bool = False) -> Any:
         raw = environ.get(_ENVIRON_KEYS[name])
@@ -218,6 +220,7 @@ _ENVIRON_KEYS = {  # the WSGI environ keys of the pacing headers
     name: "HTTP_" + name.upper().replace("-", "_")
     for name in ("X-Mock-TTFT-Ms", "X-Mock-Token-Interval-Ms", "X-Mock-Jitter-Ms", "X-Mock-Seed")
 }
+_PACING_KEYS = tuple(_ENVIRON_KEYS.values())
 
 
 def _preflight() -> Response | None:
