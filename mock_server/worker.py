@@ -106,6 +106,17 @@ _CHECKED_HEADERS_MAX = 4096
 _HEADERS_NOT_CACHED = frozenset({"content-length", "connection", "upgrade"})
 
 
+def send_all(sock: Any, data: bytes) -> None:
+    """sock.sendall(data) in one send() when the socket takes it all, as it does a frame or a short
+    answer: gevent's sendall asks the kernel for the socket's buffer size (getsockopt) on every call
+    to size its pieces, a second system call per SSE frame. A partial send finishes with sendall."""
+    if not data:
+        return
+    sent = sock.send(data)  # gevent's send waits (cooperatively) while the buffer is full
+    if sent < len(data):
+        sock.sendall(memoryview(data)[sent:])
+
+
 class _OneSendResponse(wsgi.Response):
     """gunicorn's response, holding the header block back until the first body bytes go out."""
 
@@ -147,13 +158,12 @@ class _OneSendResponse(wsgi.Response):
             util.write(self.sock, held)
 
     def _emit_body(self, data: bytes) -> None:
-        if not self._held:
-            util.write(self.sock, data, self.chunked)
-            return
-        held, self._held = self._held, b""
-        if self.chunked:
+        if self.chunked:  # gunicorn's write() never passes an empty chunk (that would end the body)
             data = b"%X\r\n%s\r\n" % (len(data), data)
-        self.sock.sendall(held + data)
+        if self._held:
+            held, self._held = self._held, b""
+            data = held + data
+        send_all(self.sock, data)
 
     def write(self, arg: bytes) -> None:
         super().write(arg)
@@ -315,18 +325,20 @@ class GeventWorker(ggevent.GeventWorker):
         guarded = DeadlineBody(body, BODY_TIMEOUT_S) if body is not None and BODY_TIMEOUT_S > 0 else None
         if guarded is not None:
             req.body = guarded  # wsgi.input
+        # Yield once per request, before the app runs. A client that answers at once has its next
+        # request in the socket before we read it, so the read does not block and this greenlet would
+        # serve that one connection while every other one of the worker waits. And the app's work
+        # goes to gevent's callback queue, which lets the loop poll for timers every few ms: when a
+        # thousand chat requests arrive at once, the streams already running keep their token
+        # schedule instead of waiting behind every new request's set-up.
+        gevent.sleep(0)
         try:
-            result = super().handle_request(listener_name, req, sock, addr)
+            return super().handle_request(listener_name, req, sock, addr)
         finally:
             if guarded is not None:
                 req.body = body
                 if guarded.timed_out:  # where the next request starts is unknown: close
                     body.failed = True
-        # Yield between two requests of a keep-alive connection. A client that answers at once has
-        # its next request in the socket before we read it, so the read does not block and this
-        # greenlet would serve that one connection while every other one of the worker waits.
-        gevent.sleep(0)
-        return result
 
     def handle_usr1(self, sig: int, frame: Any) -> None:
         _errors_wrapper.clear()  # the log files are reopened: their streams change

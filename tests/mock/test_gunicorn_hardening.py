@@ -316,3 +316,31 @@ def test_checked_response_headers_are_remembered_but_bad_ones_are_still_refused(
         response().process_headers([("X-Fine", "a\r\nX-Injected: 1")])
     with pytest.raises(TypeError):
         response().process_headers([("X-Number", 1)])
+
+
+class _Socket:
+    """Takes at most `room` bytes per send(); records what went through send() and sendall()."""
+
+    def __init__(self, room: int) -> None:
+        self.room, self.sends, self.sendalls = room, [], []
+
+    def send(self, data: bytes) -> int:
+        self.sends.append(bytes(data[: self.room]))
+        return min(len(data), self.room)
+
+    def sendall(self, data: bytes) -> None:
+        self.sendalls.append(bytes(data))
+
+
+def test_a_frame_goes_out_in_one_send_and_a_partial_send_is_finished() -> None:
+    from mock_server import worker
+
+    whole = _Socket(room=1 << 20)
+    worker.send_all(whole, b"data: {}\n\n")
+    assert (whole.sends, whole.sendalls) == ([b"data: {}\n\n"], [])  # one system call, no getsockopt
+    full = _Socket(room=4)
+    worker.send_all(full, b"0123456789")
+    assert (full.sends, full.sendalls) == ([b"0123"], [b"456789"])  # nothing lost or repeated
+    empty = _Socket(room=4)
+    worker.send_all(empty, b"")
+    assert (empty.sends, empty.sendalls) == ([], [])
