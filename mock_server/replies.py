@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from mock_server.apps import App
 from mock_server.speech import Mp3Voice
@@ -73,9 +73,9 @@ class StreamVocabulary:
         return not self.blocking_modes or mode in self.blocking_modes
 
 
-@dataclass(frozen=True)
-class Piece:
-    """A piece of the answer."""
+class Piece(NamedTuple):
+    """A piece of the answer (a named tuple: a stream makes one per token, ~3x cheaper than a
+    frozen dataclass)."""
 
     text: str
 
