@@ -325,20 +325,18 @@ class GeventWorker(ggevent.GeventWorker):
         guarded = DeadlineBody(body, BODY_TIMEOUT_S) if body is not None and BODY_TIMEOUT_S > 0 else None
         if guarded is not None:
             req.body = guarded  # wsgi.input
-        # Yield once per request, before the app runs. A client that answers at once has its next
-        # request in the socket before we read it, so the read does not block and this greenlet would
-        # serve that one connection while every other one of the worker waits. And the app's work
-        # goes to gevent's callback queue, which lets the loop poll for timers every few ms: when a
-        # thousand chat requests arrive at once, the streams already running keep their token
-        # schedule instead of waiting behind every new request's set-up.
-        gevent.sleep(0)
         try:
-            return super().handle_request(listener_name, req, sock, addr)
+            result = super().handle_request(listener_name, req, sock, addr)
         finally:
             if guarded is not None:
                 req.body = body
                 if guarded.timed_out:  # where the next request starts is unknown: close
                     body.failed = True
+        # Yield between two requests of a keep-alive connection. A client that answers at once has
+        # its next request in the socket before we read it, so the read does not block and this
+        # greenlet would serve that one connection while every other one of the worker waits.
+        gevent.sleep(0)
+        return result
 
     def handle_usr1(self, sig: int, frame: Any) -> None:
         _errors_wrapper.clear()  # the log files are reopened: their streams change

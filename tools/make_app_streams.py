@@ -21,6 +21,7 @@ import json
 import re
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -57,7 +58,7 @@ def fixed_ids(ids: dict[str, Any]) -> Iterator[None]:
     """The mock's chat handler draws message id, task id and (new conversations) conversation id, in
     that order, and reads the clock once: give it the entry's."""
     drawn = iter([ids["message_id"], ids["task_id"], ids["conversation_id"]])
-    clock = SimpleNamespace(time=lambda: float(ids["created_at"]))
+    clock = SimpleNamespace(time=lambda: float(ids["created_at"]), sleep=time.sleep)  # a stream yields
     with (
         mock.patch("mock_server.handlers.chat.uuid", SimpleNamespace(uuid4=lambda: uuid.UUID(next(drawn)))),
         mock.patch("mock_server.handlers.chat.time", clock),
