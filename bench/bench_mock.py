@@ -201,6 +201,37 @@ def _tree_rss_kb(pid: int) -> int:
     return total
 
 
+def _tree_pids(pid: int) -> list[int]:
+    """A process and all its descendants (the CLI, gunicorn's master and workers; npx and node)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                parents.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
+            except (OSError, ValueError, IndexError):
+                pass
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += parents.get(p, [])
+    return out
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its descendants, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in _tree_pids(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, ValueError, IndexError):
+            pass
+    return total / tick
+
+
 def _pct(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
