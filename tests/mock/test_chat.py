@@ -257,3 +257,26 @@ def test_conversations_of_one_second_list_newest_first(client) -> None:
         ).json
         assert [c["id"] for c in page["data"] + more["data"]] == wanted, sort_by
     assert client.get("/v1/conversations?user=burst&sort_by=name", headers=AUTH).status_code == 400
+
+
+def test_a_stream_yields_before_its_set_up_holding_no_database_connection(client, monkeypatch) -> None:
+    import time
+
+    from flask import g
+
+    from mock_server.handlers import chat as chat_handler
+
+    real_sleep = time.sleep
+    yields: list[bool] = []  # per yield of the chat handler: was a pooled connection held?
+
+    def sleep(seconds: float) -> None:
+        if seconds == 0:
+            yields.append(g.get("chat_mock_db") is not None)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(chat_handler.time, "sleep", sleep)
+    resp = chat(client, "hello", response_mode="streaming")
+    assert events(resp)[-1]["event"] == "message_end"  # and the stream is whole after it
+    assert yields == [False]
+    chat(client, "hello")  # a blocking answer does not yield
+    assert yields == [False]
