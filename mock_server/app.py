@@ -28,7 +28,7 @@ from mock_server.handlers.files import signed_files_blueprint
 from mock_server.limits import InputError, bounded, read_json
 from mock_server.state import MockState, build_state, db, release_db, remove_store_files
 from mock_server.streaming import Pacing
-from mock_server.validation import validate_request
+from mock_server.validation import environ_key, validate_request
 
 _AUTH_MISSING = "Authorization header must be provided and start with 'Bearer'"
 _AUTH_INVALID = "Access token is invalid"
@@ -200,7 +200,7 @@ def _pacing(state: MockState, req: Request) -> Pacing:
         return Pacing(cfg.ttft_ms, cfg.token_interval_ms, cfg.jitter_ms, cfg.seed)
 
     def header(name: str, default: float, integer: bool = False) -> Any:
-        raw = environ.get(_ENVIRON_KEYS[name])
+        raw = environ.get(environ_key(name))
         if raw is None:
             return default
         try:
@@ -216,11 +216,8 @@ def _pacing(state: MockState, req: Request) -> Pacing:
     )
 
 
-_ENVIRON_KEYS = {  # the WSGI environ keys of the pacing headers
-    name: "HTTP_" + name.upper().replace("-", "_")
-    for name in ("X-Mock-TTFT-Ms", "X-Mock-Token-Interval-Ms", "X-Mock-Jitter-Ms", "X-Mock-Seed")
-}
-_PACING_KEYS = tuple(_ENVIRON_KEYS.values())
+PACING_HEADERS = ("X-Mock-TTFT-Ms", "X-Mock-Token-Interval-Ms", "X-Mock-Jitter-Ms", "X-Mock-Seed")
+_PACING_KEYS = tuple(environ_key(name) for name in PACING_HEADERS)  # their WSGI environ keys
 
 
 def _preflight() -> Response | None:

@@ -53,13 +53,11 @@ class Pacing:
         """Seconds from the request to the last of n pieces, without jitter (the usage block's latency)."""
         return (self.ttft_ms + self.interval_ms * (n - 1)) / 1000.0 if n > 0 else 0.0
 
-    def _steps(self, n: int) -> Iterator[float]:
-        return itertools.chain((self.ttft_ms,), itertools.repeat(self.interval_ms, n - 1)) if n else iter(())
-
     def schedule(self, n: int, key: str) -> list[float]:
         """Offsets in seconds from the stream's start at which frames 0..n-1 are due (reproducible)."""
         if not self.jitter_ms:  # the same sums, without seeding a generator and a loop in Python
-            return [max(0.0, at) / 1000.0 for at in itertools.accumulate(self._steps(n))]
+            steps = itertools.chain((self.ttft_ms,), itertools.repeat(self.interval_ms, n - 1))
+            return [max(0.0, at) / 1000.0 for at in itertools.accumulate(steps)] if n else []
         rng = random.Random(f"{self.seed}|{key}")
         at, out = self.ttft_ms, []
         for i in range(n):

@@ -6,6 +6,7 @@ Failures become `ApiError`s whose message names the offending field first ("limi
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,11 +105,17 @@ def schema_error(error: jsonschema.ValidationError, prefix: str = "") -> ApiErro
     return ApiError(400, f"{name}: {message}", "invalid_param", param=name)
 
 
+@functools.lru_cache(maxsize=256)  # the contract's and the mock's own header names: few
+def environ_key(name: str) -> str:
+    """The WSGI environ key of a request header (X-Mock-Seed -> HTTP_X_MOCK_SEED)."""
+    key = name.upper().replace("-", "_")
+    return key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key
+
+
 def _header(request: Request, name: str) -> str | None:
     """A request header by name, read from the environ (EnvironHeaders.get raises and catches a
     KeyError for every header the request lacks)."""
-    key = name.upper().replace("-", "_")
-    return request.environ.get(key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key)
+    return request.environ.get(environ_key(name))
 
 
 def validate_request(op: Operation, request: Request, path_args: dict[str, str]) -> Validated:

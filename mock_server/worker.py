@@ -103,7 +103,6 @@ def _shared_errors_wrapper(cfg: Any) -> Any:
 
 _CHECKED_HEADERS: dict[tuple[str, str], tuple[str, str]] = {}  # see _OneSendResponse.process_headers
 _CHECKED_HEADERS_MAX = 4096
-_HEADERS_NOT_CACHED = frozenset({"content-length", "connection", "upgrade"})
 
 
 def send_all(sock: Any, data: bytes) -> None:
@@ -137,7 +136,7 @@ class _OneSendResponse(wsgi.Response):
                 type(pair) is tuple
                 and len(self.headers) == count + 1
                 and len(pair[1]) <= 256
-                and pair[0].lower() not in _HEADERS_NOT_CACHED
+                and pair[0].lower() != "content-length"  # it sets the response's length
                 and not util.is_hoppish(pair[0])
             ):
                 if len(_CHECKED_HEADERS) >= _CHECKED_HEADERS_MAX:
@@ -155,7 +154,7 @@ class _OneSendResponse(wsgi.Response):
     def _send_held(self) -> None:
         if self._held:
             held, self._held = self._held, b""
-            util.write(self.sock, held)
+            send_all(self.sock, held)
 
     def _emit_body(self, data: bytes) -> None:
         if self.chunked:  # gunicorn's write() never passes an empty chunk (that would end the body)
