@@ -66,10 +66,19 @@ class ChatApp:
     client: Client
     run: Run
     form: list[dict[str, Any]] | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)  # the app's GET /parameters answer
     answers: dict[str, str] = field(default_factory=dict)
     mode: str | None = None  # the app's mode (GET /info), when the era has it
     answers_blocking: bool = True  # False: the app's mode streams only (agent-chat), so messages stream
     _streamed: dict[int, tuple[Exchange, dict[str, Any]]] = field(default_factory=dict, repr=False)
+
+    def switched_off(self, feature: str) -> bool:
+        """Whether the app's /parameters turns `feature` off (`{feature: {enabled: false}}`).
+
+        A feature the answer does not mention is taken as on: servers older than the switch had
+        the feature and no switch for it."""
+        setting = self.parameters.get(feature)
+        return isinstance(setting, dict) and setting.get("enabled") is False
 
     @property
     def response_mode(self) -> str:

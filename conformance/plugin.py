@@ -21,7 +21,7 @@ import pytest
 import requests
 import urllib3.exceptions
 
-from conformance import baseline, compare, contract
+from conformance import baseline, compare, contract, offered
 from conformance.bounds import BoundedAdapter, Budget, Limits
 from conformance.causes import Blocked, Cause
 from conformance.chatapp import ChatApp
@@ -406,6 +406,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not results.records and not ({"interrupted", "stopped early"} & results.meta.keys()):
         return
     results.meta.setdefault("base URL", opts.base_url)
+    missing = offered.not_offered()
+    if missing:  # operations some releases lack, which this server does not serve (their checks skipped)
+        ops = [contract.operation(op_id) for op_id in missing]
+        shown = [f"{o.operation_id} ({o.method} {o.path})" for o in ops]
+        results.meta["operations not offered"] = "; ".join(shown)
     results.meta.setdefault("finished", time.strftime("%Y-%m-%d %H:%M:%S"))
     if opts.results_json:
         results.write(
@@ -506,6 +511,8 @@ def app(client: Client, run: Run, pytestconfig: pytest.Config) -> Any:
     chat = ChatApp(client, run)
     ex = client.call("GET", "/parameters", params={"user": run.user("a")}, mark_hang=False)
     body = ex.json()
+    if ex.status == 200 and isinstance(body, dict):
+        chat.parameters = body
     if ex.status == 200 and isinstance(body, dict) and isinstance(body.get("user_input_form"), list):
         chat.form = body["user_input_form"]
     if ex.headers.get("server"):  # the server's own identity, for the report's header

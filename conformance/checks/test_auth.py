@@ -11,6 +11,7 @@ import pytest
 from conformance import contract
 from conformance.checking import check, expect_error
 from conformance.http import Client
+from conformance.offered import skip_unless_offered
 from conformance.options import Options
 from conformance.run import Run
 from conformance.samples import tiny_wav
@@ -77,6 +78,7 @@ KINDS = {
 
 def _auth_case(kind: str, op: contract.Operation, request: pytest.FixtureRequest) -> None:
     client: Client = request.getfixturevalue(CLIENT_FIXTURE.get(op.tag, "client"))
+    skip_unless_offered(client, op)  # no route at all: there is no key check to judge
     options: Options = request.getfixturevalue("options")
     run: Run = request.getfixturevalue("run")
     req = request_for(op, options, run)

@@ -15,6 +15,7 @@ from conformance.bounds import MB, Budget
 from conformance.chatapp import ChatApp, walk_conversations
 from conformance.checking import SHOULD, check, fail
 from conformance.fuzzing import ANSWERING, Finding, FuzzRun, OperationOutcome, run_surface
+from conformance.offered import reason_not_offered
 from conformance.options import Options
 from conformance.run import Run
 
@@ -38,6 +39,11 @@ def fuzz_run(options: Options, run: Run, app: ChatApp, budget: Budget) -> FuzzRu
     for op_id in APP_WRITES:
         result.skipped[op_id] = "not fuzzed: it writes the app's own data, which the suite did not create"
     exclude = exclude | APP_WRITES
+    for op in OPS:
+        why = reason_not_offered(app.client, op) if op.tag == "chat-app" else None
+        if why:
+            result.skipped[op.operation_id] = why
+            exclude = exclude | {op.operation_id}
     user = run.user("fuzz")
     surfaces = [("chat-app", options.base_url, options.api_key)]
     if options.conversational_url:

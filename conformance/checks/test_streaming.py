@@ -34,6 +34,9 @@ GRAMMAR_RULE = (
     "(tts_message_end) after it and last; event types the contract does not know anywhere"
 )
 MIN_JUDGED_SECONDS = 0.2
+# An answer in fewer pieces cannot tell streaming from an answer produced whole: a workflow whose
+# Answer node echoes its inputs sends its text in two pieces 1 ms apart (SPEC_NOTES S1).
+MIN_JUDGED_PIECES = 3
 # Used when fixtures/answers.yaml is absent: any server answers it at length.
 LONG_ANSWER_QUERY = "Tell me the plot of Die Hard"
 
@@ -259,10 +262,11 @@ def test_incremental(streamed: StreamResult) -> None:
     _complete(streamed)
     data = streamed.data_events()
     pieces = [e for e in data if grammar().role(_event_type(e)) == PIECE]
-    if len(data) < 3 or not pieces:
+    if len(data) < 3 or len(pieces) < MIN_JUDGED_PIECES:
         pytest.skip(
             f"the answer to a request for a long answer came in {len(data)} data event(s) "
-            f"({len(pieces)} message piece(s)): too few to judge incremental delivery"
+            f"({len(pieces)} message piece(s)): too few pieces to tell streaming from an answer "
+            "produced at once"
         )
     duration = data[-1].arrived - streamed.started
     if duration < MIN_JUDGED_SECONDS:
