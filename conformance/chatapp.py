@@ -59,6 +59,31 @@ def valid_inputs(form: list[dict[str, Any]] | None) -> dict[str, Any]:
     return inputs
 
 
+def reads_files(parameters: dict[str, Any]) -> bool:
+    """Whether the app reads `files` of a chat message at all: real servers skip them unread when its
+    /parameters does not enable file upload (SPEC_NOTES F4)."""
+    config = parameters.get("file_upload")
+    if not isinstance(config, dict):
+        return False
+    image = config.get("image") if isinstance(config.get("image"), dict) else {}
+    return bool(config.get("enabled") or image.get("enabled"))
+
+
+def accepts_files(parameters: dict[str, Any]) -> bool:
+    """Whether the app's /parameters enables file upload (today's form or the older image-only one)."""
+    config = parameters.get("file_upload")
+    if not isinstance(config, dict):
+        return False
+    image = config.get("image") if isinstance(config.get("image"), dict) else {}
+    methods = set(
+        config.get("allowed_file_upload_methods") or image.get("transfer_methods") or ["local_file"]
+    )
+    types = set(config.get("allowed_file_types") or ["image"])
+    return (
+        bool(config.get("enabled") or image.get("enabled")) and "local_file" in methods and "image" in types
+    )
+
+
 @dataclass
 class ChatApp:
     """The calls of the Chat App surface for one run."""

@@ -20,7 +20,7 @@ from typing import Any
 
 from conformance.bounds import BoundedAdapter, Budget, Limits, OutOfTime
 from conformance.chatapp import valid_inputs
-from conformance.contract import document, operation, operations, resolve
+from conformance.contract import document, operation, operations, resolve, validator
 from conformance.fuzzbounds import JUDGED_LOCATIONS, valid_without_fuzz_bounds
 
 ANSWERING = {"sendChatMessage", "conversational", "createChatCompletion"}
@@ -37,6 +37,12 @@ class Finding:
     message: str
     sample: str
     answer: str
+    reason: str = ""  # schemathesis' failure_reason where it gives one (e.g. missing_allow_header)
+
+    @property
+    def missing_allow(self) -> bool:
+        """A 405 whose only fault is the missing `Allow` header (RFC 9110's SHOULD; SPEC_NOTES S10)."""
+        return self.check == "unsupported_method" and self.reason == "missing_allow_header"
 
 
 @dataclass
@@ -101,12 +107,15 @@ def run_surface(
     stateful: bool = True,
     wall_time: float = 30.0,
     max_body: int = Limits.max_body,
+    ignored: dict[str, set[str]] | None = None,
 ) -> None:
     """Run the schemathesis engine over the operations tagged `tag`; add outcomes to `result`.
 
     Every request it sends is bounded like the suite's own (`wall_time` per exchange, `max_body`
     bytes), and none outlives `max_time`: after it, requests fail at once, the scenario in progress
-    ends and the engine is stopped (what it found so far is kept).
+    ends and the engine is stopped (what it found so far is kept). `ignored` names, per operation,
+    body fields this server rightly never reads (`files` of an app without file upload): a negative
+    case that is invalid only there is no finding.
     """
     import schemathesis
     from schemathesis.config import SchemathesisConfig
@@ -156,7 +165,7 @@ def run_surface(
                     stream.stop()  # ends the run cleanly; outcomes so far are kept
                     stopping = True
                     result.stopped = f"fuzzing of {tag} stopped after {max_time:.0f} s (--fuzz-max-time)"
-                _handle(event, events, labels, result)
+                _handle(event, events, labels, result, ignored or {})
     finally:
         from schemathesis.hooks import GLOBAL_HOOK_DISPATCHER
 
@@ -164,9 +173,11 @@ def run_surface(
     result.seconds += time.monotonic() - start
 
 
-def _handle(event: Any, events: Any, labels: dict[str, str], result: FuzzRun) -> None:
+def _handle(
+    event: Any, events: Any, labels: dict[str, str], result: FuzzRun, ignored: dict[str, set[str]]
+) -> None:
     if isinstance(event, events.ScenarioFinished):
-        _collect(event, labels, result)
+        _collect(event, labels, result, ignored)
     elif isinstance(event, events.NonFatalError):
         if _out_of_time(event.value):
             return  # a request cut by fuzzing's own time limit: no finding about the server
@@ -304,8 +315,9 @@ def _refused_beyond_the_schema(op_id: str, interaction: Any) -> bool:
     )
 
 
-def _only_fuzz_bounds(op_id: str, node: Any) -> bool:
-    """A negative case that breaks nothing but the contract's fuzz-only bounds (`x-fuzz-bound`)."""
+def _only_fuzz_bounds(op_id: str, node: Any, ignored: set[str]) -> bool:
+    """A negative case that breaks nothing but the contract's fuzz-only bounds (`x-fuzz-bound`), or
+    body fields (`ignored`) this server rightly never reads."""
     from schemathesis.core import NOT_SET
 
     case = getattr(node, "value", None)
@@ -318,19 +330,39 @@ def _only_fuzz_bounds(op_id: str, node: Any) -> bool:
     if negative - set(JUDGED_LOCATIONS):
         return False  # a header or cookie was made invalid: not ours to set aside
     body = None if case.body is NOT_SET else case.body
+    if ignored and isinstance(body, dict):
+        body = {k: v for k, v in body.items() if k not in ignored}
     return valid_without_fuzz_bounds(op_id, case.query, case.path_parameters, body, case.media_type)
 
 
-def _collect(event: Any, labels: dict[str, str], result: FuzzRun) -> None:
+def _no_route_for_malformed_id(op_id: str, node: Any, interaction: Any) -> bool:
+    """A 404 (of any content type) to a case whose path holds an id the contract's schema refuses:
+    real routes match only well-formed ids (Flask's `<uuid:...>`), so no route answers it, with the
+    framework's own page rather than the API's envelope (SPEC_NOTES S20)."""
+    case = getattr(node, "value", None)
+    response = getattr(interaction, "response", None)
+    if case is None or response is None or getattr(response, "status_code", None) != 404:
+        return False
+    op = operation(op_id)
+    for name, value in (getattr(case, "path_parameters", None) or {}).items():
+        schema = (op.parameter(name, "path") or {}).get("schema")
+        if schema is not None and not validator(schema).is_valid(value):
+            return True
+    return False
+
+
+def _collect(event: Any, labels: dict[str, str], result: FuzzRun, ignored: dict[str, set[str]]) -> None:
     rec = event.recorder
     op_id = labels.get(rec.label)
     if op_id is None:  # stateful scenarios span operations: attribute findings to each case's operation
         for case_id, checks in rec.checks.items():
             node = rec.cases.get(case_id)
             label = node.value.operation.label if node else ""
-            _add(result, labels.get(label), label, event.phase, [case_id], {case_id: checks}, rec)
+            op = labels.get(label)
+            skip = ignored.get(op or "", set())
+            _add(result, op, label, event.phase, [case_id], {case_id: checks}, rec, skip)
         return
-    _add(result, op_id, rec.label, event.phase, list(rec.cases), rec.checks, rec)
+    _add(result, op_id, rec.label, event.phase, list(rec.cases), rec.checks, rec, ignored.get(op_id, set()))
 
 
 def _add(
@@ -341,6 +373,7 @@ def _add(
     cases: list[str],
     checks: dict[str, list[Any]],
     rec: Any,
+    ignored: set[str],
 ) -> None:
     if op_id is None:
         return
@@ -352,11 +385,15 @@ def _add(
     for case_id, nodes in checks.items():
         if _legal_undeclared_method(rec.cases.get(case_id), rec.interactions.get(case_id)):
             continue
+        if _no_route_for_malformed_id(op_id, rec.cases.get(case_id), rec.interactions.get(case_id)):
+            continue
         for node in nodes:
             info = node.failure_info
             if info is None or (node.name, info.failure.title) in seen:
                 continue
-            if node.name == "negative_data_rejection" and _only_fuzz_bounds(op_id, rec.cases.get(case_id)):
+            if node.name == "negative_data_rejection" and _only_fuzz_bounds(
+                op_id, rec.cases.get(case_id), ignored
+            ):
                 continue
             if node.name == "positive_data_acceptance" and _refused_beyond_the_schema(
                 op_id, rec.interactions.get(case_id)
@@ -370,5 +407,6 @@ def _add(
                     message=str(getattr(info.failure, "message", ""))[:400],
                     sample=str(info.code_sample)[:600],
                     answer=_answer(rec.interactions.get(case_id)),
+                    reason=str(getattr(info.failure, "failure_reason", "") or ""),
                 )
             )

@@ -30,6 +30,11 @@ class Group:
     def size(self) -> int:
         return len(self.failed) + len(self.blocked)
 
+    @property
+    def reference(self) -> str:
+        """The reference server's known defect behind this cause, when one of its records names it."""
+        return next((r.reference for r in self.records if r.reference), "")
+
     def evidence(self) -> list[str]:
         """The evidence shown once for the whole cause: that of its first record that has any."""
         return next((r.evidence for r in self.records if r.evidence), [])
@@ -39,7 +44,8 @@ class Group:
         if self.blocked:
             parts.append(f"{len(self.blocked)} blocked")
         noun = "check" if self.size == 1 else "checks"
-        return f"{self.title}: {self.size} {noun}" + (f" ({', '.join(parts)})" if self.blocked else "")
+        heading = f"{self.title}: {self.size} {noun}" + (f" ({', '.join(parts)})" if self.blocked else "")
+        return heading + (f" [{self.reference}]" if self.reference else "")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -48,6 +54,7 @@ class Group:
             "failed": [name(r) for r in self.failed],
             "blocked": [name(r) for r in self.blocked],
             "evidence": self.evidence()[:1],
+            "reference": self.reference,
         }
 
 

@@ -51,6 +51,7 @@ padding:.2em .9em}
 .cause.known{border-left-color:var(--warn)}.cause>summary{font-weight:600;cursor:pointer;padding:.4em 0}
 .count{background:var(--bad);color:#fff;border-radius:1em;padding:0 .55em;font-size:.85em;margin-left:.4em}
 .known .count{background:var(--warn)}
+.reference{font-style:italic;color:var(--warn)}
 .finding{margin:.6em 0 .9em}.finding .msg{margin:.15em 0}.rule{color:#57606a}
 pre{background:var(--soft);padding:.6em;border-radius:6px;white-space:pre-wrap;word-break:break-all;
 margin:.3em 0}
@@ -183,7 +184,12 @@ def _causes(groups: list[Group], labels: dict[str, str], shown: dict[str, str]) 
         rule = (
             f'<p class="rule">contract: {esc(rules[0])}</p>' if len(rules) == 1 else ""
         )  # one rule for the whole cause: say it once
-        body = [rule, _findings(g.failed[:SHOWN_IN_FULL], labels, shown, show_rule=len(rules) != 1)]
+        inherited = f'<p class="reference">{esc(g.reference)}</p>' if g.reference else ""
+        body = [
+            inherited,
+            rule,
+            _findings(g.failed[:SHOWN_IN_FULL], labels, shown, show_rule=len(rules) != 1),
+        ]
         rest = g.failed[SHOWN_IN_FULL:]
         if rest:  # the same defect again: folded, so the next cause is one scroll away
             body.append(
@@ -230,6 +236,8 @@ def _findings(
                 ev.append(f'<div id="{label}" class="muted">evidence {label}</div>')
             ev.append(_evidence([e]))
         known = f' <span class="muted">(known, baseline: {esc(r.known)})</span>' if r.known else ""
+        if r.reference:
+            known += f' <span class="reference">{esc(r.reference)}</span>'
         rule = f'<div class="rule">contract: {esc(r.expected)}</div>' if r.expected and show_rule else ""
         items.append(
             f'<div class="finding"><code>{esc(_name(r))}</code> {esc(r.title)}{known}'

@@ -21,7 +21,7 @@ import pytest
 import requests
 import urllib3.exceptions
 
-from conformance import baseline, compare, contract, offered
+from conformance import baseline, compare, contract, offered, reference
 from conformance.bounds import BoundedAdapter, Budget, Limits
 from conformance.causes import Blocked, Cause
 from conformance.chatapp import ChatApp
@@ -333,7 +333,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 def _known(config: pytest.Config, record: Record, report: pytest.TestReport) -> None:
     """A MUST failure the baseline declares: an expected failure for pytest and JUnit (xfail, with
-    the baseline's reason), so CI dashboards that read JUnit agree with the exit status."""
+    the baseline's reason), so CI dashboards that read JUnit agree with the exit status. Any finding
+    a known defect of the reference server explains is labelled with it (the verdict is unchanged)."""
+    record.reference = reference.label(record)
+    if record.reference and isinstance(report.longrepr, str):
+        report.longrepr += f"\n  {record.reference}"
     if record.level != "MUST" or record.outcome not in ("failed", "blocked"):
         return
     entry = next((e for e in config.stash.get(BASELINE_KEY, []) if e.matches(record)), None)
@@ -460,6 +464,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     for r in results.warnings():
         terminalreporter.write_line(
             f"WARNING (SHOULD) {r.check}{f'[{r.subject}]' if r.subject else ''}: {r.message}"
+            + (f" [{r.reference}]" if r.reference else "")
         )
 
 

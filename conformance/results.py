@@ -41,6 +41,7 @@ class Record:
     cause_title: str = ""
     blocked_by: str = ""  # blocked records: the failed check (or the cause) that stood in the way
     known: str = ""  # a failure the --baseline declares: its reason (it does not fail the run)
+    reference: str = ""  # the reference server's known defect that explains it (conformance.reference)
 
 
 @dataclass
@@ -306,6 +307,8 @@ def _md_findings(records: list[Record], labels: dict[str, str], shown: dict[str,
     for r in records:
         known = f" (known, baseline: {r.known})" if r.known else ""
         out.append(f"- **`{_name(r)}`** ({r.title}){known}: {r.message}")
+        if r.reference:
+            out.append(f"  - {r.reference}")
         if r.expected:
             out.append(f"  - contract: {r.expected}")
         for e in r.evidence:

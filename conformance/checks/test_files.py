@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from conformance import contract
-from conformance.chatapp import ChatApp
+from conformance.chatapp import ChatApp, accepts_files
 from conformance.checking import (
     SHOULD,
     check,
@@ -77,21 +77,6 @@ def uploaded(client: Client, user: str, name: str, payload: bytes, ctype: str) -
     ex = upload(client, user, name, payload, ctype)
     expect_status(ex, 201, expected="uploadFile 201 with the stored file")
     return expect_json_body(ex, _op("uploadFile"))
-
-
-def accepts_files(parameters: dict[str, Any]) -> bool:
-    """Whether the app's /parameters enables file upload (today's form or the older image-only one)."""
-    config = parameters.get("file_upload")
-    if not isinstance(config, dict):
-        return False
-    image = config.get("image") if isinstance(config.get("image"), dict) else {}
-    methods = set(
-        config.get("allowed_file_upload_methods") or image.get("transfer_methods") or ["local_file"]
-    )
-    types = set(config.get("allowed_file_types") or ["image"])
-    return (
-        bool(config.get("enabled") or image.get("enabled")) and "local_file" in methods and "image" in types
-    )
 
 
 def _history_item(

@@ -94,6 +94,7 @@ def audio_switched_off(app: App) -> App:
     stt = wrap(
         params,
         path=r"/v1/audio-to-text$",
+        method="POST",
         intercept=lambda env: (
             _error(400, "invalid_param", "Speech to text is not enabled") if _authorized(env) else None
         ),
@@ -101,6 +102,7 @@ def audio_switched_off(app: App) -> App:
     return wrap(
         stt,
         path=r"/v1/text-to-audio$",
+        method="POST",
         intercept=lambda env: (
             _error(400, "invalid_param", "TTS is not enabled") if _authorized(env) else None
         ),
