@@ -13,6 +13,7 @@ from typing import Any
 from conformance.causes import Blocked, Cause, parameter_cause
 from conformance.checking import CheckFailed, expect, expect_json_body, expect_status, fail, needs
 from conformance.contract import document, operation
+from conformance.data import load_yaml
 from conformance.grammar import PIECE, TERMINAL, grammar
 from conformance.http import Client, Exchange, StreamResult
 from conformance.run import Run
@@ -20,6 +21,20 @@ from conformance.run import Run
 SEND = "sendChatMessage"
 CURSOR_UNKNOWN = parameter_cause(SEND, "(prerequisite)", "failed")
 FORM_KINDS = ("text-input", "paragraph", "select", "number")
+
+
+# Used when fixtures/answers.yaml is absent: any server answers it at length.
+LONG_ANSWER_QUERY = "Tell me the plot of Die Hard"
+
+
+def long_answer_query() -> str:
+    """The query whose canned answer (fixtures/answers.yaml) is the longest: a long stream."""
+    answers = (load_yaml("answers.yaml") or {}).get("answers") or []
+    entries = [a for a in answers if isinstance(a, dict) and a.get("query") and a.get("answer")]
+    if not entries:
+        return LONG_ANSWER_QUERY
+    return str(max(entries, key=lambda a: len(str(a["answer"])))["query"])
+
 
 
 def blocking_modes() -> set[str]:

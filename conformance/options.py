@@ -41,7 +41,10 @@ EXIT_CODES: list[tuple[int, str]] = [
         "whose surface URL was not given",
     ),
     (EXIT_UNREACHABLE, "nothing answers at --base-url (connection refused, unknown host, connect timeout)"),
-    (EXIT_KEY_REFUSED, "GET {base}/parameters answered 401 or 403: the API key was refused"),
+    (
+        EXIT_KEY_REFUSED,
+        "GET {base}/parameters answered 401 or 403: the API key (or --other-app-key) was refused",
+    ),
     (EXIT_NOT_FOUND, "GET {base}/parameters answered 404: the base URL is wrong (it should end in e.g. /v1)"),
     (
         EXIT_BUDGET,
@@ -62,6 +65,14 @@ EXIT_CODES: list[tuple[int, str]] = [
 OPTIONS: list[tuple[str, str, object, type, str]] = [
     ("--base-url", "base_url", None, str, "Chat App API base URL, e.g. http://127.0.0.1:5001/v1"),
     ("--api-key", "api_key", None, str, "API key of the Chat App (sent as Authorization: Bearer)"),
+    (
+        "--other-app-key",
+        "other_app_key",
+        None,
+        str,
+        "API key of a second app on the same server: another app must not read, rename, delete, rate, "
+        "stop or preview this app's data (isolation.other_app; skipped without it)",
+    ),
     (
         "--conversational-url",
         "conversational_url",
@@ -179,6 +190,7 @@ OPTIONS: list[tuple[str, str, object, type, str]] = [
 class Options:
     base_url: str | None = None
     api_key: str | None = None
+    other_app_key: str | None = None
     conversational_url: str | None = None
     conversational_key: str | None = None
     conversational_model: str = "microsoft/DialoGPT-large"

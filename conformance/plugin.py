@@ -174,6 +174,21 @@ def preflight(opts: Options) -> tuple[int, str] | None:
             f"chat-conformance: GET {url} answered 404: is the base URL right? "
             "It should end in the API's base path, e.g. /v1"
         )
+    if opts.other_app_key:
+        try:
+            with session.get(
+                url,
+                headers={"Authorization": f"Bearer {opts.other_app_key}"},
+                timeout=(min(opts.request_timeout, 10.0), opts.request_timeout),
+                stream=True,
+            ) as resp:
+                if resp.status_code in (401, 403):
+                    return EXIT_KEY_REFUSED, (
+                        f"chat-conformance: the second app's key was refused ({resp.status_code} from "
+                        f"GET {url}); check --other-app-key"
+                    )
+        except requests.RequestException:
+            return None  # it answered the first key: judging the rest is the checks' job
     return None
 
 
@@ -531,6 +546,16 @@ def app(client: Client, run: Run, pytestconfig: pytest.Config) -> Any:
     results.meta["conversations created and deleted"] = len(run.created)
     if problems:
         results.meta["cleanup problems"] = "; ".join(problems[:5])
+
+
+@pytest.fixture(scope="session")
+def other_app_client(options: Options, pytestconfig: pytest.Config) -> Client:
+    """The same server as another app sees it (--other-app-key): for the cross-app checks."""
+    if not options.other_app_key:
+        pytest.skip("not requested: --other-app-key (a second app's key on the same server) not given")
+    if options.other_app_key == options.api_key:
+        pytest.skip("--other-app-key is the --api-key itself: it must be another app's key")
+    return _client(options.base_url or "", options.other_app_key, options, pytestconfig)
 
 
 @pytest.fixture(scope="session")

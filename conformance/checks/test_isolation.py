@@ -1,4 +1,4 @@
-"""isolation: a second user can neither read, continue, rename, delete, rate nor list another's data.
+"""isolation: a second user can neither read, continue, rename, delete, rate, stop nor list another's data.
 
 `isolation.owned` covers every operation of the contract: where the contract scopes an operation's
 resource to the end user (`x-resource-owner: end-user`), another user's ids must be 404. Operations
@@ -17,6 +17,7 @@ from conformance import contract
 from conformance.chatapp import ChatApp
 from conformance.checking import check, expect, expect_error, expect_json_body, expect_status, needs_page
 from conformance.contract import operation
+from conformance.foreign import expect_owner_went_on, stop_by_intruder
 from conformance.http import Client
 from conformance.run import Run
 
@@ -200,3 +201,16 @@ def test_delete(app: ChatApp, owner: dict[str, Any], intruder: str) -> None:
     ex = app.delete(intruder, owner["conversation_id"])
     expect_error(ex, operation("deleteConversation"), 404, "not_found")
     _owner_still_has(app, owner, ex)
+
+
+@check(
+    "isolation.stop",
+    "another user cannot stop the owner's running answer",
+    contract=(
+        "stopChatMessage: stops the calling user's own task; another user's stop of it may answer "
+        "success (stop is idempotent) but the owner's stream goes on to its whole answer"
+    ),
+)
+def test_stop(app: ChatApp, client: Client, run: Run) -> None:
+    owner, intruder = run.user("stop-owner"), run.user("stop-intruder")
+    expect_owner_went_on(stop_by_intruder(app, owner, client, intruder), "another user")

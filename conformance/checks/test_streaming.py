@@ -17,9 +17,8 @@ from typing import Any
 import pytest
 
 from conformance import contract
-from conformance.chatapp import ChatApp, random_id, valid_inputs
+from conformance.chatapp import ChatApp, long_answer_query, random_id, valid_inputs
 from conformance.checking import check, expect, expect_error, expect_json_body, expect_status, fail
-from conformance.data import load_yaml
 from conformance.grammar import PIECE, grammar
 from conformance.http import Exchange, StreamResult
 from conformance.run import Run
@@ -37,19 +36,6 @@ MIN_JUDGED_SECONDS = 0.2
 # An answer in fewer pieces cannot tell streaming from an answer produced whole: a workflow whose
 # Answer node echoes its inputs sends its text in two pieces 1 ms apart (SPEC_NOTES S1).
 MIN_JUDGED_PIECES = 3
-# Used when fixtures/answers.yaml is absent: any server answers it at length.
-LONG_ANSWER_QUERY = "Tell me the plot of Die Hard"
-
-
-def long_answer_query() -> str:
-    """The query whose canned answer (fixtures/answers.yaml) is the longest: a long stream."""
-    answers = (load_yaml("answers.yaml") or {}).get("answers") or []
-    entries = [a for a in answers if isinstance(a, dict) and a.get("query") and a.get("answer")]
-    if not entries:
-        return LONG_ANSWER_QUERY
-    return str(max(entries, key=lambda a: len(str(a["answer"])))["query"])
-
-
 @pytest.fixture(scope="module")
 def streamed(app: ChatApp, run: Run) -> StreamResult:
     return app.stream(run.user("stream"), long_answer_query())

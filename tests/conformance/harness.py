@@ -27,6 +27,8 @@ logging.getLogger("werkzeug").setLevel(logging.ERROR)  # an access line per requ
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "app-gallery-key"
+OTHER_KEY = "app-gallery-other-key"  # a second app of the same mock, for the cross-app checks
+OTHER_APP_ARGS = ("--other-app-key", OTHER_KEY)
 # Fast but streamed: 10 ms between pieces so buffering is measurable (a 60-piece answer takes 0.6 s).
 MOCK_CONFIG: dict[str, Any] = {"api_keys": [KEY], "ttft_ms": 20.0, "token_interval_ms": 10.0}
 

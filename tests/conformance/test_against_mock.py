@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from conformance.options import AREAS
-from tests.conformance.harness import failed_checks, mock_process, run_suite
+from tests.conformance.harness import OTHER_APP_ARGS, OTHER_KEY, failed_checks, mock_process, run_suite
 
 # Gateway mode needs a gateway in front of the mock; tests/conformance/test_gateway_mode.py covers it.
 EVERY_AREA_BUT_GATEWAY = [area for area in AREAS if area != "gateway"]
 
 
 def test_full_suite_passes_against_mock_process() -> None:
-    with mock_process("--ttft-ms", "20", "--token-interval-ms", "10", "--jitter-ms", "0") as root:
+    with mock_process(
+        "--api-key", OTHER_KEY, "--ttft-ms", "20", "--token-interval-ms", "10", "--jitter-ms", "0"
+    ) as root:
         doc = run_suite(
             root,
             ",".join(EVERY_AREA_BUT_GATEWAY),
+            *OTHER_APP_ARGS,  # a second app of the same mock: the cross-app checks run too
             "--conversational-url",
             root,
             "--chat-completions-url",
@@ -31,6 +34,12 @@ def test_full_suite_passes_against_mock_process() -> None:
     )
     assert doc["exit_code"] == 0
     assert doc["meta"]["conversations created and deleted"] > 0
+    judged = {
+        r["subject"]
+        for r in doc["results"]
+        if r["check"] == "isolation.other_app" and r["outcome"] == "passed"
+    }
+    assert {"deleteConversation", "stopChatMessage", "previewFile"} <= judged
     # a correct server is not even warned: refusals the contract lists (x-refuses-schema-valid) are legal
     warnings = [r for r in doc["results"] if r["outcome"] == "warning"]
     warned = [f"{r['check']}[{r['subject']}]: {r['evidence'][:1]}" for r in warnings]

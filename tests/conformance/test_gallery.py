@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from conformance import checks
-from tests.conformance.gallery import BROKEN, GOOD, PROVEN_ELSEWHERE, Variant
+from tests.conformance.gallery import BROKEN, GOOD, PROVEN_ELSEWHERE, Variant, reference
 from tests.conformance.harness import failed_checks, mock_app, outcomes, run_suite, serve
 
 WORKERS = 4
@@ -106,3 +106,16 @@ def test_short_stream_is_skipped_with_reason(variant: Variant, gallery: dict[str
     results = [r for r in gallery[variant.name]["results"] if r["check"] == "streaming.incremental"]
     assert [r["outcome"] for r in results] == ["skipped"], results
     assert "too short to tell streaming from buffering" in results[0]["message"], results
+
+
+@pytest.mark.parametrize("variant", reference.BROKEN, ids=[v.name for v in reference.BROKEN])
+def test_reference_defect_is_named(variant: Variant, gallery: dict[str, dict[str, Any]]) -> None:
+    """A known defect of the reference server is reported as one (fixtures/reference-defects.yaml)."""
+    caught = [
+        r
+        for r in gallery[variant.name]["results"]
+        if r["check"] in variant.catches and r["outcome"] in ("failed", "warning")
+    ]
+    assert caught and all(r["reference"].startswith("Dify 1.12.1 fails this too: ") for r in caught), [
+        (r["check"], r["subject"], r["reference"]) for r in caught
+    ]

@@ -32,6 +32,7 @@ def test_defaults_are_realistic_for_people(monkeypatch) -> None:
         "app-mock-dev-key=chat(chat)",
         "app-mock-agent-key=agent(agent-chat)",
         "app-mock-chatflow-key=chatflow(advanced-chat)",
+        "app-mock-other-key=other(chat)",  # a second chat app, for chat-conformance --other-app-key
         "app-mock-voice-key=voice(chat)",
     ]
     assert (cfg.ttft_ms, cfg.token_interval_ms, cfg.ping_interval_s) == (300.0, 30.0, 10.0)

@@ -23,6 +23,7 @@ from tests.conformance.gallery import (
     history,
     lifecycle,
     parameters,
+    reference,
     streaming,
     suggestions,
     surfaces,
@@ -50,6 +51,7 @@ AREAS = (
     fuzz,
     surfaces,
     apps,
+    reference,
 )
 
 BROKEN: list[Variant] = [v for module in AREAS for v in module.BROKEN]

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from tests.conformance.gallery.helpers import (
     App,
     Variant,
 )
-from tests.conformance.harness import KEY
-from tests.conformance.rewrite import wrap
+from tests.conformance.harness import KEY, OTHER_APP_ARGS, OTHER_KEY, mock_app
+from tests.conformance.rewrite import frame_json, frames, wrap
 
 
 def auth_not_enforced(app: App) -> App:
@@ -122,7 +123,66 @@ feedback_foreign_allowed = _owner_bypass(
 )
 
 
+def stop_ignores_owner(app: App) -> App:
+    """Stop by task id alone: any user of any app stops a running answer (the stop is carried out as
+    the task's owner, with the owner's key)."""
+    owners: dict[str, tuple[str, str]] = {}  # task id -> (authorization, user)
+    lock = threading.Lock()
+
+    def note_user(env: Any, body: Any, query: dict[str, str]) -> Any:
+        env["gallery.user"] = body.get("user") if isinstance(body, dict) else None
+        return body
+
+    def remember(env: Any, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        for frame in frames(chunks):
+            payload = frame_json(frame)
+            if isinstance(payload, dict) and isinstance(payload.get("task_id"), str):
+                with lock:
+                    owners.setdefault(
+                        payload["task_id"], (env.get("HTTP_AUTHORIZATION", ""), env["gallery.user"])
+                    )
+            yield frame
+
+    def as_owner(env: Any, body: Any, query: dict[str, str]) -> Any:
+        with lock:
+            owner = owners.get(env["PATH_INFO"].split("/")[-2])
+        if owner and isinstance(body, dict):
+            env["HTTP_AUTHORIZATION"], body["user"] = owner
+        return body
+
+    sending = wrap(app, path=r"/v1/chat-messages$", method="POST", request=note_user, stream=remember)
+    return wrap(sending, path=r"/v1/chat-messages/[^/]+/stop$", method="POST", request=as_owner)
+
+
+def apps_not_isolated(app: App) -> App:  # noqa: ARG001 - its own two-app mock
+    """Every key is let into the first app's data: the second app's key reads and changes it."""
+    inner = mock_app(api_keys=[KEY, OTHER_KEY])
+
+    def one_app(env: Any, start_response: Any) -> Any:
+        if env.get("HTTP_AUTHORIZATION") == f"Bearer {OTHER_KEY}":
+            env["HTTP_AUTHORIZATION"] = f"Bearer {KEY}"
+        return inner(env, start_response)
+
+    return one_app
+
+
 BROKEN: list[Variant] = [
+    Variant(
+        "stop_ignores_owner",
+        "any user or app stops another's running answer",
+        "isolation",
+        lambda app: stop_ignores_owner(mock_app(api_keys=[KEY, OTHER_KEY])),
+        ("isolation.stop", "isolation.other_app"),
+        OTHER_APP_ARGS,
+    ),
+    Variant(
+        "apps_not_isolated",
+        "another app's key reaches this app's conversations, messages and files",
+        "isolation",
+        apps_not_isolated,
+        ("isolation.other_app",),
+        OTHER_APP_ARGS,
+    ),
     Variant(
         "auth_not_enforced",
         "any or no key is accepted",
@@ -167,4 +227,12 @@ BROKEN: list[Variant] = [
     ),
 ]
 
-GOOD: list[Variant] = []
+GOOD: list[Variant] = [
+    Variant(
+        "two_apps_isolated",
+        "the mock with a second app: another app's key is refused as another user is",
+        "isolation",
+        lambda app: mock_app(api_keys=[KEY, OTHER_KEY]),
+        extra=OTHER_APP_ARGS,
+    ),
+]

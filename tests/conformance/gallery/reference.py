@@ -19,18 +19,17 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from tests.conformance.gallery.helpers import App, Variant
-from tests.conformance.harness import KEY, mock_app
+from tests.conformance.harness import KEY, OTHER_APP_ARGS, OTHER_KEY, mock_app
 from tests.conformance.rewrite import chain, frame_json, frames, wrap
 
 Answer = tuple[int, list[tuple[str, str]], bytes] | None
+FUZZ = ("--max-examples", "2")  # the fuzzing variants: a few examples per operation are enough
 JSON = [("Content-Type", "application/json")]
 # What Flask answers for a path no route matches: an HTML page, not the API's JSON envelope.
 HTML_404 = (
     b"<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n"
     b"<p>No route here.</p>\n"
 )
-OTHER_KEY = "app-gallery-other-key"  # a second app of the same mock, for the cross-app checks
-OTHER_APP_ARGS = ("--other-app-key", OTHER_KEY)
 
 
 def _error(status: int, code: str, message: str) -> Answer:
@@ -222,8 +221,9 @@ def page_unbounded(app: App) -> App:
 
 
 def answer_at_once(app: App) -> App:
-    """A workflow that produces its whole answer at once: after 1.1 s of start-up, the text arrives
-    in two pieces 1 ms apart (an echo Answer node: its literal, then the query)."""
+    """A workflow that produces its whole answer at once: the run's progress events stream as they
+    happen, and the text arrives at its end in two pieces 1 ms apart (an echo Answer node: its
+    literal, then the query; on Dify 1.12.1, 1.1 s after the request)."""
 
     def burst(env: Any, chunks: Iterator[bytes]) -> Iterator[bytes]:
         held: list[dict[str, Any]] = []
@@ -232,8 +232,11 @@ def answer_at_once(app: App) -> App:
             if isinstance(payload, dict) and payload.get("event") in ("message", "agent_message"):
                 held.append(payload)
                 continue
-            if held and isinstance(payload, dict) and payload.get("event") == "message_end":
-                time.sleep(1.1)
+            if (
+                held
+                and isinstance(payload, dict)
+                and payload.get("event") in ("message_end", "workflow_finished")
+            ):
                 text = "".join(str(p.get("answer", "")) for p in held)
                 cut = max(1, len(text) // 3)
                 for i, part in enumerate((text[:cut], text[cut:])):
@@ -534,18 +537,28 @@ GOOD: list[Variant] = [
         "files",
         remote_urls_unreachable,
     ),
-    Variant("ref_no_allow_on_405", "405 without Allow", "fuzz", no_allow_on_405),
     Variant(
-        "ref_html_404_for_malformed_ids", "a non-UUID id matches no route", "fuzz", html_404_for_malformed_ids
+        "ref_html_404_for_malformed_ids",
+        "a non-UUID id matches no route",
+        "fuzz",
+        html_404_for_malformed_ids,
+        extra=FUZZ,
     ),
-    Variant("ref_user_coerced", "`user` of any JSON type taken as a string", "fuzz", user_coerced),
-    Variant("ref_page_unbounded", "`page` of admin lists without a maximum", "fuzz", page_unbounded),
-    Variant("ref_answer_at_once", "a whole answer produced at once", "streaming", answer_at_once),
+    Variant(
+        "ref_user_coerced", "`user` of any JSON type taken as a string", "fuzz", user_coerced, extra=FUZZ
+    ),
+    Variant(
+        "ref_page_unbounded", "`page` of admin lists without a maximum", "fuzz", page_unbounded, extra=FUZZ
+    ),
+    Variant(
+        "ref_answer_at_once", "a whole answer produced at once", "streaming", on_chatflow(answer_at_once)
+    ),
     Variant(
         "ref_files_ignored_without_upload",
         "an app without file upload ignores `files`",
         "files,fuzz",
         files_ignored_without_upload,
+        extra=FUZZ,
     ),
     Variant(
         "ref_inputs_list_every_variable",
@@ -562,6 +575,14 @@ GOOD: list[Variant] = [
 ]
 
 BROKEN: list[Variant] = [
+    Variant(
+        "ref_no_allow_on_405",
+        "Dify 1.12.1: 405 without Allow (a SHOULD: warned, never failed)",
+        "fuzz",
+        no_allow_on_405,
+        ("fuzz.allow_header",),
+        FUZZ,
+    ),
     Variant(
         "ref_delete_ignores_owner",
         "Dify 1.12.1: delete ignores the owner (user and app); unknown ids are 204",
@@ -602,6 +623,7 @@ BROKEN: list[Variant] = [
         "fuzz",
         long_user_500,
         ("fuzz.operation",),
+        FUZZ,
     ),
     Variant(
         "ref_delete_array_body_500",
@@ -609,6 +631,7 @@ BROKEN: list[Variant] = [
         "fuzz",
         delete_array_body_500,
         ("fuzz.operation",),
+        FUZZ,
     ),
     Variant(
         "ref_speech_unknown_message_null",
@@ -616,11 +639,26 @@ BROKEN: list[Variant] = [
         "fuzz",
         speech_unknown_message_null,
         ("fuzz.operation",),
+        FUZZ,
     ),
 ]
 
-# The captured app enables file upload: an app without it is a variant of its own, not of the composite.
-LEGAL = [v.make for v in GOOD if v.make is not files_ignored_without_upload]
+# The behaviours of the captured app (its variants above may build their own mock: these are the bare
+# wrappers). It enables file upload: an app without it is a variant of its own.
+LEGAL = [
+    end_users_not_offered,
+    audio_switched_off,
+    audio_missing_part_key_error,
+    naive_feedback_times,
+    remote_urls_unreachable,
+    no_allow_on_405,
+    html_404_for_malformed_ids,
+    user_coerced,
+    page_unbounded,
+    answer_at_once,
+    inputs_list_every_variable,
+    annotation_reply_bad_action_400,
+]
 DEFECTS = [
     delete_ignores_owner,
     first_id_skips_same_second,
