@@ -77,7 +77,26 @@ def speech_not_audio(app: App) -> App:
     return wrap(app, path=SPEECH, intercept=answer)
 
 
+def audio_off_but_served(app: App) -> App:
+    """/parameters switches speech to text and text to speech off, yet both are still served (200)."""
+
+    def off(env: Any, code: int, body: Any) -> tuple[int, Any]:
+        if code == 200 and isinstance(body, dict):
+            body["speech_to_text"] = {"enabled": False}
+            body["text_to_speech"] = {"enabled": False, "voice": "", "language": ""}
+        return code, body
+
+    return wrap(app, path=r"/v1/parameters$", json_response=off)
+
+
 BROKEN: list[Variant] = [
+    Variant(
+        "audio_off_but_served",
+        "speech features switched off in /parameters but served anyway",
+        "audio",
+        audio_off_but_served,
+        ("audio.switched_off",),
+    ),
     Variant(
         "audio_no_size_limit",
         "uploads over the size limit accepted",
