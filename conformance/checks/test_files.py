@@ -126,6 +126,7 @@ def remote_attached(app: ChatApp, run: Run, parameters: dict[str, Any]) -> dict[
     The server fetches the URL to learn its type and size: one that cannot reach the internet (an
     offline or firewalled deployment; Dify 1.12.1 answers 400 `invalid_param` "Reached maximum
     retries ...") cannot be judged here, and the check is skipped with its answer."""
+    _op("uploadFile")  # the era's API has files at all (2023: none)
     if not accepts_files(parameters):
         pytest.skip("the app's /parameters does not enable file_upload with local images: files are ignored")
     if "remote_url" not in _upload_setting(parameters, "allowed_file_upload_methods", "transfer_methods", []):

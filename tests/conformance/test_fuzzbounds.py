@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from conformance import contract
 from conformance.fuzzbounds import fuzz_bounds, valid_without_fuzz_bounds, without_fuzz_bounds
 
@@ -16,7 +18,8 @@ def test_only_the_listed_keywords_go() -> None:
 def test_the_contract_marks_the_fuzzing_ranges_it_invented() -> None:
     contract.use_era("current")
     marked = dict(fuzz_bounds(contract.document()))
-    assert marked["/components/schemas/UserId"] == ["maxLength"]
+    assert marked["/components/schemas/UserId"] == ["maxLength", "type"]
+    assert marked["/components/schemas/UserIdQuery"] == ["minLength", "maxLength"]
     assert marked["/components/schemas/ChatMessageRequest/properties/query"] == ["maxLength"]
     assert marked["/components/parameters/TaskId/schema"] == ["maxLength"]
     contract.use_era("2023")
@@ -48,3 +51,21 @@ def test_real_bounds_stay() -> None:
     assert not valid_without_fuzz_bounds("sendChatMessage", None, None, {"query": "hi", "user": "u"}, None)
     assert not valid_without_fuzz_bounds("listConversations", {"limit": 101}, None, None, None)
     assert not valid_without_fuzz_bounds("sendChatMessage", None, None, None, None)  # a body is required
+    assert not valid_without_fuzz_bounds("listConversations", {"limit": "101"}, None, None, None)  # as sent
+    assert not valid_without_fuzz_bounds("listAnnotations", {"page": "0"}, None, None, None)
+
+
+def test_bounds_real_servers_do_not_keep() -> None:
+    """Measured on Dify 1.12.1 (SPEC_NOTES S15): a coerced `user`, an unbounded `page`, `user=`."""
+    contract.use_era("current")
+    assert valid_without_fuzz_bounds("sendChatMessage", None, None, {**CHAT, "user": 42}, None)
+    assert valid_without_fuzz_bounds("listAnnotations", {"page": "2147483648"}, None, None, None)
+    assert valid_without_fuzz_bounds("listAppFeedbacks", {"page": 2147483648}, None, None, None)
+    assert valid_without_fuzz_bounds("listConversations", {"user": ""}, None, None, None)
+    contract.use_era("2023")
+    try:
+        assert valid_without_fuzz_bounds(
+            "listMessages", {"user": "", "conversation_id": str(uuid.uuid4())}, None, None, None
+        )
+    finally:
+        contract.use_era("current")
