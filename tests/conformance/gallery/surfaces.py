@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qsl
 
 from tests.conformance.gallery.helpers import (
     COMPLETIONS_ARGS,
@@ -16,6 +17,7 @@ from tests.conformance.gallery.helpers import (
 )
 from tests.conformance.gallery.streaming import crlf_sse, keepalive_comments
 from tests.conformance.gallery.wire import _extra_fields
+from tests.conformance.harness import KEY, mock_app
 from tests.conformance.rewrite import frames, map_frames, wrap
 
 
@@ -117,7 +119,46 @@ BROKEN: list[Variant] = [
     ),
 ]
 
+def completions_take_any_n(app: App) -> App:
+    """An OpenAI-style server that takes `n` above 1 (the mock makes one choice; `maximum: 1` is only
+    its fuzzing range, SPEC_NOTES S15): answered as for one choice."""
+
+    def one(env: Any, body: Any, query: dict[str, str]) -> Any:
+        if isinstance(body, dict) and isinstance(body.get("n"), int) and not isinstance(body["n"], bool):
+            body["n"] = 1 if body["n"] > 1 else body["n"]
+        return body
+
+    return wrap(app, path=r"/v1/chat/completions$", method="POST", request=one)
+
+
+def empty_user_is_an_empty_page_2023(app: App) -> App:  # noqa: ARG001 - its own 2023 mock
+    """A 2023 server: `user=` (empty) on the lists is an empty page, not a 400 (SPEC_NOTES S9, S15)."""
+    inner = mock_app(era="2023")
+
+    def empty(env: Any) -> tuple[int, list[tuple[str, str]], bytes] | None:
+        query = dict(parse_qsl(env.get("QUERY_STRING", ""), keep_blank_values=True))
+        if query.get("user") != "" or env.get("HTTP_AUTHORIZATION") != f"Bearer {KEY}":
+            return None
+        return 200, [("Content-Type", "application/json")], b'{"limit": 20, "has_more": false, "data": []}'
+
+    return wrap(inner, path=r"/v1/(messages|conversations)$", method="GET", intercept=empty)
+
+
 GOOD: list[Variant] = [
+    Variant(
+        "completions_take_any_n",
+        "chat completions take n above 1",
+        "completions,fuzz",
+        completions_take_any_n,
+        extra=COMPLETIONS_ARGS + ("--max-examples", "2"),
+    ),
+    Variant(
+        "empty_user_is_an_empty_page_2023",
+        "a 2023 server answers user= (empty) with an empty page",
+        "fuzz",
+        empty_user_is_an_empty_page_2023,
+        extra=("--era", "2023", "--max-examples", "2"),
+    ),
     Variant(
         "other_surfaces_extra_fields",
         "extra fields on the conversational and completions surfaces",
