@@ -299,11 +299,16 @@ def test_annotation_reply_answers_a_matching_query(client: CheckedClient) -> Non
     status = client.get(f"/v1/apps/annotation-reply/enable/status/{job['job_id']}", headers=AUTH).json
     assert status == {"job_id": job["job_id"], "job_status": "completed", "error_msg": ""}
     assert client.get("/v1/parameters", headers=AUTH).json["annotation_reply"]["enabled"] is True
-    assert chat(client, "who are you").json["answer"] == annotation["answer"]  # close enough
+    answered = chat(client, "who are you").json
+    assert answered["answer"] == annotation["answer"]  # close enough
+    hit = answered["metadata"]["annotation_reply"]  # Dify's {id, account: {id, name}}
+    assert hit["id"] == annotation["id"] and hit["account"]["name"] == "Chat Contract Kit"
+    assert chat(client, "Which movie is the best?").json["metadata"]["annotation_reply"] is None
     assert chat(client, "Which movie is the best?").json["answer"] == "It's Die Hard for sure."
     streamed = chat(client, "Who are you?", response_mode="streaming")
     pieces = [e["answer"] for e in _events(streamed) if e["event"] == "message"]
     assert "".join(pieces) == annotation["answer"]
+    assert _events(streamed)[-1]["metadata"]["annotation_reply"]["id"] == annotation["id"]
     hits = client.get("/v1/apps/annotations", headers=AUTH).json["data"][0]["hit_count"]
     assert hits == 2
     off = client.post("/v1/apps/annotation-reply/disable", headers=AUTH, json=REPLY_BODY).json
