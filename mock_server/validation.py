@@ -161,7 +161,10 @@ def _validate_body(op: Operation, request: Request, out: Validated) -> None:
     if media_type not in op.body_validators:
         allowed = ", ".join(op.body_validators)
         raise ApiError(
-            415, f"Content-Type must be {allowed}, got '{media_type or 'none'}'", "unsupported_media_type"
+            415,
+            f"Content-Type must be {allowed}, got '{media_type or 'none'}'",
+            "unsupported_media_type",
+            param="Content-Type",
         )
     out.media_type = media_type
     if media_type == "application/json" or media_type.endswith("+json"):
