@@ -3,7 +3,6 @@ users, the app's feedbacks, and annotations with their reply setting (every answ
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import yaml
 
 from mock_server.ids import end_user_id
-from tests.mock.conftest import AUTH, KEY, SEEDED_CONVERSATION, SEEDED_USER, chat
+from tests.mock.conftest import AUTH, KEY, SEEDED_CONVERSATION, SEEDED_USER, chat, fixtures_with
 from tests.mock.contract_check import CheckedClient
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,15 +19,6 @@ CHATFLOW = yaml.safe_load((ROOT / "fixtures" / "apps" / "chatflow.yaml").read_te
 FLOW = {"Authorization": f"Bearer {CHATFLOW['key']}"}  # the app that declares conversation variables
 UNKNOWN = "3f1b8a1e-0000-4000-8000-000000000000"
 REPLY_BODY = {"score_threshold": 0.8, "embedding_provider_name": "openai", "embedding_model_name": "m"}
-
-
-def _app_with(tmp_path: Path, change: Any) -> Path:
-    fixtures = tmp_path / "fixtures"
-    shutil.copytree(ROOT / "fixtures", fixtures)
-    doc = yaml.safe_load((fixtures / "app.yaml").read_text())
-    change(doc)
-    (fixtures / "app.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
-    return fixtures
 
 
 # ---------------------------------------------------------------- suggested questions
@@ -64,7 +54,7 @@ def test_suggested_questions_disabled_is_bad_request(make_app, tmp_path: Path) -
     def off(doc: dict[str, Any]) -> None:
         doc["parameters"]["suggested_questions_after_answer"] = {"enabled": False}
 
-    client = CheckedClient(make_app(fixtures_dir=str(_app_with(tmp_path, off))))
+    client = CheckedClient(make_app(fixtures_dir=str(fixtures_with(tmp_path, off))))
     answer = chat(client).json
     resp = client.get(f"/v1/messages/{answer['id']}/suggested?user=u1", headers=AUTH)
     assert resp.status_code == 400
