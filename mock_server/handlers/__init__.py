@@ -80,6 +80,11 @@ VALIDATION_OVERRIDES: dict[tuple[str, str], tuple[int, str, str]] = {
     ("uploadFile", "file"): _NO_FILE,
     ("uploadFile", "body"): _NO_FILE,
     ("uploadFile", "Content-Type"): _NO_FILE,
+    # an action that is neither enable nor disable: Dify's route takes any string and refuses it with a
+    # ValueError, 400 invalid_param (R-cap chatflow/075-annotation_reply_bad_action.json); its job
+    # status is looked up under a key that names the action, which finds no job
+    ("setAnnotationReply", "action"): (400, "invalid_param", "Unsupported annotation reply action"),
+    ("getAnnotationReplyStatus", "action"): (400, "invalid_param", "The job does not exist."),
 }
 
 # Errors raised by the HTTP layer itself (e.g. a body over the hard size cap), per operation.

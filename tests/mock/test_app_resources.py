@@ -311,8 +311,12 @@ def test_annotation_reply_answers_a_matching_query(client: CheckedClient) -> Non
 
 
 def test_annotation_reply_errors(client: CheckedClient) -> None:
-    # an action outside the enum is a malformed path (M6): 404
-    assert client.post("/v1/apps/annotation-reply/toggle", headers=AUTH, json=REPLY_BODY).status_code == 404
+    # an action outside the enum: 400 invalid_param, as Dify (chatflow/075-annotation_reply_bad_action.json)
+    for body in (REPLY_BODY, {}):
+        resp = client.post("/v1/apps/annotation-reply/toggle", headers=AUTH, json=body)
+        assert (resp.status_code, resp.json["code"]) == (400, "invalid_param")
+    toggled = client.get(f"/v1/apps/annotation-reply/toggle/status/{UNKNOWN}", headers=AUTH)
+    assert (toggled.status_code, toggled.json["message"]) == (400, "The job does not exist.")
     partial = {"score_threshold": 0.9}
     assert client.post("/v1/apps/annotation-reply/enable", headers=AUTH, json=partial).status_code == 400
     job = client.post("/v1/apps/annotation-reply/enable", headers=AUTH, json=REPLY_BODY).json["job_id"]
