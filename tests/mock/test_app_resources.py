@@ -3,13 +3,16 @@ users, the app's feedbacks, and annotations with their reply setting (every answ
 
 from __future__ import annotations
 
+import re
 import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from mock_server.ids import end_user_id
+from tests.contract import component
 from tests.mock.conftest import AUTH, KEY, SEEDED_CONVERSATION, SEEDED_USER, chat, fixtures_with
 from tests.mock.contract_check import CheckedClient
 
@@ -236,6 +239,9 @@ def test_app_feedbacks_list_every_users_ratings_newest_first(client: CheckedClie
         (first["id"], "like", "liked it"),
     ]
     assert data[0]["from_end_user_id"] == end_user_id(KEY, "fan-2") and data[0]["from_source"] == "user"
+    # UTC without an offset, as Dify 1.12.1 writes them (chatflow/021-app_feedbacks.json)
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", f["created_at"]) for f in data)
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", f["updated_at"]) for f in data)
     everything = client.get("/v1/app/feedbacks?limit=101", headers=AUTH).json["data"]
     assert SEEDED_CONVERSATION in {f["conversation_id"] for f in everything}  # seeded ratings too
     revoke = {"rating": None, "user": "fan-1"}
@@ -244,6 +250,20 @@ def test_app_feedbacks_list_every_users_ratings_newest_first(client: CheckedClie
     assert first["id"] not in {f["message_id"] for f in after}
     assert client.get("/v1/app/feedbacks?limit=102", headers=AUTH).status_code == 400
     assert client.get("/v1/app/feedbacks?page=0", headers=AUTH).status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [
+        ("2026-12-07T16:47:59", True),  # Dify 1.12.1: UTC without an offset
+        ("2024-01-16T08:16:41Z", True),  # a server that writes the offset is as legal
+        ("2024-01-16T08:16:41.123456+00:00", True),
+        ("2024-01-16 08:16:41", False),
+        ("1705393001", False),
+    ],
+)
+def test_the_contract_takes_both_forms_of_an_iso_time(value: str, valid: bool) -> None:
+    assert (not list(component("IsoDateTime").iter_errors(value))) is valid
 
 
 # ---------------------------------------------------------------- annotations
