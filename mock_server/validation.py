@@ -173,7 +173,7 @@ def _validate_body(op: Operation, request: Request, out: Validated) -> None:
         except InputError as exc:
             if exc.status == 413:
                 raise ApiError(413, str(exc)) from exc
-            raise ApiError(400, f"{exc.field}: {exc}", "invalid_param", param=exc.field) from exc
+            raise ApiError(400, f"{exc.field}: {exc}", exc.code, param=exc.field) from exc
     elif media_type in {"multipart/form-data", "application/x-www-form-urlencoded"}:
         instance = {k: v for k, v in request.form.items()}
         for name, storage in request.files.items():

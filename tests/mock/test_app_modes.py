@@ -300,9 +300,16 @@ def test_each_key_has_its_app_s_parameters(client) -> None:
         resp = client.get("/v1/parameters", headers=auth(app))
         seen[app] = resp.json
     assert seen["voice"]["text_to_speech"]["autoPlay"] == "enabled"
-    assert seen["chat"]["text_to_speech"]["autoPlay"] == "disabled"
+    assert "autoPlay" not in seen["chat"]["text_to_speech"]  # never set: Dify leaves it out (chat-app/000)
     assert len({p["opening_statement"] for p in seen.values()}) == 4
-    assert all(p["user_input_form"] == seen["chat"]["user_input_form"] for p in seen.values())  # layered
+
+    def variables(params: dict[str, Any]) -> list[tuple[str, str, bool]]:
+        form = params["user_input_form"]
+        return [(kind, c["variable"], c["required"]) for item in form for kind, c in item.items()]
+
+    assert all(variables(p) == variables(seen["chat"]) for p in seen.values())  # one form (layered)
+    flow = [c for item in seen["chatflow"]["user_input_form"] for c in item.values()]
+    assert all("type" in c and "options" in c for c in flow)  # as a chatflow's Start node answers them
 
 
 def test_conversations_are_per_app(client) -> None:

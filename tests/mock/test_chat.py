@@ -212,6 +212,11 @@ def test_body_content_type_and_json_errors(client) -> None:
     assert resp.status_code == 415 and resp.json["status"] == 415
     resp = client.post("/v1/chat-messages", headers=AUTH, data="{bad", content_type="application/json")
     assert resp.status_code == 400 and resp.json["message"].startswith("body:")
+    # a body that is no JSON at all is Flask's bad_request on Dify (chatflow-features-on/015)
+    assert resp.json["code"] == "bad_request"
+    nan_body = '{"query": NaN}'
+    nan = client.post("/v1/chat-messages", headers=AUTH, data=nan_body, content_type="application/json")
+    assert (nan.status_code, nan.json["code"]) == (400, "invalid_param")  # JSON, refused by the mock (M16)
     resp = client.post("/v1/chat-messages", headers=AUTH, data="", content_type="application/json")
     assert resp.status_code == 400
     resp = client.post("/v1/chat-messages", headers=AUTH)
