@@ -3,12 +3,14 @@
 A schema lists such keywords in `x-fuzz-bound` (e.g. `[maxLength]` on `UserId`: real servers take a
 `user` of any length). Generation keeps them, so fuzzing stays in a sensible range, but a server that
 accepts a request outside them is right: a negative-data finding whose request is valid once those
-keywords are set aside is no finding (SPEC_NOTES S15). Every other bound stays a MUST.
+keywords are set aside is no finding (SPEC_NOTES S15). Every other bound stays a MUST. A form body
+is judged as its text reaches the server (SPEC_NOTES K4).
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from functools import cache
 from typing import Any
 
@@ -129,5 +131,19 @@ def valid_without_fuzz_bounds(
     content = request.get("content", {})
     if body is None:
         return not request.get("required")
+    if media in FORM_MEDIA and isinstance(body, dict):
+        body = {name: as_form_text(value) for name, value in body.items()}
     schema = (content.get(media or "application/json") or {}).get("schema")
     return schema is not None and _valid(schema, body, registry)
+
+
+# A form carries text: a number, a boolean or null in a form field (a file part's content too) reaches
+# the server as its text, the same bytes as a string holding it, so no server can tell it from one.
+FORM_MEDIA = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+def as_form_text(value: Any) -> Any:
+    """A scalar as a form field carries it (JSON text); strings, bytes and structures as they are."""
+    if value is None or isinstance(value, bool | int | float):
+        return json.dumps(value)
+    return value

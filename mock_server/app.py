@@ -59,6 +59,9 @@ def _create_app(config: MockConfig | dict[str, Any] | None) -> Flask:
     if missing:
         raise RuntimeError(f"no handler for contract operations: {', '.join(missing)}")
     app = _MockFlask("mock_server")
+    # An empty path segment names nothing: `POST /v1/conversations//name` is a 404, as on Dify, not
+    # werkzeug's merged `/v1/conversations/name` (the delete route's 405 with `Allow: DELETE`).
+    app.url_map.merge_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_upload_mb * 1024 * 1024
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["chat_mock"] = state

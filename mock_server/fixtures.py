@@ -145,20 +145,38 @@ def users_document(doc: Any) -> list[Any]:
     return doc["users"]
 
 
+def form_inputs(parameters: dict[str, Any], inputs: Any) -> Any:
+    """`inputs` with every variable of the app's form (`user_input_form`), as real servers answer a
+    conversation's and a message's inputs: the value given, else the form's default, else null.
+    Keys the form does not declare are kept (a fixture may say more); anything but a mapping is
+    returned as it is (the contract check reports it)."""
+    if not isinstance(inputs, dict):
+        return inputs
+    out = dict(inputs)
+    for _kind, control in form_controls(parameters):
+        name = control.get("variable")
+        if name and name not in out:
+            out[name] = control["default"] if control.get("default") not in (None, "") else None
+    return out
+
+
 def validated_users(
     users: Any,
     contract: Contract,
     default_name: str,
     introduction: str | None,
     where: str = "users",
+    parameters: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Check a list of {user, conversations: [{..., messages: [...]}]} and fill in what it leaves out.
 
     Each conversation, with defaults filled in, must be a valid `Conversation` of the contract, and
     each message, with its conversation_id and defaults, a valid `HistoryMessage` (fields beyond
     those, such as `messages` or a `rating` shorthand, are allowed). Ids must be unique within the
-    document. Returns complete records, ready to be inserted; FixtureError otherwise.
+    document. With the app's `parameters`, inputs get every variable of its form (form_inputs).
+    Returns complete records, ready to be inserted; FixtureError otherwise.
     """
+    parameters = parameters or {}
     if not isinstance(users, list):
         raise FixtureError(where, "must be a list")
     now = int(time.time())
@@ -202,6 +220,7 @@ def validated_users(
                 "updated_at": last,
                 **conv,
             }
+            record["inputs"] = form_inputs(parameters, record["inputs"])
             _check(contract, "Conversation", record, cat, conv)
             _unique(conv_ids, record["id"], f"{cat}.id", "conversation")
             msg_records = []
@@ -221,6 +240,7 @@ def validated_users(
                     **HISTORY_DEFAULTS,
                     **msg,
                 }
+                msg_record["inputs"] = form_inputs(parameters, msg_record["inputs"])
                 _check(contract, "HistoryMessage", msg_record, mat, msg)
                 _unique(msg_ids, msg_record["id"], f"{mat}.id", "message")
                 msg_records.append(msg_record)

@@ -20,3 +20,8 @@ def tenant_id(key: str) -> str:
 
 def app_id(key: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"chat-mock-app:{key}"))
+
+
+def account_id(key: str) -> str:
+    """The id of the app's admin account (who wrote its annotations)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"chat-mock-account:{key}"))

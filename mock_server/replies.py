@@ -100,6 +100,19 @@ class AssistantFile:
     url: str = ""
 
 
+@dataclass(frozen=True)
+class RunContext:
+    """What a chatflow's run knows of its request: the form's inputs and the `sys.*` variables a
+    real run reports in `workflow_started` and in its start node (chatflow/005-chat_streaming_new.json
+    of the real Dify captures)."""
+
+    user: str
+    end_user_id: str
+    app_id: str
+    inputs: dict[str, Any]
+    dialogue_count: int  # the message's place in its conversation, from 1
+
+
 @dataclass
 class Reply:
     """Everything an answer is: what streams, what closes it, and what history keeps."""
@@ -111,6 +124,7 @@ class Reply:
     failing: Callable[[], list[dict[str, Any]]]  # -> before an error event
     agent_thoughts: list[dict[str, Any]] = field(default_factory=list)
     files: list[AssistantFile] = field(default_factory=list)
+    piece_fields: dict[str, Any] = field(default_factory=dict)  # what every piece event carries besides
 
     def outcome_for(self, answer_so_far: str) -> dict[str, Any]:
         """What history keeps of an answer cut short (stopped, or a fault): the agent's last thought,
@@ -150,6 +164,7 @@ class Composer:
         created_at: int,
         pieces: Callable[[str], list[str]],
         step_s: float,
+        context: Callable[[], RunContext] | None = None,
     ) -> None:
         self.app = app
         self.vocabulary = vocabulary
@@ -160,6 +175,7 @@ class Composer:
         self.pieces = pieces
         self.step_s = step_s  # seconds between two events at the request's pacing (elapsed times)
         self.message_id = head["message_id"]
+        self.context = context  # asked for only by a chatflow's run (it may read the store)
 
     def new_id(self, label: str) -> str:
         return str(uuid.uuid5(ID_NAMESPACE, f"{self.message_id}/{label}"))
@@ -191,6 +207,7 @@ class Composer:
             items.append(Event(self._file_event(made)))
         closing: Callable[[str, bool], list[dict[str, Any]]] = _nothing_closes
         failing: Callable[[], list[dict[str, Any]]] = list
+        piece_fields: dict[str, Any] = {}
         if spec.get("thoughts"):  # the agent's last round: its answer, as one more thought
             final_thought = self._thought_record(len(thoughts) + 1, "", "", "", "", [])
             items.append(Event(self.event("agent_thought", **_thought_event(final_thought))))
@@ -199,9 +216,10 @@ class Composer:
             items.append(Event(self.event("agent_thought", **_thought_event(final_thought))))
             thoughts.append(final_thought)
         elif spec.get("workflow"):
-            run = WorkflowRun(self, spec["workflow"])
-            items.extend(run.items(text))
+            run = WorkflowRun(self, spec["workflow"], query)
+            items.extend(run.items(text, final))
             closing, failing = run.closing, run.failing
+            piece_fields = {"from_variable_selector": run.answer_selector}
         else:
             items.extend(text)
         reply = Reply(
@@ -212,6 +230,7 @@ class Composer:
             closing=closing,
             trailing=lambda stopped: [],
             failing=failing,
+            piece_fields=piece_fields,
         )
         return self._with_tts(reply, final)
 
@@ -335,17 +354,47 @@ def _thought_event(record: dict[str, Any]) -> dict[str, Any]:
 
 class WorkflowRun:
     """A chatflow's run: the node events of the app's `workflow`, the answer streamed by its
-    `answer: true` node, an iteration's rounds, and `workflow_finished`."""
+    `answer: true` node, an iteration's rounds, and `workflow_finished`.
 
-    def __init__(self, composer: Composer, spec: dict[str, Any]) -> None:
+    The fields are those of Dify 1.12.1 (chatflow/005-chat_streaming_new.json of the real Dify
+    captures): node events carry `inputs_truncated`, `loop_id` and, when they start,
+    `agent_strategy`; finished nodes `process_data_truncated` and `outputs_truncated`; the start
+    node's inputs and outputs are the form's variables and the run's `sys.*` variables."""
+
+    def __init__(self, composer: Composer, spec: dict[str, Any], query: str) -> None:
         self.c = composer
         self.spec = spec
+        self.query = query
         self.run_id = composer.new_id("workflow-run")
         self.steps = 0
         self.index = 0
+        answering = next((n for n in spec.get("nodes") or [] if n.get("answer")), None)
+        # the variable whose text the answer's pieces are (`from_variable_selector` of `message`)
+        self.answer_selector = [str(answering["id"]), "text"] if answering else ["answer", "answer"]
+        self.context = composer.context() if composer.context else None
 
     def _event(self, name: str, data: dict[str, Any]) -> dict[str, Any]:
         return self.c.event(name, workflow_run_id=self.run_id, data=data)
+
+    def system_variables(self, with_conversation: bool) -> dict[str, Any]:
+        """The form's inputs and the `sys.*` variables, in a real run's order; `workflow_started`
+        reports them without `sys.conversation_id`, the start node with it."""
+        ctx = self.context
+        if ctx is None:
+            return {}
+        out = {
+            **ctx.inputs,
+            "sys.files": [],
+            "sys.user_id": ctx.user,
+            "sys.app_id": ctx.app_id,
+            "sys.workflow_id": str(self.spec["id"]),
+            "sys.workflow_run_id": self.run_id,
+            "sys.query": self.query,
+        }
+        if with_conversation:
+            out["sys.conversation_id"] = self.c.head["conversation_id"]
+        out["sys.dialogue_count"] = ctx.dialogue_count
+        return out
 
     def _node(
         self,
@@ -359,35 +408,52 @@ class WorkflowRun:
         self.index += 1
         self.steps += 1
         label = f"node-{node['id']}" + (f"-{round_}" if round_ is not None else "")
-        data = {
+        kind = str(node.get("type", "code"))
+        common = {
             "id": self.c.new_id(label),
             "node_id": str(node["id"]),
-            "node_type": str(node.get("type", "code")),
+            "node_type": kind,
             "title": str(node.get("title", node["id"])),
             "index": self.index,
             "predecessor_node_id": predecessor,
+        }
+        started = {
+            **common,
             "inputs": {"item": item} if item is not None else None,
+            "inputs_truncated": False,
             "created_at": self.c.created_at,
             "extras": {},
             "iteration_id": within,
+            "loop_id": None,
+            "agent_strategy": None,
         }
+        inputs: dict[str, Any] | None = {"item": item} if item is not None else {}
         outputs = node.get("outputs")
         if item is not None and outputs is not None:
             outputs = json.loads(json.dumps(outputs).replace("{item}", str(item)))
+        if kind == "start":
+            inputs = outputs = self.system_variables(with_conversation=True)
         finished = {
-            **data,
-            "process_data": None,
+            **common,
+            "inputs": inputs,
+            "inputs_truncated": False,
+            "process_data": {},
+            "process_data_truncated": False,
             "outputs": outputs,
+            "outputs_truncated": False,
             "status": "succeeded",
             "error": None,
             "elapsed_time": round(self.c.step_s, 3),
             "execution_metadata": None,
+            "created_at": self.c.created_at,
             "finished_at": self.c.created_at,
             "files": [],
+            "iteration_id": within,
+            "loop_id": None,
         }
-        return data, finished
+        return started, finished
 
-    def items(self, text: list[Piece | Event]) -> list[Piece | Event]:
+    def items(self, text: list[Piece | Event], answer: str) -> list[Piece | Event]:
         run = self.spec
         out: list[Piece | Event] = [
             Event(
@@ -396,7 +462,7 @@ class WorkflowRun:
                     {
                         "id": self.run_id,
                         "workflow_id": str(run["id"]),
-                        "inputs": None,
+                        "inputs": self.system_variables(with_conversation=False),
                         "created_at": self.c.created_at,
                     },
                 )
@@ -412,6 +478,8 @@ class WorkflowRun:
                 if node.get("answer"):
                     out.extend(text)
                     finished["outputs"] = {"text": "".join(p.text for p in text if isinstance(p, Piece))}
+                elif node.get("type") == "answer":
+                    finished["outputs"] = {"answer": answer, "files": []}
                 out.append(Event(self._event("node_finished", finished)))
             predecessor = str(node["id"])
         return out
@@ -436,6 +504,7 @@ class WorkflowRun:
                         **base,
                         "metadata": {"iterator_length": len(items)},
                         "inputs": {"iterator": items},
+                        "inputs_truncated": False,
                     },
                 )
             )
@@ -458,12 +527,16 @@ class WorkflowRun:
                     {
                         **base,
                         "outputs": {"output": outputs},
+                        "outputs_truncated": False,
+                        "inputs": {"iterator": items},
+                        "inputs_truncated": False,
                         "status": "succeeded",
                         "error": None,
                         "elapsed_time": round(self.c.step_s * (1 + len(items)), 3),
                         "total_tokens": 0,
-                        "steps": len(items),
+                        "execution_metadata": {},
                         "finished_at": self.c.created_at,
+                        "steps": len(items),
                     },
                 )
             )
@@ -479,19 +552,22 @@ class WorkflowRun:
         return [self.finished("", "failed")]
 
     def finished(self, answer: str, status: str) -> dict[str, Any]:
+        ctx = self.context
         return self._event(
             "workflow_finished",
             {
                 "id": self.run_id,
                 "workflow_id": str(self.spec["id"]),
                 "status": status,
-                "outputs": {"answer": answer} if status != "failed" else None,
+                "outputs": {"answer": answer, "files": []} if status != "failed" else None,
                 "error": "The server encountered an internal error." if status == "failed" else None,
                 "elapsed_time": round(self.c.step_s * self.steps, 3),
                 "total_tokens": 0,
                 "total_steps": self.steps,
+                "created_by": {"id": ctx.end_user_id, "user": ctx.user} if ctx else {},
                 "created_at": self.c.created_at,
                 "finished_at": self.c.created_at,
+                "exceptions_count": 0,
                 "files": [],
             },
         )

@@ -149,6 +149,7 @@ class MockState:
             self.fixtures.default_conversation_name,
             self.fixtures.parameters.get("opening_statement"),
             where,
+            self.fixtures.parameters,
         )
 
     def load_users(self, doc: Any, replace: bool) -> int:
@@ -231,6 +232,7 @@ def _validated_fixture_users(state: MockState) -> list[dict[str, Any]]:
             state.fixtures.users,
             state.fixtures.default_conversation_name,
             state.fixtures.parameters.get("opening_statement"),
+            state.fixtures.parameters.get("user_input_form"),
         ],
         sort_keys=True,
         default=str,

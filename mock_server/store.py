@@ -390,6 +390,12 @@ def first_query(conn: sqlite3.Connection, conv_id: str) -> str | None:
     return row["query"] if row else None
 
 
+def count_messages(conn: sqlite3.Connection, conv_id: str) -> int:
+    """How many messages a conversation holds (a chatflow's `sys.dialogue_count` is this plus one)."""
+    row = conn.execute("SELECT COUNT(*) FROM messages WHERE conversation_id = ?", (conv_id,)).fetchone()
+    return int(row[0])
+
+
 def list_messages(
     conn: sqlite3.Connection, conv_id: str, first_id: str | None, limit: int
 ) -> tuple[list[dict[str, Any]], bool] | None:

@@ -1,4 +1,4 @@
-"""Dify's usage block: token counts, prices as decimal strings, currency and latency.
+"""Dify's usage block: token counts, prices as decimal strings, currency, latency and its two parts.
 
 Real servers compute each price as tokens * unit_price * price_unit, rounded half-up to 7 decimal
 places, and write it with str(Decimal) ("0.0000090"; a zero is "0E-7"); strict SDKs parse all twelve
@@ -37,9 +37,17 @@ class ModelPricing:
             currency=str(doc.get("currency", default.currency)),
         )
 
-    def usage(self, prompt_tokens: int, completion_tokens: int, latency_s: float) -> dict[str, Any]:
-        """The twelve-field usage block, keys in Dify's order."""
-        return {**self._priced(prompt_tokens, completion_tokens), "latency": round(latency_s, 3)}
+    def usage(
+        self, prompt_tokens: int, completion_tokens: int, latency_s: float, first_token_s: float = 0.0
+    ) -> dict[str, Any]:
+        """The usage block, keys in Dify's order: the twelve older fields, then the seconds to the
+        first token and from it to the last (Dify 1.12.1 sends both: chatflow/004-chat_blocking.json)."""
+        return {
+            **self._priced(prompt_tokens, completion_tokens),
+            "latency": round(latency_s, 3),
+            "time_to_first_token": round(first_token_s, 3),
+            "time_to_generate": round(max(0.0, latency_s - first_token_s), 3),
+        }
 
     @functools.lru_cache(maxsize=1024)  # noqa: B019 - pricings are few and live as long as their app
     def _priced(self, prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:

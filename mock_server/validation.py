@@ -161,7 +161,10 @@ def _validate_body(op: Operation, request: Request, out: Validated) -> None:
     if media_type not in op.body_validators:
         allowed = ", ".join(op.body_validators)
         raise ApiError(
-            415, f"Content-Type must be {allowed}, got '{media_type or 'none'}'", "unsupported_media_type"
+            415,
+            f"Content-Type must be {allowed}, got '{media_type or 'none'}'",
+            "unsupported_media_type",
+            param="Content-Type",
         )
     out.media_type = media_type
     if media_type == "application/json" or media_type.endswith("+json"):
@@ -170,7 +173,7 @@ def _validate_body(op: Operation, request: Request, out: Validated) -> None:
         except InputError as exc:
             if exc.status == 413:
                 raise ApiError(413, str(exc)) from exc
-            raise ApiError(400, f"{exc.field}: {exc}", "invalid_param", param=exc.field) from exc
+            raise ApiError(400, f"{exc.field}: {exc}", exc.code, param=exc.field) from exc
     elif media_type in {"multipart/form-data", "application/x-www-form-urlencoded"}:
         instance = {k: v for k, v in request.form.items()}
         for name, storage in request.files.items():

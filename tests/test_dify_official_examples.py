@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 
 from mock_server.eras import DEFAULT_ERA, for_era
-from tests.contract import ROOT, content_schema_errors, contract, resolve, validator
+from tests.contract import content_schema_errors, contract, resolve, validator
+from tests.shared_reference import SHARED_REFERENCE, shared_reference
 
-OFFICIAL_IN = Path("shared") / "reference" / "dify-official"
+OFFICIAL_IN = SHARED_REFERENCE / "dify-official"
 FILES = (
     "openapi_chat.json",
     "openapi_chatflow.json",
@@ -56,10 +57,7 @@ REJECTED: dict[tuple[str, str, str, str], str] = {
 
 def official_dir() -> Path | None:
     """The nearest `shared/reference/dify-official` of the repository's ancestors (worktrees included)."""
-    for parent in ROOT.parents:
-        if (parent / OFFICIAL_IN).is_dir():
-            return parent / OFFICIAL_IN
-    return None
+    return shared_reference("dify-official")
 
 
 def _ours() -> dict[tuple[str, str], dict[str, Any]]:

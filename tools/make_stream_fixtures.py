@@ -84,7 +84,8 @@ class Sources:
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
     def chat_usage(self, query: str, answer: str) -> dict[str, Any]:
-        """Dify's twelve-field usage block: prices from app.yaml's `model`, latency 0 (no pacing)."""
+        """Dify's usage block (the twelve older fields, then `time_to_first_token` and
+        `time_to_generate`): prices from app.yaml's `model`, the times 0 (no pacing)."""
         counts = self.usage(query, answer)
         unit = decimal.Decimal(self.model["price_unit"])
         prices = {}
@@ -100,6 +101,7 @@ class Sources:
             "total_tokens": counts["total_tokens"],
             "total_price": str(prices["prompt"] + prices["completion"]),
             "currency": self.model["currency"], "latency": 0.0,
+            "time_to_first_token": 0.0, "time_to_generate": 0.0,
         }
 
     def chat_ids(self, entry: dict[str, Any]) -> dict[str, Any]:
@@ -150,7 +152,7 @@ def chat_stream(entry: dict[str, Any], src: Sources) -> tuple[str, dict[str, Any
     frames = [frame({"event": "message", **head, "answer": p, "created_at": created}) for p in pieces]
     frames = _with_extras(entry, frames, len(pieces))
     usage = src.chat_usage(query, answer)
-    metadata = {"usage": usage, "retriever_resources": []}
+    metadata = {"annotation_reply": None, "retriever_resources": [], "usage": usage}
     blocking = None
     if error:
         frames.append(frame({
@@ -159,7 +161,8 @@ def chat_stream(entry: dict[str, Any], src: Sources) -> tuple[str, dict[str, Any
             "status": error["status"], "code": error["code"], "message": error["message"],
         }))
     else:
-        frames.append(frame({"event": "message_end", **head, "created_at": created, "metadata": metadata}))
+        frames.append(frame({"event": "message_end", **head, "created_at": created, "metadata": metadata,
+                             "files": []}))
         blocking = {"event": "message", **head, "mode": src.mode, "answer": answer,
                     "metadata": metadata, "created_at": ids["created_at"]}
     return "".join(frames), blocking

@@ -63,11 +63,28 @@ STREAMS: dict[str, Callable[[dict[str, Any]], bool]] = {
 }
 
 # Contract violations that a real server reports with its own error code: (operationId, field).
+# Dify reads the file part first, whatever the request's content type: no `file` part in a request
+# to upload is 400 no_file_uploaded (R-cap chatflow/054-file_upload_missing_file.json), to
+# audio-to-text Flask's KeyError, 400 bad_request_key_error (chatflow/061-audio_to_text_missing_file.json,
+# chatflow-features-on/006-audio_to_text_missing_file_multipart.json).
+_NO_AUDIO = (
+    400,
+    "bad_request_key_error",
+    "The browser (or proxy) sent a request that this server could not understand.",
+)
+_NO_FILE = (400, "no_file_uploaded", "Please upload your file.")
 VALIDATION_OVERRIDES: dict[tuple[str, str], tuple[int, str, str]] = {
-    ("audioToText", "file"): (400, "no_audio_uploaded", "No audio uploaded."),
-    ("audioToText", "body"): (400, "no_audio_uploaded", "No audio uploaded."),
-    ("uploadFile", "file"): (400, "no_file_uploaded", "Please upload your file."),
-    ("uploadFile", "body"): (400, "no_file_uploaded", "Please upload your file."),
+    ("audioToText", "file"): _NO_AUDIO,
+    ("audioToText", "body"): _NO_AUDIO,
+    ("audioToText", "Content-Type"): _NO_AUDIO,
+    ("uploadFile", "file"): _NO_FILE,
+    ("uploadFile", "body"): _NO_FILE,
+    ("uploadFile", "Content-Type"): _NO_FILE,
+    # an action that is neither enable nor disable: Dify's route takes any string and refuses it with a
+    # ValueError, 400 invalid_param (R-cap chatflow/075-annotation_reply_bad_action.json); its job
+    # status is looked up under a key that names the action, which finds no job
+    ("setAnnotationReply", "action"): (400, "invalid_param", "Unsupported annotation reply action"),
+    ("getAnnotationReplyStatus", "action"): (400, "invalid_param", "The job does not exist."),
 }
 
 # Errors raised by the HTTP layer itself (e.g. a body over the hard size cap), per operation.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import uuid
+from typing import Any
 
 from flask import Response
 
@@ -18,6 +19,7 @@ from mock_server import app_store, store
 from mock_server.engine import match_key
 from mock_server.errors import ApiError
 from mock_server.handlers.base import Call, json_response
+from mock_server.ids import account_id
 
 ANNOTATION_NOT_FOUND = ApiError(404, "Annotation not found.", "not_found")
 
@@ -93,6 +95,13 @@ def annotation_reply(call: Call, query: str) -> tuple[str, str] | None:
     if best is None or best_score < setting["score_threshold"]:
         return None
     return str(best["id"]), str(best["answer"])
+
+
+def annotation_record(call: Call, annotation_id: str) -> dict[str, Any]:
+    """`metadata.annotation_reply` of an answer an annotation gave: Dify's shape (its task pipeline's
+    `{id, account: {id, name}}`), the account being the app's author who wrote the annotations."""
+    author = str((call.app.raw.get("app") or {}).get("author_name") or "Dify user")
+    return {"id": annotation_id, "account": {"id": account_id(call.key), "name": author}}
 
 
 def count_annotation_hit(call: Call, annotation_id: str) -> None:

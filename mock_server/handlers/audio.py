@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import io
 import wave
-from pathlib import PurePosixPath
 from typing import Any
 
 from flask import Response, request
@@ -18,32 +17,37 @@ from mock_server.handlers.files import DEFAULT_USER
 from mock_server.speech import MIME_TYPE as WAV_MIME_TYPE
 from mock_server.speech import MP3_MIME_TYPE, speak
 
-GENERIC_TYPES = {"", "application/octet-stream"}
 TTS_CHUNK = 4096  # bytes per chunk of a streamed speech answer
 
 
 def audio_to_text(call: Call) -> Response:
+    """Dify's order (R-cap chatflow/060, 061, chatflow-features-on/004-006): the `file` part must be
+    there (validation: 400 bad_request_key_error), then the app's speech to text must be on (400
+    invalid_param "Speech to text is not enabled", whatever the file), then the part's MIME type
+    must be an allowed audio type (the file name is not looked at: 415), then the size (413)."""
     storage = call.v.files.get("file")
-    if storage is None:
-        raise ApiError(400, "No audio uploaded.", "no_audio_uploaded", param="file")
+    if storage is None:  # validation refuses it first (VALIDATION_OVERRIDES); never reached
+        raise ApiError(400, NO_FILE_PART, "bad_request_key_error", param="file")
+    if not _switched_on(call.app.parameters, "speech_to_text"):
+        raise bad_param("", "Speech to text is not enabled")
     content_type = (storage.mimetype or "").lower()
-    extension = PurePosixPath(storage.filename or "").suffix.lower().lstrip(".")
-    allowed_types = _allowed_audio_types(call)
-    file_schema = _audio_file_schema(call)
-    extensions = {str(e).lower() for e in file_schema["x-file-extensions"]}
-    limit = int(file_schema["x-max-bytes"])
-    type_ok = content_type in allowed_types or (content_type in GENERIC_TYPES and extension in extensions)
-    extension_ok = not extension or extension in extensions
-    if not (type_ok and extension_ok):
-        raise ApiError(
-            415,
-            f"Audio type not allowed: {content_type or 'none'} .{extension or '?'}",
-            "unsupported_audio_type",
-        )
+    limit = int(_audio_file_schema(call)["x-max-bytes"])
+    if content_type not in _allowed_audio_types(call):
+        raise ApiError(415, f"Audio type not allowed: {content_type or 'none'}", "unsupported_audio_type")
     data = storage.stream.read(limit + 1)
     if len(data) > limit:
         raise ApiError(413, f"Audio size exceeded. The limit is {limit / 2**20:g} MB.", "audio_too_large")
     return json_response({"text": transcribe(call.state.fixtures.transcriptions, data)})
+
+
+NO_FILE_PART = "The browser (or proxy) sent a request that this server could not understand."
+
+
+def _switched_on(parameters: dict[str, Any], feature: str) -> bool:
+    """Whether the app's /parameters turn `feature` (speech_to_text, text_to_speech) on; real servers
+    read the same switch (`AudioService`)."""
+    setting = parameters.get(feature)
+    return isinstance(setting, dict) and bool(setting.get("enabled"))
 
 
 def _allowed_audio_types(call: Call) -> set[str]:
@@ -99,6 +103,8 @@ def text_to_audio(call: Call) -> Response:
         text = message["answer"]
     if not text.strip():
         raise bad_param("text", "Text is required")
+    if not _switched_on(call.app.parameters, "text_to_speech"):  # Dify: after the text, before speaking
+        raise bad_param("", "TTS is not enabled")
     voice = call.state.fixtures.voice
     offered = [MP3_MIME_TYPE, WAV_MIME_TYPE] if voice else [WAV_MIME_TYPE]
     mime_type = request.accept_mimetypes.best_match(offered, default=offered[0])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from flask import Response
@@ -12,7 +13,7 @@ from flask import Response
 from mock_server import files_store, store
 from mock_server.errors import ApiError
 from mock_server.fixtures import UUID_NIL, form_controls
-from mock_server.handlers.annotations import annotation_reply, count_annotation_hit
+from mock_server.handlers.annotations import annotation_record, annotation_reply, count_annotation_hit
 from mock_server.handlers.base import (
     Call,
     bad_param,
@@ -23,17 +24,20 @@ from mock_server.handlers.base import (
     sse_response,
 )
 from mock_server.handlers.files import assistant_file_url, chat_files, store_assistant_files
+from mock_server.ids import app_id, end_user_id
 from mock_server.naming import derive_name
-from mock_server.replies import Composer, Piece, Reply
+from mock_server.replies import Composer, Piece, Reply, RunContext
 from mock_server.state import release_db
 from mock_server.streaming import PIECE, Extra, StreamPlan, data_frame, paced, piece_template
 
 
 def check_inputs(call: Call, inputs: dict[str, Any]) -> dict[str, Any]:
-    """Enforce the app's user_input_form; returns the declared inputs with defaults filled in.
+    """Enforce the app's user_input_form; returns every variable of the form, in its order: the
+    value given, else the form's default, else null (what real servers store and answer, e.g.
+    chatflow/031-conversations.json of the real Dify captures).
 
     Keys the form does not declare are dropped, as real servers do (they read only the form's
-    variables), so they are neither refused nor stored.
+    variables), so they are neither refused nor stored, whatever their value.
     """
     out: dict[str, Any] = {}
     for kind, control in form_controls(call.app.parameters):
@@ -46,8 +50,8 @@ def check_inputs(call: Call, inputs: dict[str, Any]) -> dict[str, Any]:
                 raise bad_param(f"inputs.{name}", f"{name} is required in input form")
             if control.get("default") not in (None, ""):
                 out[name] = control["default"]
-            elif name in inputs:
-                out[name] = value
+            else:
+                out[name] = value  # "" as given, else null
             continue
         if kind == "select":
             options = control.get("options") or []
@@ -101,7 +105,19 @@ def send_chat_message(call: Call) -> Response:
     # lock, so it must be held for the writes alone.
     annotation = annotation_reply(call, query)  # an enabled annotation reply first
     answer = annotation[1] if annotation else engine.answer(query)
-    reply = _compose(call, common, int(now), query, answer)
+
+    def run_context() -> RunContext:
+        """A chatflow run's inputs and `sys.*` variables (read only by apps that run a workflow)."""
+        ids = {"user": user, "end_user_id": end_user_id(call.key, user), "app_id": app_id(call.key)}
+        if new_conversation:
+            return RunContext(**ids, inputs=inputs, dialogue_count=1)
+        conv = store.get_conversation(conn, call.key, user, conv_id)
+        if conv is None:
+            raise not_found("Conversation Not Exists.")
+        count = store.count_messages(conn, conv_id)
+        return RunContext(**ids, inputs=json.loads(conv["inputs"]), dialogue_count=count + 1)
+
+    reply = _compose(call, common, int(now), query, answer, run_context)
     with store.transaction(conn):
         if not new_conversation:
             conv = store.get_conversation(conn, call.key, user, conv_id)
@@ -156,19 +172,26 @@ def send_chat_message(call: Call) -> Response:
                 **common,
                 "mode": app.mode,
                 "answer": reply.answer,
-                "metadata": {"usage": _usage(call, query, reply.answer), "retriever_resources": []},
+                "metadata": _metadata(call, query, reply.answer, annotation),
                 "created_at": int(now),
             }
         )
     release_db()
-    return sse_response(_chat_stream(call, user, common, int(now), query, reply))
+    return sse_response(_chat_stream(call, user, common, int(now), query, reply, annotation))
 
 
 # Real servers' refusal of a blocking request by app mode (a ValueError: 400 invalid_param).
 BLOCKING_REFUSED = {"agent-chat": "Agent Chat App does not support blocking mode"}
 
 
-def _compose(call: Call, common: dict[str, Any], created_at: int, query: str, answer: str) -> Reply:
+def _compose(
+    call: Call,
+    common: dict[str, Any],
+    created_at: int,
+    query: str,
+    answer: str,
+    context: Callable[[], RunContext],
+) -> Reply:
     """The app's reply to `query`: its events, closing events, thoughts and files."""
     state = call.state
     head = {k: common[k] for k in ("task_id", "message_id", "conversation_id")}
@@ -181,25 +204,48 @@ def _compose(call: Call, common: dict[str, Any], created_at: int, query: str, an
         created_at,
         state.engine.pieces,
         call.pacing.interval_ms / 1000.0,
+        context,
     )
     return composer.compose(query, answer, lambda made: assistant_file_url(call, made))
 
 
 def _usage(call: Call, query: str, answer: str) -> dict[str, Any]:
-    """The usage block; latency is the answer's planned duration at the request's pacing."""
+    """The usage block; latency is the answer's planned duration at the request's pacing, the time
+    to the first token its time to first token (none without pieces)."""
     engine = call.state.engine
     completion = engine.count_tokens(answer)
     latency = call.pacing.planned_s(completion)
-    return call.app.pricing.usage(engine.count_tokens(query), completion, latency)
+    first = call.pacing.ttft_ms / 1000.0 if completion else 0.0
+    return call.app.pricing.usage(engine.count_tokens(query), completion, latency, first)
 
 
-def _chat_stream(call: Call, user: str, common: dict[str, Any], created_at: int, query: str, reply: Reply):
+def _metadata(call: Call, query: str, answer: str, annotation: tuple[str, str] | None) -> dict[str, Any]:
+    """`metadata` of a blocking answer and of `message_end`, in Dify's order: the annotation that
+    answered (null when none did), the cited passages, the usage (chatflow/004-chat_blocking.json)."""
+    return {
+        "annotation_reply": annotation_record(call, annotation[0]) if annotation else None,
+        "retriever_resources": [],
+        "usage": _usage(call, query, answer),
+    }
+
+
+def _chat_stream(
+    call: Call,
+    user: str,
+    common: dict[str, Any],
+    created_at: int,
+    query: str,
+    reply: Reply,
+    annotation: tuple[str, str] | None,
+):
     state = call.state
     task_id, message_id = common["task_id"], common["id"]
     state.stops.watch()
     mode = call.app.mode
     piece_event = state.vocabulary.piece_event(call.app.mode)
-    piece_frame = piece_template({"event": piece_event, **common, "answer": PIECE, "created_at": created_at})
+    piece_frame = piece_template(
+        {"event": piece_event, **common, "answer": PIECE, **reply.piece_fields, "created_at": created_at}
+    )
 
     def frames(payloads: list[dict[str, Any]]) -> list[bytes]:
         return [data_frame(p) for p in payloads if state.vocabulary.carries(p["event"], mode)]
@@ -210,7 +256,8 @@ def _chat_stream(call: Call, user: str, common: dict[str, Any], created_at: int,
             "event": "message_end",
             **common,
             "created_at": created_at,
-            "metadata": {"usage": _usage(call, query, so_far), "retriever_resources": []},
+            "metadata": _metadata(call, query, so_far, annotation),
+            "files": [],
         }
         return frames([*reply.closing(so_far, stopped), end, *reply.trailing(stopped)])
 

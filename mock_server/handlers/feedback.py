@@ -25,7 +25,8 @@ def create_message_feedback(call: Call) -> Response:
 
 
 def _iso(ts: float) -> str:
-    return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """UTC without an offset, as Dify 1.12.1 writes a feedback's times (chatflow/021-app_feedbacks.json)."""
+    return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def list_app_feedbacks(call: Call) -> Response:

@@ -1,8 +1,12 @@
 """Files: upload (limits from the contract), preview, the `files` of chat messages and their history.
 
-Real Dify judges an upload's type by its file name extension and its size limit by that type; the
-contract's `x-file-types` (on the `file` part of POST /files/upload) holds both, so the mock reads
-them from there. An upload is kept, bytes and all, in the store, owned by (api key, user).
+Real Dify stores a file of any extension (R-cap chatflow/055-file_upload_bad_type.json: `.exe` is
+201) and judges its size limit by the type its extension names, the document limit for any other;
+the contract's `x-file-types` (on the `file` part of POST /files/upload) holds both, so the mock
+reads them from there. Its type is judged when it is attached to a message: Dify detects it from the
+extension, else from the MIME type (`factories/file_factory.py`, `_standardize_file_type`), and
+refuses a message whose file's `type` differs. An upload is kept, bytes and all, in the store, owned
+by (api key, user).
 """
 
 from __future__ import annotations
@@ -56,6 +60,25 @@ def kind_of(state: MockState, extension: str) -> str | None:
 
 def _extension(name: str) -> str:
     return name.rsplit(".", 1)[-1].lower() if "." in name else ""
+
+
+# Dify's guess from a MIME type when the extension names no type (file_factory's
+# `_get_file_type_by_mimetype`): the first of these words the type contains, else `custom`.
+MIME_KINDS = (
+    ("image", "image"),
+    ("video", "video"),
+    ("audio", "audio"),
+    ("text", "document"),
+    ("pdf", "document"),
+)
+
+
+def detected_kind(state: MockState, extension: str, mime_type: str) -> str:
+    """The type Dify detects for a stored file: its extension's, else its MIME type's, else custom."""
+    kind = kind_of(state, extension)
+    if kind is None:
+        kind = next((k for word, k in MIME_KINDS if word in mime_type), "custom")
+    return kind
 
 
 # ------------------------------------------------------------------ signed URLs
@@ -130,18 +153,17 @@ def upload_file(call: Call) -> Response:
     if "/" in name or "\\" in name:
         raise bad_param("file", "Filename contains invalid characters")
     extension = _extension(name)
-    kind = kind_of(call.state, extension)
-    if kind is None:
-        raise ApiError(415, f"File type not allowed: .{extension or '(none)'}", "unsupported_file_type")
-    limit = int(file_types(call.state)[kind]["x-max-bytes"])
+    limits = kind_of(call.state, extension) or "document"  # Dify: any other file has the document limit
+    limit = int(file_types(call.state)[limits]["x-max-bytes"])
     data = storage.stream.read(limit + 1)
     if len(data) > limit:
         raise ApiError(
-            413, f"File size exceeded. The limit of {kind} files is {limit / 2**20:g} MB.", "file_too_large"
+            413, f"File size exceeded. The limit of {limits} files is {limit / 2**20:g} MB.", "file_too_large"
         )
     mime = (storage.mimetype or "").lower()
     if mime in GENERIC_TYPES:
         mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    kind = detected_kind(call.state, extension, mime)
     user = call.body.get("user") or DEFAULT_USER
     upload = {
         "id": str(uuid.uuid4()),

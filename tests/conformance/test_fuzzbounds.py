@@ -69,3 +69,14 @@ def test_bounds_real_servers_do_not_keep() -> None:
         )
     finally:
         contract.use_era("current")
+
+
+def test_a_form_is_judged_as_the_text_it_carries() -> None:
+    """A number or null in a multipart field arrives as its text: no server can refuse it as a type."""
+    wire = {"file": 3.1539192230549375e144, "user": None}
+    assert valid_without_fuzz_bounds("uploadFile", None, None, wire, "multipart/form-data")
+    form = "multipart/form-data"
+    assert valid_without_fuzz_bounds("audioToText", None, None, {"file": 7, "user": "u"}, form)
+    assert not valid_without_fuzz_bounds("uploadFile", None, None, {"user": "u"}, form)  # no file part
+    # JSON keeps its types
+    assert not valid_without_fuzz_bounds("sendChatMessage", None, None, {**CHAT, "query": 5}, None)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from werkzeug.serving import make_server
 
 from mock_server import create_app
@@ -21,6 +23,21 @@ SEEDED_USER = "abc-123"
 SEEDED_CONVERSATION = "45701982-8118-4bc5-8e9b-64562b4555f2"
 LONG_CONVERSATION = "1c7e55fb-1ba2-4e10-81b5-30addcea2276"
 INPUTS = {"book": "Die Hard"}
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def fixtures_with(tmp_path: Path, change: Callable[[dict[str, Any]], None], app: str | None = None) -> Path:
+    """A copy of fixtures/ whose reference app (fixtures/app.yaml), or app file `app`
+    (fixtures/apps/<app>.yaml), `change` edits in place: an app configured as a test needs it."""
+    fixtures = tmp_path / "fixtures"
+    shutil.copytree(ROOT / "fixtures", fixtures)
+    path = fixtures / "app.yaml" if app is None else fixtures / "apps" / f"{app}.yaml"
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    change(doc)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return fixtures
 
 
 @pytest.fixture

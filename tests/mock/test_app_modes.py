@@ -163,6 +163,43 @@ def test_the_workflow_runs_its_nodes_and_an_iteration(client) -> None:
     assert llm[0] < pieces[0] and pieces[-1] < llm[1]  # the answer streams while its LLM node runs
 
 
+def test_a_chatflow_run_reports_what_dify_1_12_reports(client) -> None:
+    """The fields of chatflow/005-chat_streaming_new.json of the real Dify captures: the run's inputs
+    with the `sys.*` variables, the node events' truncation flags, loop and agent fields, the pieces'
+    variable, who ran it, and `message_end`'s files."""
+    first = stream(client, "chatflow", "Who directed Die Hard?")
+    conv = first[0]["conversation_id"]
+    events = stream(client, "chatflow", "And the sequel?", conversation_id=conv)
+    by = {e["event"]: e for e in events}
+    inputs = by["workflow_started"]["data"]["inputs"]
+    assert {k: inputs[k] for k in ("book", "myName", "tone", "notes")} == {
+        "book": "Die Hard", "myName": None, "tone": "friendly", "notes": None
+    }
+    assert inputs["sys.query"] == "And the sequel?" and inputs["sys.user_id"] == "u1"
+    assert inputs["sys.dialogue_count"] == 2 and inputs["sys.files"] == []
+    assert inputs["sys.workflow_run_id"] == by["workflow_started"]["workflow_run_id"]
+    assert "sys.conversation_id" not in inputs
+    finished_nodes = [e["data"] for e in events if e["event"] == "node_finished"]
+    start = next(d for d in finished_nodes if d["node_type"] == "start")
+    assert start["inputs"] == start["outputs"] and start["inputs"]["sys.conversation_id"] == conv
+    for e in events:
+        if e["event"] == "node_started":
+            assert (e["data"]["inputs_truncated"], e["data"]["loop_id"], e["data"]["agent_strategy"]) == (
+                False, None, None
+            )
+        if e["event"] == "node_finished":
+            data = e["data"]
+            assert (data["inputs_truncated"], data["process_data_truncated"], data["outputs_truncated"]) == (
+                False, False, False
+            )
+            assert data["loop_id"] is None and "agent_strategy" not in data
+    assert all(e["from_variable_selector"] == ["llm", "text"] for e in events if e["event"] == "message")
+    finished = by["workflow_finished"]["data"]
+    assert finished["created_by"]["user"] == "u1" and finished["exceptions_count"] == 0
+    assert finished["outputs"]["files"] == []
+    assert by["message_end"]["files"] == [] and by["message_end"]["metadata"]["annotation_reply"] is None
+
+
 @pytest.mark.parametrize(
     ("name", "query", "expected"),
     [c for c in CASES if c[0] != "agent"],
@@ -263,9 +300,16 @@ def test_each_key_has_its_app_s_parameters(client) -> None:
         resp = client.get("/v1/parameters", headers=auth(app))
         seen[app] = resp.json
     assert seen["voice"]["text_to_speech"]["autoPlay"] == "enabled"
-    assert seen["chat"]["text_to_speech"]["autoPlay"] == "disabled"
+    assert "autoPlay" not in seen["chat"]["text_to_speech"]  # never set: Dify leaves it out (chat-app/000)
     assert len({p["opening_statement"] for p in seen.values()}) == 4
-    assert all(p["user_input_form"] == seen["chat"]["user_input_form"] for p in seen.values())  # layered
+
+    def variables(params: dict[str, Any]) -> list[tuple[str, str, bool]]:
+        form = params["user_input_form"]
+        return [(kind, c["variable"], c["required"]) for item in form for kind, c in item.items()]
+
+    assert all(variables(p) == variables(seen["chat"]) for p in seen.values())  # one form (layered)
+    flow = [c for item in seen["chatflow"]["user_input_form"] for c in item.values()]
+    assert all("type" in c and "options" in c for c in flow)  # as a chatflow's Start node answers them
 
 
 def test_conversations_are_per_app(client) -> None:

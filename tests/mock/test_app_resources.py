@@ -3,15 +3,17 @@ users, the app's feedbacks, and annotations with their reply setting (every answ
 
 from __future__ import annotations
 
-import shutil
+import re
 import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from mock_server.ids import end_user_id
-from tests.mock.conftest import AUTH, KEY, SEEDED_CONVERSATION, SEEDED_USER, chat
+from tests.contract import component
+from tests.mock.conftest import AUTH, KEY, SEEDED_CONVERSATION, SEEDED_USER, chat, fixtures_with
 from tests.mock.contract_check import CheckedClient
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,15 +22,6 @@ CHATFLOW = yaml.safe_load((ROOT / "fixtures" / "apps" / "chatflow.yaml").read_te
 FLOW = {"Authorization": f"Bearer {CHATFLOW['key']}"}  # the app that declares conversation variables
 UNKNOWN = "3f1b8a1e-0000-4000-8000-000000000000"
 REPLY_BODY = {"score_threshold": 0.8, "embedding_provider_name": "openai", "embedding_model_name": "m"}
-
-
-def _app_with(tmp_path: Path, change: Any) -> Path:
-    fixtures = tmp_path / "fixtures"
-    shutil.copytree(ROOT / "fixtures", fixtures)
-    doc = yaml.safe_load((fixtures / "app.yaml").read_text())
-    change(doc)
-    (fixtures / "app.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
-    return fixtures
 
 
 # ---------------------------------------------------------------- suggested questions
@@ -64,7 +57,7 @@ def test_suggested_questions_disabled_is_bad_request(make_app, tmp_path: Path) -
     def off(doc: dict[str, Any]) -> None:
         doc["parameters"]["suggested_questions_after_answer"] = {"enabled": False}
 
-    client = CheckedClient(make_app(fixtures_dir=str(_app_with(tmp_path, off))))
+    client = CheckedClient(make_app(fixtures_dir=str(fixtures_with(tmp_path, off))))
     answer = chat(client).json
     resp = client.get(f"/v1/messages/{answer['id']}/suggested?user=u1", headers=AUTH)
     assert resp.status_code == 400
@@ -246,6 +239,9 @@ def test_app_feedbacks_list_every_users_ratings_newest_first(client: CheckedClie
         (first["id"], "like", "liked it"),
     ]
     assert data[0]["from_end_user_id"] == end_user_id(KEY, "fan-2") and data[0]["from_source"] == "user"
+    # UTC without an offset, as Dify 1.12.1 writes them (chatflow/021-app_feedbacks.json)
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", f["created_at"]) for f in data)
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", f["updated_at"]) for f in data)
     everything = client.get("/v1/app/feedbacks?limit=101", headers=AUTH).json["data"]
     assert SEEDED_CONVERSATION in {f["conversation_id"] for f in everything}  # seeded ratings too
     revoke = {"rating": None, "user": "fan-1"}
@@ -254,6 +250,20 @@ def test_app_feedbacks_list_every_users_ratings_newest_first(client: CheckedClie
     assert first["id"] not in {f["message_id"] for f in after}
     assert client.get("/v1/app/feedbacks?limit=102", headers=AUTH).status_code == 400
     assert client.get("/v1/app/feedbacks?page=0", headers=AUTH).status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [
+        ("2026-12-07T16:47:59", True),  # Dify 1.12.1: UTC without an offset
+        ("2024-01-16T08:16:41Z", True),  # a server that writes the offset is as legal
+        ("2024-01-16T08:16:41.123456+00:00", True),
+        ("2024-01-16 08:16:41", False),
+        ("1705393001", False),
+    ],
+)
+def test_the_contract_takes_both_forms_of_an_iso_time(value: str, valid: bool) -> None:
+    assert (not list(component("IsoDateTime").iter_errors(value))) is valid
 
 
 # ---------------------------------------------------------------- annotations
@@ -299,11 +309,16 @@ def test_annotation_reply_answers_a_matching_query(client: CheckedClient) -> Non
     status = client.get(f"/v1/apps/annotation-reply/enable/status/{job['job_id']}", headers=AUTH).json
     assert status == {"job_id": job["job_id"], "job_status": "completed", "error_msg": ""}
     assert client.get("/v1/parameters", headers=AUTH).json["annotation_reply"]["enabled"] is True
-    assert chat(client, "who are you").json["answer"] == annotation["answer"]  # close enough
+    answered = chat(client, "who are you").json
+    assert answered["answer"] == annotation["answer"]  # close enough
+    hit = answered["metadata"]["annotation_reply"]  # Dify's {id, account: {id, name}}
+    assert hit["id"] == annotation["id"] and hit["account"]["name"] == "Chat Contract Kit"
+    assert chat(client, "Which movie is the best?").json["metadata"]["annotation_reply"] is None
     assert chat(client, "Which movie is the best?").json["answer"] == "It's Die Hard for sure."
     streamed = chat(client, "Who are you?", response_mode="streaming")
     pieces = [e["answer"] for e in _events(streamed) if e["event"] == "message"]
     assert "".join(pieces) == annotation["answer"]
+    assert _events(streamed)[-1]["metadata"]["annotation_reply"]["id"] == annotation["id"]
     hits = client.get("/v1/apps/annotations", headers=AUTH).json["data"][0]["hit_count"]
     assert hits == 2
     off = client.post("/v1/apps/annotation-reply/disable", headers=AUTH, json=REPLY_BODY).json
@@ -316,8 +331,12 @@ def test_annotation_reply_answers_a_matching_query(client: CheckedClient) -> Non
 
 
 def test_annotation_reply_errors(client: CheckedClient) -> None:
-    # an action outside the enum is a malformed path (M6): 404
-    assert client.post("/v1/apps/annotation-reply/toggle", headers=AUTH, json=REPLY_BODY).status_code == 404
+    # an action outside the enum: 400 invalid_param, as Dify (chatflow/075-annotation_reply_bad_action.json)
+    for body in (REPLY_BODY, {}):
+        resp = client.post("/v1/apps/annotation-reply/toggle", headers=AUTH, json=body)
+        assert (resp.status_code, resp.json["code"]) == (400, "invalid_param")
+    toggled = client.get(f"/v1/apps/annotation-reply/toggle/status/{UNKNOWN}", headers=AUTH)
+    assert (toggled.status_code, toggled.json["message"]) == (400, "The job does not exist.")
     partial = {"score_threshold": 0.9}
     assert client.post("/v1/apps/annotation-reply/enable", headers=AUTH, json=partial).status_code == 400
     job = client.post("/v1/apps/annotation-reply/enable", headers=AUTH, json=REPLY_BODY).json["job_id"]

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from mock_server import ids
 from tests.contract import content_schema_errors, parse_sse, resolve
 from tests.mock.test_app_modes import answer_of, order_problems
 from tools import make_app_streams
@@ -26,11 +27,20 @@ NAMES = [e["file"] for e in ENTRIES]
 DIR = make_app_streams.APP_STREAMS_DIR
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 TIME_FIELDS = {"created_at", "finished_at"}
-# ids an app's fixture fixes (its workflow's id): the same in every run, not drawn
+# ids an app's fixture fixes (its workflow's id), and those derived from an app's key and the
+# request's user (the app's id, the end user's id: a chatflow's `sys.app_id`, `created_by`): the same
+# in every run, not drawn
 FIXED_IDS = {
     i
     for p in (make_app_streams.ROOT / "fixtures" / "apps").glob("*.yaml")
     for i in UUID.findall(p.read_text())
+} | {
+    derived
+    for e in ENTRIES
+    for derived in (
+        ids.app_id(make_app_streams.app_key(e["app"])),
+        ids.end_user_id(make_app_streams.app_key(e["app"]), e["request"]["user"]),
+    )
 }
 SIGNED = re.compile(r"^(?P<path>[^?]*)\?timestamp=(?P<ts>\d+)&nonce=[0-9a-f]+&sign=[0-9a-f]+$")
 

@@ -34,13 +34,18 @@ def test_blocking_answer_is_the_canned_answer(client) -> None:
         "total_price": "0.0000150",
         "currency": "USD",
         "latency": 0.0,
+        "time_to_first_token": 0.0,
+        "time_to_generate": 0.0,
     }
+    assert body["metadata"]["annotation_reply"] is None  # no annotation answered
 
 
 def test_usage_latency_is_the_planned_duration_at_the_request_pacing(client) -> None:
     pacing = {"X-Mock-TTFT-Ms": "300", "X-Mock-Token-Interval-Ms": "50"}
     resp = chat(client, "Which movie is the best?", headers=pacing)
-    assert resp.json["metadata"]["usage"]["latency"] == 0.5  # 300 ms + 4 intervals of 50 ms, 5 pieces
+    usage = resp.json["metadata"]["usage"]
+    assert usage["latency"] == 0.5  # 300 ms + 4 intervals of 50 ms, 5 pieces
+    assert (usage["time_to_first_token"], usage["time_to_generate"]) == (0.3, 0.2)  # its two parts
 
 
 def test_history_items_carry_todays_fields(client) -> None:
@@ -207,6 +212,11 @@ def test_body_content_type_and_json_errors(client) -> None:
     assert resp.status_code == 415 and resp.json["status"] == 415
     resp = client.post("/v1/chat-messages", headers=AUTH, data="{bad", content_type="application/json")
     assert resp.status_code == 400 and resp.json["message"].startswith("body:")
+    # a body that is no JSON at all is Flask's bad_request on Dify (chatflow-features-on/015)
+    assert resp.json["code"] == "bad_request"
+    nan_body = '{"query": NaN}'
+    nan = client.post("/v1/chat-messages", headers=AUTH, data=nan_body, content_type="application/json")
+    assert (nan.status_code, nan.json["code"]) == (400, "invalid_param")  # JSON, refused by the mock (M16)
     resp = client.post("/v1/chat-messages", headers=AUTH, data="", content_type="application/json")
     assert resp.status_code == 400
     resp = client.post("/v1/chat-messages", headers=AUTH)
@@ -240,6 +250,32 @@ def test_undeclared_inputs_are_dropped_not_refused(client) -> None:
     assert first.status_code == 200
     conv = client.get("/v1/conversations?user=undeclared", headers=AUTH).json["data"][0]
     assert "colour" not in conv["inputs"] and conv["inputs"]["book"] == "Heat"
+
+
+def test_inputs_list_every_variable_of_the_form_null_where_unset(client) -> None:
+    """Real Dify answers every form variable in a conversation's and a message's inputs, the default
+    where it has one and null where unset (chatflow/031-conversations.json of the captures)."""
+    body = chat(client, "hello", user="every-input", inputs={"book": "Heat"}).json
+    expected = {"book": "Heat", "myName": None, "tone": "friendly", "notes": None}
+    conv = client.get("/v1/conversations?user=every-input", headers=AUTH).json["data"][0]
+    assert conv["inputs"] == expected
+    rename = {"name": "x", "user": "every-input"}
+    renamed = client.post(f"/v1/conversations/{body['conversation_id']}/name", headers=AUTH, json=rename).json
+    assert renamed["inputs"] == expected
+    history = client.get(
+        f"/v1/messages?conversation_id={body['conversation_id']}&user=every-input", headers=AUTH
+    ).json["data"]
+    assert history[0]["inputs"] == expected
+    assert list(conv["inputs"]) == ["book", "myName", "tone", "notes"]  # the form's order
+
+
+def test_seeded_inputs_list_every_variable_of_the_form(client) -> None:
+    conv = next(
+        c
+        for c in client.get(f"/v1/conversations?user={SEEDED_USER}&limit=100", headers=AUTH).json["data"]
+        if c["id"] == SEEDED_CONVERSATION
+    )
+    assert conv["inputs"] == {"book": "Die Hard", "myName": "Lucy", "tone": "friendly", "notes": None}
 
 
 def test_conversations_of_one_second_list_newest_first(client) -> None:

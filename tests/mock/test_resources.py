@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.mock.conftest import AUTH, SEEDED_CONVERSATION, SEEDED_USER, chat
+from tests.mock.conftest import AUTH, SEEDED_CONVERSATION, SEEDED_USER, chat, fixtures_with
 from tests.mock.contract_check import CheckedClient
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -176,12 +176,12 @@ def test_unknown_audio_rules(client) -> None:
         ("current", "a.wav", "audio/wav", 200),
         ("current", "a.mp3", "audio/mp3", 200),
         ("current", "a.amr", "audio/amr", 200),
-        ("current", "a.mp3", "application/octet-stream", 200),
+        ("current", "a.mp3", "application/octet-stream", 415),  # Dify judges the MIME type alone
         ("current", "a.mp3", "audio/mpeg", 415),  # today's servers refuse audio/mpeg
         ("current", "a.webm", "audio/webm", 415),
         ("current", "a.webm", "application/octet-stream", 415),
         ("2023", "a.wav", "audio/wav", 200),
-        ("2023", "a.mp3", "application/octet-stream", 200),
+        ("2023", "a.mp3", "application/octet-stream", 415),
         ("2023", "a.mp3", "audio/mpeg", 200),
         ("2023", "a.webm", "audio/webm", 200),
         ("2023", "a.m4a", "audio/x-m4a", 200),
@@ -189,7 +189,9 @@ def test_unknown_audio_rules(client) -> None:
         ("current", "a.ogg", "audio/ogg", 415),
         ("current", "a.txt", "text/plain", 415),
         ("current", "a.ogg", "application/octet-stream", 415),
-        ("current", "a.exe", "audio/wav", 415),
+        ("current", "a.exe", "audio/wav", 200),  # the file name is not judged (the web app's voice.bin)
+        ("current", "voice.bin", "audio/wav", 200),
+        ("current", "noext", "audio/mp3", 200),
         ("2023", "noext", "application/octet-stream", 415),
     ],
 )
@@ -211,13 +213,64 @@ def test_audio_size_limit_of_each_era(make_app, era, megabytes) -> None:
     assert f"{megabytes} MB" in resp.json["message"]
 
 
-def test_audio_missing_file_and_wrong_content_type(client) -> None:
-    resp = client.post(
-        "/v1/audio-to-text", headers=AUTH, data={"user": "u"}, content_type="multipart/form-data"
-    )
-    assert resp.status_code == 400 and resp.json["code"] == "no_audio_uploaded"
-    resp = client.post("/v1/audio-to-text", headers=AUTH, json={"file": "x"})
-    assert resp.status_code == 415
+@pytest.mark.parametrize(
+    "request_body",
+    [
+        {"data": {"user": "u"}, "content_type": "multipart/form-data"},
+        {"data": {"other": (io.BytesIO(b"x"), "x.txt", "text/plain"), "user": "u"}},  # another part only
+        {"data": {"user": "u"}, "content_type": "application/x-www-form-urlencoded"},
+        {"json": {"file": "x"}},
+    ],
+    ids=["multipart", "other-part", "urlencoded", "json"],
+)
+def test_audio_without_a_file_part_is_a_bad_request_key_error(client, request_body) -> None:
+    """Dify reads `request.files["file"]`: Flask's KeyError, whatever the content type (R-cap
+    chatflow/061-audio_to_text_missing_file.json, chatflow-features-on/006)."""
+    resp = client.post("/v1/audio-to-text", headers=AUTH, **request_body)
+    assert (resp.status_code, resp.json["code"]) == (400, "bad_request_key_error"), resp.json
+
+
+def _switched_off(feature: str, tmp_path: Path) -> Path:
+    def off(doc: dict) -> None:
+        doc["parameters"][feature] = {"enabled": False}
+
+    return fixtures_with(tmp_path, off)
+
+
+def test_speech_to_text_off_refuses_before_the_file_is_looked_at(make_app, tmp_path: Path) -> None:
+    """chatflow/060-audio_to_text.json: with speech to text off, 400 invalid_param whatever the file
+    (a wrong type or an oversized one too); without a file part the KeyError still comes first."""
+    client = CheckedClient(make_app(fixtures_dir=str(_switched_off("speech_to_text", tmp_path))))
+    assert client.get("/v1/parameters", headers=AUTH).json["speech_to_text"] == {"enabled": False}
+    for data, name, content_type in ((_wav(0.2), "a.wav", "audio/wav"), (b"text", "a.txt", "text/plain")):
+        resp = _upload(client, data, name, content_type)
+        assert resp.status_code == 400 and resp.json == {
+            "code": "invalid_param",
+            "message": "Speech to text is not enabled",
+            "status": 400,
+        }
+    form = {"data": {"user": "u"}, "content_type": "multipart/form-data"}
+    assert client.post("/v1/audio-to-text", headers=AUTH, **form).json["code"] == "bad_request_key_error"
+
+
+def test_text_to_speech_off_refuses(make_app, tmp_path: Path) -> None:
+    """chatflow/062-text_to_audio.json, 063: with text to speech off, 400 invalid_param "TTS is not
+    enabled" for a text and for a message; a request with neither is still "Text is required"."""
+    client = CheckedClient(make_app(fixtures_dir=str(_switched_off("text_to_speech", tmp_path))))
+    message = chat(client, "Which movie is the best?").json["id"]
+    for body in ({"text": "Yippee ki yay.", "user": "u1"}, {"message_id": message, "user": "u1"}):
+        resp = client.post("/v1/text-to-audio", headers=AUTH, json=body)
+        assert resp.status_code == 400 and resp.json["message"] == "TTS is not enabled", resp.json
+    assert client.post("/v1/text-to-audio", headers=AUTH, json={"user": "u1"}).json["code"] == "invalid_param"
+
+
+def test_the_default_apps_keep_speech_on(client) -> None:
+    """A frontend developer's apps answer audio: the default apps have both switches on."""
+    params = client.get("/v1/parameters", headers=AUTH).json
+    assert params["speech_to_text"]["enabled"] and params["text_to_speech"]["enabled"]
+    assert _upload(client, _wav(0.2)).status_code == 200
+    speech = client.post("/v1/text-to-audio", headers=AUTH, json={"text": "hi", "user": "u1"})
+    assert speech.status_code == 200
 
 
 def test_body_over_the_hard_cap_is_still_audio_too_large(make_app) -> None:

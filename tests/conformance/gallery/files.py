@@ -71,6 +71,23 @@ def upload_errors_generic(app: App) -> App:
     return wrap(app, path=UPLOAD, json_response=recode)
 
 
+def unknown_type_refused_generically(app: App) -> App:
+    """A file of a type in none of the lists is refused with a generic 400 invalid_param: neither the
+    415 unsupported_file_type an operator's blacklist gives nor the 201 of Dify's default."""
+
+    def refuse(env: Any) -> tuple[int, list[tuple[str, str]], bytes] | None:
+        if not env.get("HTTP_AUTHORIZATION", "").startswith("Bearer "):
+            return None  # authentication first, as the mock (and Dify) do
+        raw = env["wsgi.input"].read(int(env.get("CONTENT_LENGTH") or 0))
+        env["wsgi.input"] = io.BytesIO(raw)
+        if re.search(rb'filename="[^"]*\.(exe|bin|dll|so)"', raw):
+            body = b'{"code": "invalid_param", "message": "file: type not allowed", "status": 400}'
+            return 400, [("Content-Type", "application/json")], body
+        return None
+
+    return wrap(app, path=UPLOAD, method="POST", intercept=refuse)
+
+
 def preview_bytes_altered(app: App) -> App:
     """The preview re-encodes the file (here: drops its last bytes), so the round trip breaks."""
     return _binary(app, PREVIEW, body=lambda data: data[:-4])
@@ -196,10 +213,18 @@ BROKEN: list[Variant] = [
     ),
     Variant(
         "upload_errors_generic",
-        "every upload refusal is a generic 400 invalid_param (no 413, 415, no_file_uploaded)",
+        "every upload refusal is a generic 400 invalid_param (no 413, no_file_uploaded)",
         "files",
         upload_errors_generic,
-        ("files.missing_file", "files.too_large", "files.unsupported_type"),
+        # the mock stores any extension, as Dify 1.12.1 does: no 415 left to turn into a 400
+        ("files.missing_file", "files.too_large"),
+    ),
+    Variant(
+        "unknown_type_refused_generically",
+        "a file of an unknown type is a generic 400 invalid_param (neither 415 nor accepted)",
+        "files",
+        unknown_type_refused_generically,
+        ("files.unsupported_type",),
     ),
     Variant(
         "preview_bytes_altered",
