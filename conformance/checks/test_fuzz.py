@@ -12,6 +12,7 @@ import pytest
 
 from conformance import contract
 from conformance.bounds import MB, Budget
+from conformance.causes import Cause
 from conformance.chatapp import ChatApp, reads_files, walk_conversations
 from conformance.checking import SHOULD, check, fail
 from conformance.fuzzing import ANSWERING, Finding, FuzzRun, OperationOutcome, run_surface
@@ -143,7 +144,16 @@ def _report(outcome: OperationOutcome, findings: list[Finding]) -> None:
         f"({', '.join(sorted(outcome.phases))}); "
         f"first: {first.check}: {first.title}" + (f" (also {others})" if others else ""),
         *evidence,
+        cause=finding_cause(first),
     )
+
+
+def finding_cause(finding: Finding) -> Cause:
+    """One cause per kind of finding and status answered, whatever the operation: the same 500 on
+    every list is one defect, a 500 and an accepted bad request are two (SPEC_NOTES S12)."""
+    status = finding.answer.split(" ", 1)[0]
+    shown = f"{finding.check}: {finding.title}" + (f" (answered {status})" if status.isdigit() else "")
+    return Cause(f"fuzz: {finding.check}: {finding.title}: {status}", f"fuzzing finds {shown}")
 
 
 @check(
