@@ -26,8 +26,9 @@ KEYS = {
     "agent": "app-mock-agent-key",
     "chatflow": "app-mock-chatflow-key",
     "voice": "app-mock-voice-key",
+    "other": "app-mock-other-key",  # a second chat app (chat-conformance --other-app-key)
 }
-MODES = {"chat": "chat", "agent": "agent-chat", "chatflow": "advanced-chat", "voice": "chat"}
+MODES = {"chat": "chat", "agent": "agent-chat", "chatflow": "advanced-chat", "voice": "chat", "other": "chat"}
 INPUTS = {"book": "Die Hard"}
 POSTER = "Show me the Die Hard poster"
 # (app, query, the event types its stream must carry)
@@ -301,7 +302,7 @@ def test_each_key_has_its_app_s_parameters(client) -> None:
         seen[app] = resp.json
     assert seen["voice"]["text_to_speech"]["autoPlay"] == "enabled"
     assert "autoPlay" not in seen["chat"]["text_to_speech"]  # never set: Dify leaves it out (chat-app/000)
-    assert len({p["opening_statement"] for p in seen.values()}) == 4
+    assert len({p["opening_statement"] for p in seen.values()}) == len(KEYS)
 
     def variables(params: dict[str, Any]) -> list[tuple[str, str, bool]]:
         form = params["user_input_form"]
