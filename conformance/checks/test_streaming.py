@@ -18,10 +18,11 @@ import pytest
 
 from conformance import contract
 from conformance.chatapp import ChatApp, long_answer_query, random_id, valid_inputs
-from conformance.checking import check, expect, expect_error, expect_json_body, expect_status, fail
-from conformance.grammar import PIECE, grammar
+from conformance.checking import SHOULD, check, expect, expect_error, expect_json_body, expect_status, fail
+from conformance.grammar import PIECE, TRAILER, grammar
 from conformance.http import Exchange, StreamResult
 from conformance.run import Run
+from conformance.runs import run_problems
 from conformance.sse import SseEvent
 from conformance.timestamps import PLAUSIBLE, plausible, timestamps
 
@@ -32,6 +33,7 @@ GRAMMAR_RULE = (
     "before it; trailers (tts_message, workflow_finished) before or after it; a final event "
     "(tts_message_end) after it and last; event types the contract does not know anywhere"
 )
+RUN_RULE = "ChatStreamEvent x-run (the grammar of a workflow run and of an agent's thoughts)"
 MIN_JUDGED_SECONDS = 0.2
 # An answer in fewer pieces cannot tell streaming from an answer produced whole: a workflow whose
 # Answer node echoes its inputs sends its text in two pieces 1 ms apart (SPEC_NOTES S1).
@@ -206,6 +208,81 @@ def test_nothing_after_terminal(streamed: StreamResult) -> None:
     expect(not problems, "; ".join(problems[:3]), streamed, expected=GRAMMAR_RULE)
     expect(
         not streamed.pending_at_end, "the stream ends with an unterminated frame (no blank line)", streamed
+    )
+
+
+@check(
+    "streaming.run",
+    "a workflow run's nodes, iterations and loops, and an agent's thoughts, hold together",
+    contract=(
+        "ChatStreamEvent x-run: nodes, iterations and loops open and close in pairs by id, rounds step "
+        "in order, a node of an iteration runs while it is open, every event names the stream's one "
+        "workflow run; a thought sent again keeps its position, a new one comes after the others"
+    ),
+)
+def test_run(streamed: StreamResult) -> None:
+    payloads = _payloads(_complete(streamed))
+    ended_well = any(p.get("event") == "message_end" for p in payloads)
+    problems, judged = run_problems(payloads, ended_well)
+    if not judged:
+        pytest.skip("not exercised: the app's stream carries no workflow run and no agent thoughts")
+    expect(
+        not problems,
+        f"{len(problems)} event(s) out of the run's grammar: " + "; ".join(problems[:3]),
+        streamed,
+        expected=RUN_RULE,
+    )
+
+
+@check(
+    "streaming.app_mode",
+    "the stream carries only the events of the app's own mode (GET /info)",
+    contract=(
+        "ChatStreamEvent x-app-modes: each event type belongs to the streams of the modes it lists; "
+        "an app whose stream carries another mode's events misstates its mode in GET /info"
+    ),
+)
+def test_app_mode(streamed: StreamResult, app: ChatApp) -> None:
+    if app.mode is None:
+        pytest.skip("the app's mode is unknown (no GET /info in the judged era, or no mode in it)")
+    payloads = _payloads(_complete(streamed))
+    foreign = {}
+    for p in payloads:
+        kind = grammar().kinds.get(p.get("event")) if isinstance(p.get("event"), str) else None
+        if kind is not None and kind.modes and app.mode not in kind.modes:
+            foreign.setdefault(kind.name, kind.modes)
+    expect(
+        not foreign,
+        f"GET /info says mode {app.mode!r}, but the stream carries "
+        + ", ".join(f"`{name}` ({'/'.join(modes)} only)" for name, modes in foreign.items()),
+        streamed,
+        expected="ChatStreamEvent x-app-modes: the events of the app's mode only",
+    )
+
+
+@check(
+    "streaming.auto_play",
+    "the stream speaks (tts_message) exactly when /parameters turns text-to-speech auto-play on",
+    level=SHOULD,
+    contract=(
+        "AppParameters.text_to_speech.autoPlay `enabled`: the stream carries the spoken answer in "
+        "`tts_message` events; otherwise it carries none"
+    ),
+)
+def test_auto_play(streamed: StreamResult, app: ChatApp) -> None:
+    setting = app.parameters.get("text_to_speech")
+    if not isinstance(setting, dict):
+        pytest.skip("the app's /parameters has no text_to_speech setting (2023 era)")
+    promised = setting.get("enabled") is True and setting.get("autoPlay") == "enabled"
+    payloads = _payloads(_complete(streamed))
+    # the audio events: trailers that carry `audio` (tts_message; workflow_finished is a trailer too)
+    spoken = [p for p in payloads if grammar().role(p.get("event")) == TRAILER and p.get("audio")]
+    expect(
+        bool(spoken) == promised,
+        "/parameters turns auto-play on, but the stream carries no audio"
+        if promised
+        else f"the stream carries {len(spoken)} audio event(s), but /parameters does not turn auto-play on",
+        streamed,
     )
 
 

@@ -9,9 +9,11 @@ chatflow app wraps its answer in workflow, node and iteration events; the voice 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from tests.conformance.gallery.helpers import App, Variant
 from tests.conformance.harness import KEY, mock_app
+from tests.conformance.rewrite import wrap
 
 
 def serving(app_name: str) -> Callable[[App], App]:
@@ -19,7 +21,47 @@ def serving(app_name: str) -> Callable[[App], App]:
     return lambda app: mock_app(app_bindings={KEY: app_name})
 
 
-BROKEN: list[Variant] = []
+def _info_mode(mode: str) -> Callable[[App], App]:
+    def claim(env: Any, code: int, body: Any) -> tuple[int, Any]:
+        if code == 200 and isinstance(body, dict):
+            body["mode"] = mode
+        return code, body
+
+    return lambda app: wrap(app, path=r"/v1/info$", json_response=claim)
+
+
+def _auto_play(value: str) -> Callable[[App], App]:
+    def say(env: Any, code: int, body: Any) -> tuple[int, Any]:
+        if code == 200 and isinstance(body, dict) and isinstance(body.get("text_to_speech"), dict):
+            body["text_to_speech"]["autoPlay"] = value
+        return code, body
+
+    return lambda app: wrap(app, path=r"/v1/parameters$", json_response=say)
+
+
+BROKEN: list[Variant] = [
+    Variant(
+        "chatflow_claims_chat",
+        "a chatflow app whose GET /info says mode chat",
+        "streaming",
+        lambda app: _info_mode("chat")(serving("chatflow")(app)),
+        ("streaming.app_mode",),
+    ),
+    Variant(
+        "auto_play_off_but_spoken",
+        "a voice app speaks every answer while /parameters says auto-play is disabled (SHOULD)",
+        "streaming",
+        lambda app: _auto_play("disabled")(serving("voice")(app)),
+        ("streaming.auto_play",),
+    ),
+    Variant(
+        "auto_play_on_but_silent",
+        "/parameters says auto-play is enabled, the chat app never speaks (SHOULD)",
+        "streaming",
+        _auto_play("enabled"),
+        ("streaming.auto_play",),
+    ),
+]
 
 GOOD: list[Variant] = [
     Variant(
