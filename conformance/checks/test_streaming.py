@@ -19,8 +19,11 @@ import pytest
 from conformance import contract
 from conformance.chatapp import ChatApp, long_answer_query, random_id, valid_inputs
 from conformance.checking import SHOULD, check, expect, expect_error, expect_json_body, expect_status, fail
+from conformance.data import fixtures_dir, load_yaml
 from conformance.grammar import PIECE, TRAILER, grammar
+from conformance.grammar import TERMINAL as TERMINAL_ROLE
 from conformance.http import Exchange, StreamResult
+from conformance.recall import Recall, compare
 from conformance.run import Run
 from conformance.runs import run_problems
 from conformance.sse import SseEvent
@@ -38,6 +41,8 @@ MIN_JUDGED_SECONDS = 0.2
 # An answer in fewer pieces cannot tell streaming from an answer produced whole: a workflow whose
 # Answer node echoes its inputs sends its text in two pieces 1 ms apart (SPEC_NOTES S1).
 MIN_JUDGED_PIECES = 3
+
+
 @pytest.fixture(scope="module")
 def streamed(app: ChatApp, run: Run) -> StreamResult:
     return app.stream(run.user("stream"), long_answer_query())
@@ -312,6 +317,85 @@ def test_answer_matches_history(streamed: StreamResult, app: ChatApp, run: Run) 
         streamed,
         ex,
     )
+
+
+def provoking_queries() -> list[str]:
+    """The queries the project's apps answer with thoughts, files or a replaced answer
+    (fixtures/apps: data, read as any server's client would ask; a server that answers them plainly
+    exercises nothing, and streaming.history_keeps_stream says so)."""
+    folder = fixtures_dir() / "apps"
+    queries: list[str] = []
+    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+        for reply in (load_yaml(f"apps/{path.name}") or {}).get("replies") or []:
+            if (
+                isinstance(reply, dict)
+                and isinstance(reply.get("query"), str)
+                and reply["query"] not in queries
+            ):
+                queries.append(reply["query"])
+    return queries
+
+
+@pytest.fixture(scope="module")
+def recalled(
+    app: ChatApp, run: Run, streamed: StreamResult
+) -> list[tuple[StreamResult, Recall, Exchange | None]]:
+    """Each judged stream (the long answer, then the provoking queries) with its history item's verdict."""
+    user = run.user("stream")
+    streams = [streamed] + [app.stream(user, q) for q in provoking_queries()]
+    out = []
+    for s in streams:
+        payloads = _payloads(_complete(s))
+        ids = [p.get("id") for p in payloads if grammar().role(p.get("event")) in (PIECE, TERMINAL_ROLE)]
+        conversation = next((p.get("conversation_id") for p in payloads if p.get("conversation_id")), None)
+        message_id = next((i for i in ids if isinstance(i, str)), None)
+        if not conversation or not message_id:
+            out.append((s, Recall(problems=["the stream names no conversation or message"]), None))
+            continue
+        ex = app.messages(user, str(conversation), limit=100)
+        expect_status(ex, 200)
+        item = next(
+            (
+                m
+                for m in (ex.json() or {}).get("data", [])
+                if isinstance(m, dict) and m.get("id") == message_id
+            ),
+            None,
+        )
+        if item is None:
+            out.append(
+                (s, Recall(problems=[f"message {message_id} of the stream is not in its history"]), ex)
+            )
+            continue
+        out.append((s, compare(payloads, item), ex))
+    return out
+
+
+@check(
+    "streaming.history_keeps_stream",
+    "history keeps what the stream delivered: thoughts with their tools, files, a replaced answer",
+    contract=(
+        "ChatStreamEvent x-history: afterwards GET /messages holds each thought (position, thought, tool, "
+        "observation as last sent) and each file the stream delivered, and the answer its pieces spell "
+        "after a `message_replace`"
+    ),
+)
+def test_history_keeps_stream(recalled: list[tuple[StreamResult, Recall, Exchange | None]]) -> None:
+    facets = set().union(*(r.facets for _, r, _ in recalled))
+    if not facets:
+        pytest.skip(
+            f"not exercised: none of the {len(recalled)} streams (the long answer and "
+            f"{', '.join(repr(q) for q in provoking_queries())}) carried agent thoughts, files or a "
+            "replaced answer"
+        )
+    for s, r, ex in recalled:
+        expect(
+            not r.problems,
+            f"{len(r.problems)} thing(s) the stream delivered differ in history: "
+            + "; ".join(r.problems[:3]),
+            s,
+            ex,
+        )
 
 
 @check(

@@ -39,7 +39,54 @@ def _auto_play(value: str) -> Callable[[App], App]:
     return lambda app: wrap(app, path=r"/v1/parameters$", json_response=say)
 
 
+def _history(edit: Callable[[dict[str, Any]], None]) -> Callable[[App], App]:
+    """History items edited by `edit` (what a server that keeps less than it streamed answers)."""
+
+    def each(env: Any, code: int, body: Any) -> tuple[int, Any]:
+        for item in body.get("data") or [] if code == 200 and isinstance(body, dict) else []:
+            if isinstance(item, dict):
+                edit(item)
+        return code, body
+
+    return lambda app: wrap(app, path=r"/v1/messages$", method="GET", json_response=each)
+
+
+def _no_thoughts(item: dict[str, Any]) -> None:
+    item["agent_thoughts"] = []
+
+
+def _no_tool_files(item: dict[str, Any]) -> None:
+    item["message_files"] = [f for f in item.get("message_files") or [] if f.get("belongs_to") != "assistant"]
+
+
+def _unmoderated(item: dict[str, Any]) -> None:
+    """The answer as the model wrote it, not as output moderation replaced it (fixtures/apps/chat.yaml)."""
+    if str(item.get("answer", "")).startswith("Sorry, no spoilers"):
+        item["answer"] = "Hans Gruber falls from the top of the Nakatomi Plaza tower and McClane saves Holly."
+
+
 BROKEN: list[Variant] = [
+    Variant(
+        "history_drops_thoughts",
+        "an agent app's history keeps none of the thoughts its streams showed",
+        "streaming",
+        lambda app: _history(_no_thoughts)(serving("agent")(app)),
+        ("streaming.history_keeps_stream",),
+    ),
+    Variant(
+        "history_drops_answer_files",
+        "history keeps the user's files but not the ones the answer produced",
+        "streaming",
+        _history(_no_tool_files),
+        ("streaming.history_keeps_stream",),
+    ),
+    Variant(
+        "history_keeps_unmoderated_answer",
+        "history keeps the answer output moderation replaced in the stream",
+        "streaming",
+        _history(_unmoderated),
+        ("streaming.history_keeps_stream",),
+    ),
     Variant(
         "chatflow_claims_chat",
         "a chatflow app whose GET /info says mode chat",
