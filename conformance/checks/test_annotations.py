@@ -107,6 +107,58 @@ def test_list(client: Client, run: Run, token: str) -> None:
         delete(client, run, annotation_id)
 
 
+@pytest.fixture
+def three(client: Client, run: Run, token: str) -> Any:
+    """Three annotations made one after the other (ids in the order made), deleted afterwards."""
+    made = [create(client, run, f"Question {i} of {token}?", f"Answer {i}.")[1]["id"] for i in range(3)]
+    yield made
+    for annotation_id in made:
+        delete(client, run, annotation_id)
+
+
+def _page(client: Client, token: str, page: int) -> tuple[Exchange, dict[str, Any]]:
+    ex = client.call("GET", "/apps/annotations", params={"keyword": token, "page": page, "limit": 2})
+    expect_status(ex, 200)
+    return ex, expect_json_body(ex, operation_or_skip("listAnnotations"))
+
+
+@check(
+    "annotations.order",
+    "annotations are listed newest first",
+    contract="listAnnotations: newest first (the creation time, to the sub-second, as real servers store it)",
+)
+def test_order(client: Client, three: list[str], token: str) -> None:
+    ex, found = find(client, token)
+    ids = [a["id"] for a in found if a["id"] in three]
+    newest_first = list(reversed(three))
+    expect(
+        ids == newest_first, f"listed in the order {ids}, made in the order {three} (newest first wanted)", ex
+    )
+
+
+@check(
+    "annotations.pages",
+    "page 2 continues page 1: no annotation twice, none left out",
+    contract="listAnnotations: `page` n of `limit` items holds the items after the first (n-1)*limit",
+)
+def test_pages(client: Client, three: list[str], token: str) -> None:
+    first, one = _page(client, token, 1)
+    second, two = _page(client, token, 2)
+    page1, page2 = [a["id"] for a in one["data"]], [a["id"] for a in two["data"]]
+    expect(
+        not set(page1) & set(page2),
+        f"page 2 repeats {sorted(set(page1) & set(page2))} of page 1: `page` is ignored",
+        first,
+        second,
+    )
+    expect(
+        sorted(page1 + page2) == sorted(three),
+        f"pages 1 and 2 (limit 2) hold {page1} and {page2}; the 3 annotations are {three}",
+        first,
+        second,
+    )
+
+
 @check(
     "annotations.update",
     "an annotation's question and answer can be changed",

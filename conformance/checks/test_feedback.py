@@ -136,8 +136,8 @@ def test_unknown_message(app: ChatApp, message: tuple[str, str, str]) -> None:
     expect_error(app.feedback(message[0], random_id(), "like"), RATE, 404, "not_found")
 
 
-def _app_feedbacks(client: Any, message_id: str) -> tuple[Exchange, list[dict[str, Any]]]:
-    """The app's feedbacks on `message_id` (newest first: a fresh one is on the first pages)."""
+def _app_feedbacks(client: Any, *message_ids: str) -> tuple[Exchange, list[dict[str, Any]]]:
+    """The app's feedbacks on `message_ids`, as listed (newest first: fresh ones are on the first pages)."""
     op = contract.operation_or_skip("listAppFeedbacks")
     found: list[dict[str, Any]] = []
     ex = None
@@ -145,7 +145,7 @@ def _app_feedbacks(client: Any, message_id: str) -> tuple[Exchange, list[dict[st
         ex = client.call("GET", "/app/feedbacks", params={"page": page, "limit": 101})
         expect_status(ex, 200)
         data = expect_json_body(ex, op)["data"]
-        found += [f for f in data if f.get("message_id") == message_id]
+        found += [f for f in data if f.get("message_id") in message_ids]
         if len(data) < 101:
             break
     return ex, found
@@ -182,3 +182,29 @@ def test_app_list(app: ChatApp, run: Run) -> None:
     expect_status(revoked, 200, expected='200 {"result": "success"}')
     after, still = _app_feedbacks(app.client, answer["id"])
     expect(not still, "a revoked rating is still in the app's feedbacks", revoked, after)
+
+
+@check(
+    "feedback.app_order",
+    "the app's feedback list is newest first",
+    contract="listAppFeedbacks: newest first (the time of the rating)",
+)
+def test_app_order(app: ChatApp, run: Run) -> None:
+    contract.operation_or_skip("listAppFeedbacks")
+    user = run.user("app-feedback-order")
+    first = app.send_ok(user, "Which movie is the best?")
+    second = app.send_ok(user, "Is Die Hard a Christmas movie?", first["conversation_id"])
+    try:
+        for message in (first, second):
+            rated = app.feedback(user, message["id"], "like")
+            expect_status(rated, 200, expected='200 {"result": "success"}')
+        listed, found = _app_feedbacks(app.client, first["id"], second["id"])
+        order = [f.get("message_id") for f in found]
+        expect(
+            order == [second["id"], first["id"]],
+            f"the later rating ({second['id']}) should come first; listed {order}",
+            listed,
+        )
+    finally:
+        for message in (first, second):
+            app.feedback(user, message["id"], None)  # leave the app's list as it was

@@ -94,7 +94,40 @@ def dify_has_more(app: App) -> App:
     return wrap(app, path=r"/v1/apps/annotations$", method="GET", json_response=full)
 
 
+def listed_oldest_first(app: App) -> App:
+    def flip(env: Any, code: int, body: Any) -> tuple[int, Any]:
+        if code == 200 and isinstance(body, dict) and isinstance(body.get("data"), list):
+            body["data"].reverse()
+        return code, body
+
+    return wrap(app, path=r"/v1/apps/annotations$", method="GET", json_response=flip)
+
+
+def page_ignored(app: App) -> App:
+    """Every `page` is the first page (only fuzzing's range on `page` ever saw this before)."""
+
+    def first(env: Any, body: Any, query: dict[str, str]) -> Any:
+        query.pop("page", None)
+        return body
+
+    return wrap(app, path=r"/v1/apps/annotations$", method="GET", request=first)
+
+
 BROKEN: list[Variant] = [
+    Variant(
+        "annotations_oldest_first",
+        "annotations listed oldest first",
+        "annotations",
+        listed_oldest_first,
+        ("annotations.order",),
+    ),
+    Variant(
+        "annotations_page_ignored",
+        "annotation pages all answer page 1",
+        "annotations",
+        page_ignored,
+        ("annotations.pages",),
+    ),
     Variant(
         "annotation_created_with_hits",
         "a new annotation with a hit",

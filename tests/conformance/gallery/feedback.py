@@ -62,7 +62,23 @@ def app_feedbacks_empty(app: App) -> App:
     )
 
 
+def app_feedbacks_oldest_first(app: App) -> App:
+    def flip(env: Any, code: int, body: Any) -> tuple[int, Any]:
+        if code == 200 and isinstance(body, dict) and isinstance(body.get("data"), list):
+            body["data"].reverse()
+        return code, body
+
+    return wrap(app, path=r"/v1/app/feedbacks$", method="GET", json_response=flip)
+
+
 BROKEN: list[Variant] = [
+    Variant(
+        "app_feedbacks_oldest_first",
+        "the app's feedbacks listed oldest first",
+        "feedback",
+        app_feedbacks_oldest_first,
+        ("feedback.app_order",),
+    ),
     Variant(
         "app_feedbacks_empty",
         "the app's feedback list is always empty",
