@@ -25,6 +25,9 @@ from conformance import contract
 class Cause:
     key: str
     title: str
+    where: str = ""  # the operation it was seen on ("METHOD /path"), when the key spans operations
+    status: int | None = None  # the status answered, for a wrong-status cause
+    wanted: str = ""  # the status(es) wanted there
 
 
 class Blocked(Exception):
@@ -58,8 +61,31 @@ def operation_of(method: str, url: str) -> tuple[str, str]:
 
 
 def status_cause(method: str, url: str, got: int, wanted: str) -> Cause:
-    op_id, shown = operation_of(method, url)
-    return Cause(f"{op_id}: status {got} for {wanted}", f"{shown} answers {got} where {wanted} is wanted")
+    """The defect is the behaviour, not the operation: the same wrong status where the same status is
+    wanted, on any number of operations, is one cause (the heading lists the operations); a request
+    without a valid key answered with anything but 401 is one cause, whatever it answered."""
+    _, shown = operation_of(method, url)
+    if wanted == "401":
+        return Cause(AUTH_KEY, AUTH_TITLE, shown, got, wanted)
+    return Cause(
+        f"status {got} for {wanted}", f"{shown} answers {got} where {wanted} is wanted", shown, got, wanted
+    )
+
+
+# Every failure of an isolation check is one defect, whatever door it came through (SPEC_NOTES S12).
+ISOLATION = ("isolation: another's data", "another user or another app reaches data it does not own")
+HISTORY_PAGES = (
+    "listMessages: pages",
+    "GET /messages pages do not hold together (first_id, limit, has_more, order)",
+)
+CONVERSATION_PAGES = (
+    "listConversations: pages",
+    "GET /conversations pages do not hold together (last_id, limit, has_more, order)",
+)
+DELETED_STAYS = ("deleteConversation: still there", "a deleted conversation is still there")
+RATINGS_NOT_KEPT = ("feedback: ratings", "a rating is not kept as it was given")
+AUTH_KEY = "auth: the key is not checked"
+AUTH_TITLE = "a request without a valid API key is answered instead of refused with 401"
 
 
 def hang_key(method: str, url: str, streamed: bool = False) -> str:

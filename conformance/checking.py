@@ -29,15 +29,26 @@ MUST = "MUST"
 SHOULD = "SHOULD"
 
 
-def check(check_id: str, title: str, level: str = MUST, contract: str | None = None) -> pytest.MarkDecorator:
+def check(
+    check_id: str,
+    title: str,
+    level: str = MUST,
+    contract: str | None = None,
+    cause: tuple[str, str] | None = None,
+) -> pytest.MarkDecorator:
     """Mark a test as the check `check_id` (area = the part before the first dot).
 
     `contract` is the contract rule the check enforces, quoted in the report for a failure that
     does not name a more specific one itself (every failure entry carries a contract line).
+    `cause` (key, title) names the defect every failure of the check is, however it shows (another
+    user reaching the owner's data is one defect whether it reads, renames or deletes).
     """
-    if contract is None:
-        return pytest.mark.conformance(check_id, title=title, level=level)
-    return pytest.mark.conformance(check_id, title=title, level=level, contract=contract)
+    kwargs: dict[str, Any] = {"title": title, "level": level}
+    if contract is not None:
+        kwargs["contract"] = contract
+    if cause is not None:
+        kwargs["cause"] = cause
+    return pytest.mark.conformance(check_id, **kwargs)
 
 
 class CheckFailed(AssertionError):

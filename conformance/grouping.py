@@ -79,14 +79,83 @@ def group(records: list[Record], outcomes: tuple[str, ...] = ("failed", "blocked
         if g is None:
             g = groups[key] = Group(key, r.cause_title or _fallback_title(r))
         (g.blocked if r.outcome == "blocked" else g.failed).append(r)
+    _join_same_door(groups)
+    _join_fuzzing(groups)
     for g in groups.values():  # a cause's own title (from any of its records) beats a fallback
-        g.title = next((r.cause_title for r in g.records if r.cause_title), g.title)
+        g.title = _spanning_title(g, next((r.cause_title for r in g.records if r.cause_title), g.title))
     ordered = sorted(groups.values(), key=lambda g: -g.size)  # sorted() is stable: ties keep run order
     for g in ordered:
         cause_of = name(g.failed[0]) if g.failed else g.title
         for r in g.blocked:
             r.blocked_by = cause_of
     return ordered
+
+
+def _join_same_door(groups: dict[str, Group]) -> None:
+    """Causes that show the same wrong status where the same status is wanted on the same operation
+    are one defect (another user's message and an unknown one both answered 200 where 404 is wanted:
+    the server never looks the message up), whichever checks found them."""
+    owner: dict[tuple[str, int, str], str] = {}
+    for key in list(groups):
+        g = groups.get(key)
+        if g is None:
+            continue
+        for r in list(g.records):
+            if not r.cause_where or r.cause_status is None or not r.cause_wanted:
+                continue
+            door = (r.cause_where, r.cause_status, r.cause_wanted)
+            other = owner.setdefault(door, key)
+            if other != key and other in groups and key in groups:
+                keep, gone = (other, key) if groups[other].size >= groups[key].size else (key, other)
+                groups[keep].failed += groups[gone].failed
+                groups[keep].blocked += groups[gone].blocked
+                del groups[gone]
+                for d, k in owner.items():
+                    if k == gone:
+                        owner[d] = keep
+                if gone == key:
+                    break
+
+
+def _join_fuzzing(groups: dict[str, Group]) -> None:
+    """A fuzzing finding that a named check already explains (the same operation answering the same
+    wrong status) joins that check's cause instead of a heading of its own; the other findings of a
+    fuzzing cause stay in it."""
+    named = {
+        (r.cause_where, r.cause_status): key
+        for key, g in groups.items()
+        if not key.startswith(FUZZ_PREFIX)
+        for r in g.records
+        if r.cause_where and r.cause_status is not None
+    }
+    for key in [k for k in groups if k.startswith(FUZZ_PREFIX)]:
+        g = groups[key]
+        for bucket in (g.failed, g.blocked):
+            for r in list(bucket):
+                target = named.get((r.cause_where, r.cause_status))
+                if target is not None:
+                    bucket.remove(r)
+                    (groups[target].blocked if r.outcome == "blocked" else groups[target].failed).append(r)
+        if not g.records:
+            del groups[key]
+
+
+def _spanning_title(g: Group, title: str) -> str:
+    """A cause seen on several operations names them all (its title names the first it was seen on)."""
+    wheres = list(dict.fromkeys(r.cause_where for r in g.records if r.cause_where))
+    if len(wheres) < 2:
+        return title
+    first = wheres[0]
+    if title.startswith(first + " answers "):  # a wrong status: "N operations answer ... where ..."
+        return (
+            f"{len(wheres)} operations answer"
+            + title[len(first) + len(" answers") :]
+            + f": {', '.join(wheres)}"
+        )
+    return f"{title}, on {len(wheres)} operations: {', '.join(wheres)}"
+
+
+FUZZ_PREFIX = "fuzz: "
 
 
 def _fallback_title(r: Record) -> str:

@@ -327,8 +327,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         if isinstance(exc, CheckFailed):
             record.message, record.evidence = exc.message, exc.evidence
             record.expected = exc.expected or mark.kwargs.get("contract", "")
-            if exc.cause is not None:
-                record.cause, record.cause_title = exc.cause.key, exc.cause.title
+            if exc.cause is not None or mark.kwargs.get("cause"):
+                _set_cause(record, exc.cause or Cause("", ""), mark)
             report.longrepr = f"[{check_id}] {exc}"  # the evidence says more than a traceback
         elif exc is not None:
             record.message = f"{type(exc).__name__}: {str(exc)[:500]}"
@@ -344,6 +344,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     _known(item.config, record, report)
     item.config.stash[RESULTS_KEY].add(record)
     return report
+
+
+def _set_cause(record: Record, cause: Cause, mark: pytest.Mark) -> None:
+    """The failure's cause, or the check's own family cause (`@check(..., cause=(key, title))`): every
+    failure of an isolation check is one defect, however it shows. A specific finding (a cursor
+    ignored, a body field, a hang) keeps its own cause; a wrong status or a finding without a cause
+    takes the family's."""
+    family = mark.kwargs.get("cause")
+    specific = bool(cause.key) and cause.status is None
+    key, title = family if family and not specific else (cause.key, cause.title)
+    record.cause, record.cause_title = key, title
+    record.cause_where, record.cause_status, record.cause_wanted = cause.where, cause.status, cause.wanted
 
 
 def _known(config: pytest.Config, record: Record, report: pytest.TestReport) -> None:
@@ -373,6 +385,7 @@ def _blocked(
     cause = exc.cause or Cause(f"prerequisite of {record.check}: {exc.message[:80]}", exc.message[:200])
     record.outcome = "blocked"
     record.cause, record.cause_title = cause.key, cause.title
+    record.cause_where, record.cause_status, record.cause_wanted = cause.where, cause.status, cause.wanted
     record.message = exc.message
     record.evidence = list(exc.evidence)
     record.expected = mark.kwargs.get("contract", "")

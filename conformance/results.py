@@ -39,6 +39,9 @@ class Record:
     duration: float = 0.0
     cause: str = ""  # the root cause's key: equal keys are one defect (conformance.causes)
     cause_title: str = ""
+    cause_where: str = ""  # the operation the cause was seen on, for a cause that spans operations
+    cause_status: int | None = None  # the status answered, for a wrong-status cause
+    cause_wanted: str = ""  # the status(es) wanted there
     blocked_by: str = ""  # blocked records: the failed check (or the cause) that stood in the way
     known: str = ""  # a failure the --baseline declares: its reason (it does not fail the run)
     reference: str = ""  # the reference server's known defect that explains it (conformance.reference)

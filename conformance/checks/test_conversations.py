@@ -13,6 +13,7 @@ from collections.abc import Callable
 import pytest
 
 from conformance import contract
+from conformance.causes import CONVERSATION_PAGES
 from conformance.chatapp import (
     ChatApp,
     Walk,
@@ -70,6 +71,7 @@ def walks(app: ChatApp, owned: tuple[str, list[str]]) -> Callable[[int], Walk]:
 @check(
     "conversations.no_duplicates",
     "walking every page never repeats a conversation",
+    cause=CONVERSATION_PAGES,
     contract=(
         "listConversations: the next page holds the conversations strictly after `last_id` "
         "(`last_id` itself is not repeated); walking every page yields every conversation exactly "
@@ -91,6 +93,7 @@ def test_no_duplicates(walks: Callable[[int], Walk], limit: int) -> None:
 @check(
     "conversations.complete",
     "walking every page yields exactly the user's conversations",
+    cause=CONVERSATION_PAGES,
     contract=(
         "listConversations: walking every page yields every conversation of the calling user "
         "exactly once; other users' conversations never appear"
@@ -114,6 +117,7 @@ def test_complete(walks: Callable[[int], Walk], owned: tuple[str, list[str]], li
 @check(
     "conversations.order",
     "most recently active first, across pages, even within one second",
+    cause=CONVERSATION_PAGES,
     contract=(
         "listConversations: most recently active first (descending `updated_at`; a new message "
         "bumps it); servers order by sub-second times, so conversations of the same second keep "
@@ -165,6 +169,7 @@ def test_sort_by(app: ChatApp, owned: tuple[str, list[str]], sort_by: str) -> No
 @check(
     "conversations.has_more",
     "has_more is true exactly while more conversations follow",
+    cause=CONVERSATION_PAGES,
     contract="listConversations: `has_more` is true exactly when conversations after `data[-1]` exist",
 )
 @pytest.mark.parametrize("limit", LIMITS)
@@ -186,6 +191,7 @@ def test_has_more(walks: Callable[[int], Walk], limit: int) -> None:
 @check(
     "conversations.page_size",
     "a page holds at most `limit` conversations (exactly `limit` while more exist)",
+    cause=CONVERSATION_PAGES,
     contract=(
         "listConversations: a page holds the first `limit` conversations (after `last_id`); `limit`"
         " in the response echoes the limit applied"
@@ -199,6 +205,7 @@ def test_page_size(walks: Callable[[int], Walk], limit: int) -> None:
 @check(
     "conversations.limit_bounds",
     "limit 1 and 100 work; 0 and 101 are 400 invalid_param",
+    cause=CONVERSATION_PAGES,
     contract="listConversations: `limit` outside 1..100 is 400 `invalid_param` (not clamped)",
 )
 @pytest.mark.parametrize("limit", LIST.boundary_values("limit"))

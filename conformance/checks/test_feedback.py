@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from conformance import contract
+from conformance.causes import RATINGS_NOT_KEPT
 from conformance.chatapp import ChatApp, random_id
 from conformance.checking import check, expect, expect_error, expect_json_body, expect_status, needs_page
 from conformance.contract import operation
@@ -43,6 +44,7 @@ def _rate_ok(app: ChatApp, message: tuple[str, str, str], rating: Any) -> None:
 @check(
     "feedback.like",
     "rating like succeeds and history shows feedback {rating: like}",
+    cause=RATINGS_NOT_KEPT,
     contract=(
         "createMessageFeedback: sets the user's rating; it is visible afterwards as `feedback: "
         '{"rating": ...}` on the message in `GET /messages`'
@@ -61,6 +63,7 @@ def test_like(app: ChatApp, message: tuple[str, str, str]) -> None:
 @check(
     "feedback.dislike",
     "rating dislike replaces the rating and shows in history",
+    cause=RATINGS_NOT_KEPT,
     contract=(
         "createMessageFeedback: sets the user's rating (replacing an earlier one); it is visible "
         'afterwards as `feedback: {"rating": ...}` in `GET /messages`'
@@ -79,6 +82,7 @@ def test_dislike(app: ChatApp, message: tuple[str, str, str]) -> None:
 @check(
     "feedback.undo",
     "rating null removes the rating; history shows feedback null",
+    cause=RATINGS_NOT_KEPT,
     contract=(
         "createMessageFeedback: `rating: null` removes an existing rating; `GET /messages` then "
         "shows `feedback: null`"
@@ -154,6 +158,7 @@ def _app_feedbacks(client: Any, *message_ids: str) -> tuple[Exchange, list[dict[
 @check(
     "feedback.app_list",
     "the app's feedback list shows a user's rating and content, and drops it when revoked",
+    cause=RATINGS_NOT_KEPT,
     contract=(
         "listAppFeedbacks: every end user's feedback on the app's messages, newest first; a revoked "
         "rating leaves the list"
@@ -187,6 +192,7 @@ def test_app_list(app: ChatApp, run: Run) -> None:
 @check(
     "feedback.app_order",
     "the app's feedback list is newest first",
+    cause=RATINGS_NOT_KEPT,
     contract="listAppFeedbacks: newest first (the time of the rating)",
 )
 def test_app_order(app: ChatApp, run: Run) -> None:

@@ -16,6 +16,7 @@ from conformance.causes import Cause
 from conformance.chatapp import ChatApp, reads_files, walk_conversations
 from conformance.checking import SHOULD, check, fail
 from conformance.fuzzing import ANSWERING, Finding, FuzzRun, OperationOutcome, run_surface
+from conformance.grouping import FUZZ_PREFIX
 from conformance.offered import reason_not_offered
 from conformance.options import Options
 from conformance.run import Run
@@ -144,16 +145,22 @@ def _report(outcome: OperationOutcome, findings: list[Finding]) -> None:
         f"({', '.join(sorted(outcome.phases))}); "
         f"first: {first.check}: {first.title}" + (f" (also {others})" if others else ""),
         *evidence,
-        cause=finding_cause(first),
+        cause=finding_cause(first, outcome.label),
     )
 
 
-def finding_cause(finding: Finding) -> Cause:
+def finding_cause(finding: Finding, where: str) -> Cause:
     """One cause per kind of finding and status answered, whatever the operation: the same 500 on
-    every list is one defect, a 500 and an accepted bad request are two (SPEC_NOTES S12)."""
+    every list is one defect, a 500 and an accepted bad request are two (SPEC_NOTES S12). A finding
+    a named check explains joins that check's cause (conformance.grouping)."""
     status = finding.answer.split(" ", 1)[0]
     shown = f"{finding.check}: {finding.title}" + (f" (answered {status})" if status.isdigit() else "")
-    return Cause(f"fuzz: {finding.check}: {finding.title}: {status}", f"fuzzing finds {shown}")
+    return Cause(
+        f"{FUZZ_PREFIX}{finding.check}: {finding.title}: {status}",
+        f"fuzzing finds {shown}",
+        where=where,
+        status=int(status) if status.isdigit() else None,
+    )
 
 
 @check(

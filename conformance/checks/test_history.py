@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from conformance.causes import HISTORY_PAGES
 from conformance.chatapp import ChatApp, Walk, expect_page_sizes, ignored_cursor, random_id, walk_history
 from conformance.checking import check, expect, expect_error, expect_json_body, expect_status, fail
 from conformance.contract import operation
@@ -71,6 +72,7 @@ def _ids(page: dict[str, Any]) -> list[str]:
 @check(
     "history.no_duplicates",
     "walking every page never repeats a message",
+    cause=HISTORY_PAGES,
     contract=(
         "listMessages: the next page holds the `limit` messages strictly older than `first_id` "
         "(`first_id` itself is not repeated); walking every page yields every message exactly once"
@@ -91,6 +93,7 @@ def test_no_duplicates(walks: Callable[[int], Walk], limit: int) -> None:
 @check(
     "history.complete",
     "walking every page yields every message of the conversation",
+    cause=HISTORY_PAGES,
     contract=(
         "listMessages: walking every page (first_id = data[0].id) yields every message of the "
         "conversation exactly once"
@@ -118,6 +121,7 @@ def test_complete(walks: Callable[[int], Walk], conversation: tuple[str, str, li
 @check(
     "history.order",
     "first page = newest messages; ascending inside a page; older pages follow",
+    cause=HISTORY_PAGES,
     contract=(
         "listMessages: the first page holds the newest `limit` messages, ascending `created_at` "
         "inside a page; the next page holds the messages immediately older than `first_id`"
@@ -145,6 +149,7 @@ def test_order(walks: Callable[[int], Walk], conversation: tuple[str, str, list[
 @check(
     "history.has_more",
     "has_more is true exactly while older messages exist",
+    cause=HISTORY_PAGES,
     contract="listMessages: `has_more` is true exactly when messages older than `data[0]` exist",
 )
 @pytest.mark.parametrize("limit", LIMITS)
@@ -168,6 +173,7 @@ def test_has_more(walks: Callable[[int], Walk], conversation: tuple[str, str, li
 @check(
     "history.page_size",
     "a page holds at most `limit` messages (exactly `limit` while more exist)",
+    cause=HISTORY_PAGES,
     contract=(
         "listMessages: a page holds the `limit` newest (or next older) messages; `limit` in the "
         "response echoes the limit applied"
@@ -181,6 +187,7 @@ def test_page_size(walks: Callable[[int], Walk], limit: int) -> None:
 @check(
     "history.limit_bounds",
     "limit 1 and 100 work; 0 and 101 are 400 invalid_param (not clamped)",
+    cause=HISTORY_PAGES,
     contract=(
         "listMessages: `limit` outside 1..100 is 400 `invalid_param` (not clamped); inside it, the "
         "first page holds the newest `limit` messages"

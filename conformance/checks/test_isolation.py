@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from conformance import contract
+from conformance.causes import ISOLATION
 from conformance.chatapp import ChatApp
 from conformance.checking import check, expect, expect_error, expect_json_body, expect_status, needs_page
 from conformance.contract import operation
@@ -77,6 +78,7 @@ def _intruding_request(op: contract.Operation, ids: dict[str, str], intruder: st
 @check(
     "isolation.owned",
     "on every operation the contract scopes to a user, another user's resource is 404",
+    cause=ISOLATION,
     contract=(
         "x-resource-owner: end-user: the operation reads or writes the calling user's resource only; "
         "another user's id answers 404 `not_found`"
@@ -114,6 +116,7 @@ def _owner_still_has(app: ChatApp, owner: dict[str, Any], *evidence: Any) -> dic
 @check(
     "isolation.list",
     "another user's conversations are never listed",
+    cause=ISOLATION,
     contract=(
         "listConversations: pages through the calling user's conversations; other users' "
         "conversations never appear"
@@ -128,7 +131,7 @@ def test_list(app: ChatApp, owner: dict[str, Any], intruder: str) -> None:
     expect(not ids, f"a fresh user sees {len(ids)} conversation(s) it never created", ex)
 
 
-@check("isolation.read", "another user's history is 404")
+@check("isolation.read", "another user's history is 404", cause=ISOLATION)
 def test_read(app: ChatApp, owner: dict[str, Any], intruder: str) -> None:
     expect_error(
         app.messages(intruder, owner["conversation_id"]), operation("listMessages"), 404, "not_found"
@@ -138,6 +141,7 @@ def test_read(app: ChatApp, owner: dict[str, Any], intruder: str) -> None:
 @check(
     "isolation.continue",
     "another user cannot continue the conversation (404)",
+    cause=ISOLATION,
     contract=(
         "sendChatMessage: a `conversation_id` that belongs to another `user` answers 404 "
         '`not_found` "Conversation Not Exists."'
@@ -157,6 +161,7 @@ def test_continue(app: ChatApp, owner: dict[str, Any], intruder: str) -> None:
 @check(
     "isolation.rename",
     "another user cannot rename the conversation (404, name unchanged)",
+    cause=ISOLATION,
     contract="renameConversation: another user's conversation: 404, and the name is unchanged",
 )
 def test_rename(app: ChatApp, owner: dict[str, Any], intruder: str) -> None:
@@ -179,6 +184,7 @@ def test_rename(app: ChatApp, owner: dict[str, Any], intruder: str) -> None:
 @check(
     "isolation.feedback",
     "another user cannot rate the message (404, no rating stored)",
+    cause=ISOLATION,
     contract=(
         'createMessageFeedback: another user\'s message answers 404 "Message Not Exists.", and no '
         "rating is stored"
@@ -195,6 +201,7 @@ def test_feedback(app: ChatApp, owner: dict[str, Any], intruder: str) -> None:
 @check(
     "isolation.delete",
     "another user cannot delete the conversation (404, still there)",
+    cause=ISOLATION,
     contract="deleteConversation: another user's conversation: 404, and nothing is deleted",
 )
 def test_delete(app: ChatApp, owner: dict[str, Any], intruder: str) -> None:
@@ -206,6 +213,7 @@ def test_delete(app: ChatApp, owner: dict[str, Any], intruder: str) -> None:
 @check(
     "isolation.stop",
     "another user cannot stop the owner's running answer",
+    cause=ISOLATION,
     contract=(
         "stopChatMessage: stops the calling user's own task; another user's stop of it may answer "
         "success (stop is idempotent) but the owner's stream goes on to its whole answer"

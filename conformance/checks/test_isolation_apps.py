@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from conformance.causes import ISOLATION
 from conformance.chatapp import ChatApp, accepts_files, valid_inputs
 from conformance.checking import check, expect, expect_error, expect_status, needs, needs_page
 from conformance.contract import operation, operation_or_skip
@@ -211,6 +212,7 @@ JUDGES: dict[str, Callable[[ChatApp, Client, Owned], None]] = {
 @check(
     "isolation.other_app",
     "another app's key cannot read, continue, rename, rate, stop, preview or delete this app's data",
+    cause=ISOLATION,
     contract=(
         "every resource belongs to the app whose key made it: another app's key, even with the same "
         "`user`, gets 404 `not_found` (a file: 403 `file_access_denied` or 404) and changes nothing"

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from conformance.causes import DELETED_STAYS
 from conformance.chatapp import ChatApp, random_id
 from conformance.checking import check, expect, expect_error, expect_json_body, expect_status, needs_page
 from conformance.contract import operation
@@ -120,6 +121,7 @@ def test_delete(deleted: tuple[str, str, Exchange, Any]) -> None:
 @check(
     "lifecycle.deleted_unlisted",
     "a deleted conversation is gone from the list",
+    cause=DELETED_STAYS,
     contract="deleteConversation: afterwards the conversation is absent from `GET /conversations`",
 )
 def test_deleted_unlisted(app: ChatApp, deleted: tuple[str, str, Exchange, Any]) -> None:
@@ -127,7 +129,7 @@ def test_deleted_unlisted(app: ChatApp, deleted: tuple[str, str, Exchange, Any])
     expect(found is None, f"deleted conversation {deleted[1]} is still listed", deleted[2], ex)
 
 
-@check("lifecycle.deleted_history_404", "history of a deleted conversation is 404")
+@check("lifecycle.deleted_history_404", "history of a deleted conversation is 404", cause=DELETED_STAYS)
 def test_deleted_history(app: ChatApp, deleted: tuple[str, str, Exchange, Any]) -> None:
     expect_error(app.messages(deleted[0], deleted[1]), operation("listMessages"), 404, "not_found")
 
@@ -135,6 +137,7 @@ def test_deleted_history(app: ChatApp, deleted: tuple[str, str, Exchange, Any]) 
 @check(
     "lifecycle.deleted_continue_404",
     "continuing a deleted conversation is 404",
+    cause=DELETED_STAYS,
     contract="deleteConversation: afterwards continuing the conversation is 404",
 )
 def test_deleted_continue(app: ChatApp, deleted: tuple[str, str, Exchange, Any]) -> None:
@@ -142,12 +145,12 @@ def test_deleted_continue(app: ChatApp, deleted: tuple[str, str, Exchange, Any])
     expect_error(ex, operation("sendChatMessage"), 404, "not_found")
 
 
-@check("lifecycle.deleted_rename_404", "renaming a deleted conversation is 404")
+@check("lifecycle.deleted_rename_404", "renaming a deleted conversation is 404", cause=DELETED_STAYS)
 def test_deleted_rename(app: ChatApp, deleted: tuple[str, str, Exchange, Any]) -> None:
     expect_error(app.rename(deleted[0], deleted[1], name="ghost"), RENAME, 404, "not_found")
 
 
-@check("lifecycle.deleted_delete_404", "deleting a deleted conversation again is 404")
+@check("lifecycle.deleted_delete_404", "deleting a deleted conversation again is 404", cause=DELETED_STAYS)
 def test_deleted_delete(app: ChatApp, deleted: tuple[str, str, Exchange, Any]) -> None:
     expect_error(app.delete(deleted[0], deleted[1]), DELETE, 404, "not_found")
 

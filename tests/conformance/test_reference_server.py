@@ -64,6 +64,15 @@ def test_every_known_defect_is_found_and_named(reference_run: dict[str, Any]) ->
     assert all(c["reference"] for c in causes), [c["title"] for c in causes if not c["reference"]]
 
 
+def test_no_heading_mixes_two_defects(reference_run: dict[str, Any]) -> None:
+    """Six unrelated defects at once: each heading's findings are explained by one of them only."""
+    doc = reference_run
+    named = {f"{r['check']}[{r['subject']}]" if r["subject"] else r["check"]: r for r in doc["results"]}
+    for cause in doc["causes"]:
+        labels = {named[n]["reference"] for n in cause["failed"] + cause["blocked"]}
+        assert len(labels) == 1, (cause["title"], labels)
+
+
 def test_routes_a_release_lacks_are_not_offered_not_failed(reference_run: dict[str, Any]) -> None:
     doc = reference_run
     assert doc["meta"]["operations not offered"].startswith("getEndUser (GET /end-users/{end_user_id})")
