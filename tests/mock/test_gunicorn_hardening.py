@@ -344,3 +344,42 @@ def test_a_frame_goes_out_in_one_send_and_a_partial_send_is_finished() -> None:
     empty = _Socket(room=4)
     worker.send_all(empty, b"")
     assert (empty.sends, empty.sendalls) == ([], [])
+
+
+# ---------- a YAML alias bomb on the admin API ----------
+
+
+def yaml_bomb(levels: int, width: int = 9) -> bytes:
+    """`a: &a [x, ...]`, `b: &b [*a, ...]`, ...: ~300 bytes whose aliases expand to width**levels nodes."""
+    names = [chr(ord("a") + i) for i in range(levels)]
+    lines = [f"{names[0]}: &{names[0]} [{', '.join(['x'] * width)}]"]
+    for before, name in zip(names, names[1:], strict=False):
+        lines.append(f"{name}: &{name} [{', '.join(['*' + before] * width)}]")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_a_yaml_alias_bomb_is_refused_while_the_worker_answers_others(server) -> None:
+    """8 levels of aliases (43 million nodes once expanded) froze the worker for ~40 s: the expansion
+    is now counted on the parsed node graph, before anything walks the expanded tree."""
+    body = yaml_bomb(8)
+    assert len(body) < 400
+    head = (
+        f"POST /_mock/fixtures HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/yaml\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    port = int(server.rsplit(":", 1)[1])
+    bomb = socket.create_connection(("127.0.0.1", port), timeout=15)
+    try:
+        start = time.monotonic()
+        bomb.sendall(head + body)
+        auth = {"Authorization": f"Bearer {KEY}"}
+        other = requests.get(f"{server}/v1/parameters", headers=auth, timeout=10)
+        assert other.status_code == 200  # the worker answers others (today: only after the bomb)
+        status, _, payload = split_response(_read_all(bomb))
+        took = time.monotonic() - start
+    finally:
+        bomb.close()
+    assert status == 400, payload[:300]
+    message = json.loads(payload)["message"]
+    assert "alias" in message, message
+    assert took < 5, f"{took:.1f} s"  # loose: a shared machine (measured ~10 ms; it used to be 40 s)

@@ -268,3 +268,43 @@ def test_a_chunked_body_over_the_cap_is_a_413(live_server, path) -> None:
     status, _, payload = split_response(raw)
     assert status == 413, payload[:200]
     assert json.loads(payload)["code"] == "request_entity_too_large"
+
+
+# ---------- YAML aliases ----------
+
+
+def test_yaml_aliases_are_fine_within_the_bound(client) -> None:
+    doc = (
+        "users:\n  - user: alias-user\n    conversations:\n"
+        "      - &conv {id: 0b6c2ad5-3d1f-4f57-9d2b-2a4f1b7f9a11, name: first, inputs: &inputs {book: x},"
+        " messages: []}\n"
+        "      - {id: 9d7a4f0e-2f9c-4b1e-8f5a-6c3d2e1b0a99, name: second, inputs: *inputs, messages: []}\n"
+    )
+    resp = client.client.post("/_mock/fixtures", data=doc, headers={"Content-Type": "application/yaml"})
+    assert resp.status_code == 200, resp.json
+
+
+@pytest.mark.parametrize(
+    "doc",
+    ["a: &a [*a]\n", "a: &a {k: [1, *a]}\n", "a: &a [x, x]\nb: &b [*a, *a]\nc: &c [*b, *b]\n"],
+    ids=["recursive-list", "recursive-map", "small-but-fine"],
+)
+def test_recursive_yaml_aliases_are_a_400(client, doc) -> None:
+    resp = client.client.post("/_mock/fixtures", data=doc, headers={"Content-Type": "application/yaml"})
+    if doc.startswith("a: &a [x"):
+        assert resp.status_code == 400 and "users" in resp.json["message"]  # no bomb: the users are missing
+        return
+    assert resp.status_code == 400 and "recursive alias" in resp.json["message"], resp.json
+
+
+def test_alias_expansion_is_counted_on_the_node_graph() -> None:
+    """The bound is found without expanding anything: 20 levels (9**20 nodes) are refused at once."""
+    import yaml
+
+    from mock_server.yamlload import AliasBomb, check_expansion
+    from tests.mock.test_gunicorn_hardening import yaml_bomb
+
+    # the root, its 3 keys, a (1 + 9 scalars), b (1 + 9 a's), c (1 + 9 b's)
+    assert check_expansion(yaml.compose(yaml_bomb(3).decode())) == 1 + 3 + 10 + 91 + 820
+    with pytest.raises(AliasBomb, match="more than"):
+        check_expansion(yaml.compose(yaml_bomb(20).decode()))
