@@ -22,6 +22,7 @@ from mock_server import files_store
 from mock_server.errors import ApiError, error_response
 from mock_server.handlers.base import Call, bad_param, json_response
 from mock_server.ids import end_user_id, tenant_id
+from mock_server.limits import ascii_int
 from mock_server.state import MockState, db, get_state
 
 UPLOAD_OP = "uploadFile"
@@ -29,6 +30,7 @@ DEFAULT_USER = "DEFAULT-USER"  # the end user of requests without `user`, as on 
 GENERIC_TYPES = {"", "application/octet-stream"}
 FILE_NOT_FOUND = ApiError(404, "The requested file was not found.", "file_not_found")
 SIGNED_URL_TTL_S = 300
+SIGNED_URL_SKEW_S = 60  # a link signed by a clock this far ahead (another host) is still fresh
 
 # ------------------------------------------------------------------ the contract's limits
 
@@ -61,12 +63,9 @@ def _extension(name: str) -> str:
 # ------------------------------------------------------------------ signed URLs
 
 
-def _sign_key(state: MockState) -> bytes:
-    return hashlib.sha256(f"chat-mock-files:{state.db_path}".encode()).digest()
-
-
 def _signature(state: MockState, file_id: str, timestamp: str, nonce: str) -> str:
-    mac = hmac.new(_sign_key(state), f"file-preview|{file_id}|{timestamp}|{nonce}".encode(), hashlib.sha256)
+    """HMAC-SHA256 with the app's link key: random per start (config.link_key), never shown."""
+    mac = hmac.new(state.link_key, f"file-preview|{file_id}|{timestamp}|{nonce}".encode(), hashlib.sha256)
     return mac.hexdigest()
 
 
@@ -78,16 +77,25 @@ def signed_url(state: MockState, file_id: str) -> str:
 
 
 signed_files_blueprint = Blueprint("signed_files", __name__)
+BAD_LINK = ApiError(403, "Invalid or expired file signature.", "forbidden")
 
 
 @signed_files_blueprint.get("/files/<file_id>/file-preview")
 def signed_preview(file_id: str) -> Response:
-    """The target of `source_url` and of history's `message_files[].url`: no key, a valid signature."""
+    """The target of `source_url` and of history's `message_files[].url`: no key, a valid signature
+    made at most SIGNED_URL_TTL_S ago (and not more than SIGNED_URL_SKEW_S ahead)."""
     state = get_state(current_app)
     timestamp, nonce, sign = (request.args.get(k, "") for k in ("timestamp", "nonce", "sign"))
-    fresh = timestamp.isdigit() and time.time() - int(timestamp) <= SIGNED_URL_TTL_S
-    if not (fresh and hmac.compare_digest(sign, _signature(state, file_id, timestamp, nonce))):
-        return error_response("chat-app", ApiError(403, "Invalid or expired file signature.", "forbidden"))
+    signed_at = ascii_int(timestamp) if len(timestamp) <= 12 else None
+    if signed_at is None or not nonce or not sign:
+        wanted = "a file link needs timestamp (Unix seconds, ASCII digits), nonce and sign"
+        return error_response("chat-app", bad_param("timestamp", wanted))
+    age = time.time() - signed_at
+    if not -SIGNED_URL_SKEW_S <= age <= SIGNED_URL_TTL_S:
+        return error_response("chat-app", BAD_LINK)
+    expected = _signature(state, file_id, timestamp, nonce).encode()
+    if not hmac.compare_digest(sign.encode("utf-8", "replace"), expected):
+        return error_response("chat-app", BAD_LINK)
     row = files_store.get_upload(db(state), file_id)
     if row is None:
         return error_response("chat-app", FILE_NOT_FOUND)
