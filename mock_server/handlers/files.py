@@ -176,10 +176,32 @@ def preview_file(call: Call) -> Response:
     )
 
 
+# Nothing uploaded is ever active content on the mock's origin, where a page could use the admin API
+# as a same-origin page: every file answer is sniff-proof and sandboxed (a document shown from it has
+# an opaque origin and runs no script), and only types a browser shows without running anything are
+# inline; every other type (HTML, SVG, XML, JavaScript, PDF, ...) is a download.
+FILE_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "sandbox; default-src 'none'",
+}
+INLINE_TYPES = frozenset(
+    {"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/avif", "text/plain"}
+)
+INLINE_KINDS = ("audio/", "video/")
+
+
+def shown_inline(mime_type: str) -> bool:
+    """Whether a browser shows this type without running anything in it (raster images, audio,
+    video, plain text): such files are served inline, every other type as a download."""
+    mime = mime_type.split(";", 1)[0].strip().lower()
+    return mime in INLINE_TYPES or mime.startswith(INLINE_KINDS)
+
+
 def _file_response(row: Any, data: bytes, attachment: bool) -> Response:
     resp = Response(data, mimetype=row["mime_type"])
     resp.headers["Cache-Control"] = "public, max-age=3600"
-    if attachment:
+    resp.headers.update(FILE_HEADERS)
+    if attachment or not shown_inline(row["mime_type"]):
         resp.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(row['name'])}"
     else:
         resp.headers["Content-Disposition"] = "inline"
