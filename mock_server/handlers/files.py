@@ -125,6 +125,18 @@ def upload_record(state: MockState, row: Any) -> dict[str, Any]:
     }
 
 
+MAX_FILENAME_CHARS = 255  # what file systems take (real servers cut a name over 200 characters)
+
+
+def filename_problem(name: str) -> str | None:
+    """Why a file name cannot be stored (a control character such as NUL, or too long), or None."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return "Filename contains invalid characters (control characters such as NUL)"
+    if len(name) > MAX_FILENAME_CHARS:
+        return f"Filename is longer than {MAX_FILENAME_CHARS} characters ({len(name)})"
+    return None
+
+
 def upload_file(call: Call) -> Response:
     parts = [f for name in request.files for f in request.files.getlist(name)]
     storage = call.v.files.get("file")
@@ -137,6 +149,9 @@ def upload_file(call: Call) -> Response:
         raise ApiError(400, "The specified filename does not exist.", "filename_not_exists_error")
     if "/" in name or "\\" in name:
         raise bad_param("file", "Filename contains invalid characters")
+    problem = filename_problem(name)
+    if problem:
+        raise bad_param("file", problem)
     extension = _extension(name)
     kind = kind_of(call.state, extension)
     if kind is None:
