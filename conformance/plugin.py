@@ -33,6 +33,7 @@ from conformance.options import (
     AREAS,
     EXIT_FAILED,
     EXIT_KEY_REFUSED,
+    EXIT_NO_VERDICT,
     EXIT_NOT_FOUND,
     EXIT_OK,
     EXIT_UNREACHABLE,
@@ -366,7 +367,7 @@ class Verdict:
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> Any:  # noqa: ARG002
         """The run's exit status from its results: 1 when a MUST check failed or was blocked (and the
-        baseline does not know it), else 0.
+        baseline does not know it), 9 when not one MUST check was judged, else 0.
 
         pytest counts a SHOULD check blocked at setup as an error; the verdict is the results' own.
         Runs before the run control's wrapper, which turns a clean but cut-short run into exit 8.
@@ -376,8 +377,16 @@ class Verdict:
         if results is not None and opts is not None and results.records:
             _judge_against_history(results, opts)
             if session.exitstatus in (EXIT_OK, EXIT_FAILED):
-                session.exitstatus = EXIT_FAILED if results.failing() else EXIT_OK
+                session.exitstatus = _exit_status(results)
         return (yield)
+
+
+def _exit_status(results: Results) -> int:
+    """1 when a MUST check failed or was blocked (unknown to the baseline); 9 when not one MUST check
+    was judged (no evidence either way is not a pass); else 0."""
+    if results.failing():
+        return EXIT_FAILED
+    return EXIT_OK if results.judged_must() else EXIT_NO_VERDICT
 
 
 def _judge_against_history(results: Results, opts: Options) -> None:

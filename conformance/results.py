@@ -112,7 +112,17 @@ class Results:
             return f"FAIL: {len(new)} MUST check(s) failed or blocked, {causes} root cause(s){stopped}"
         if bad:
             return f"PASS (baseline): {len(bad)} known failure(s), no new failure{stopped}"
+        if not self.judged_must():
+            return f"NO VERDICT: {self.no_verdict_reason()}{stopped}"
         return f"PASS: every MUST check judged passed{stopped}"
+
+    def judged_must(self) -> int:
+        """MUST checks judged (passed, failed or blocked): without one, a run shows nothing either way."""
+        return sum(r.level == "MUST" and r.outcome in ("passed", "failed", "blocked") for r in self.records)
+
+    def no_verdict_reason(self) -> str:
+        skipped = sum(r.outcome == "skipped" for r in self.records)
+        return f"no MUST check was judged ({skipped} skipped or not run, {len(self.records)} in all)"
 
     def warnings(self) -> list[Record]:
         return [r for r in self.records if r.outcome == "warning"]

@@ -136,9 +136,14 @@ def test_a_signal_writes_every_file_marked_interrupted(
         ran = run_cli(url, tmp_path, "--only", "chat,history", send=sig, started=started)
     assert ran.code == code, ran.output
     assert ran.seconds < 60, "an interrupted run finishes within the cleanup grace"
-    meta = ran.results()["meta"]
+    doc = ran.results()
+    meta = doc["meta"]
     assert meta["interrupted"].startswith(f"interrupted by {sig.name} after")
-    assert f"interrupted by {sig.name}" in (tmp_path / "report.md").read_text()
+    report = (tmp_path / "report.md").read_text()
+    assert f"interrupted by {sig.name}" in report
+    judged = [r for r in doc["results"] if r["level"] == "MUST" and r["outcome"] != "skipped"]
+    if not judged:  # stopped before any check was judged: no verdict, never a PASS
+        assert doc["verdict"].startswith("NO VERDICT") and "**Verdict: NO VERDICT" in report, doc["verdict"]
     suite = ET.parse(tmp_path / "junit.xml").getroot().find("testsuite")
     assert suite is not None
     names = [c.get("name") for c in suite.iter("testcase")]
@@ -176,3 +181,22 @@ def test_every_exit_status_is_documented_in_help_and_readme() -> None:
     for code, _ in EXIT_CODES:
         assert f"\n  {code}  " in helptext
         assert f"\n| {code} | " in readme
+
+
+def test_a_run_that_judges_no_must_check_has_no_verdict(tmp_path: Path) -> None:
+    """Every check skipped (fuzzing turned off, the only area asked for): not a PASS but NO VERDICT,
+    with an exit status of its own, in the terminal, the JSON and every report."""
+    from conformance.options import EXIT_NO_VERDICT
+    from tests.conformance.harness import mock_app, serve
+
+    with serve(mock_app(api_keys=["k"])) as root:  # run_cli sends the key "k"
+        html = str(tmp_path / "r.html")
+        ran = run_cli(root, tmp_path, "--only", "fuzz", "--max-examples", "0", "--report", html)
+    assert ran.code == EXIT_NO_VERDICT, ran.output
+    doc = ran.results()
+    assert doc["results"] and all(r["outcome"] == "skipped" for r in doc["results"])
+    assert doc["verdict"].startswith("NO VERDICT: no MUST check was judged"), doc["verdict"]
+    assert "verdict: NO VERDICT" in ran.output
+    assert "**Verdict: NO VERDICT" in (tmp_path / "report.md").read_text()
+    assert 'data-verdict="NO VERDICT"' in (tmp_path / "r.html").read_text()
+    assert 'class="banner pass"' not in (tmp_path / "r.html").read_text()
