@@ -35,7 +35,11 @@ EXIT_NO_VERDICT = 9  # every check skipped or not run: nothing shows the server 
 EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}  # 128 + the signal number, as shells report a killed job
 EXIT_CODES: list[tuple[int, str]] = [
     (EXIT_OK, "no MUST check failed (warnings and skips never fail a run)"),
-    (EXIT_FAILED, "at least one MUST check failed"),
+    (
+        EXIT_FAILED,
+        "at least one MUST check failed, or the server does not answer (3 exchanges in a row hit their "
+        "deadline: the run stopped there and reports the checks left as not run)",
+    ),
     (
         EXIT_USAGE,
         "usage error: a missing or malformed option or URL, an unknown area, or an area in --only "

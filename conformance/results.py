@@ -17,6 +17,7 @@ from typing import Any
 
 from conformance.grouping import Group, group
 
+NO_ANSWER = "server does not answer"  # meta key: the run stopped because nothing answered in time
 SHOWN_IN_FULL = 3  # failed checks of one cause shown with their evidence; the others in one line each
 SCORE_RULE = (
     "Score = passed MUST checks / (passed + failed + blocked MUST checks); SHOULD findings are counted "
@@ -94,8 +95,9 @@ class Results:
         return group(self.records)
 
     def failing(self) -> bool:
-        """Whether the run fails: a MUST check failed, or was blocked, and the baseline does not know it."""
-        return any(
+        """Whether the run fails: a MUST check failed, or was blocked, and the baseline does not know it;
+        or the server did not answer at all (the run stopped, runcontrol)."""
+        return NO_ANSWER in self.meta or any(
             r.level == "MUST" and r.outcome in ("failed", "blocked") and not r.known for r in self.records
         )
 
@@ -108,6 +110,11 @@ class Results:
         causes = len({g.key for g in self.causes() if any(not r.known for r in g.records)})
         cut = {"interrupted", "stopped early"} & self.meta.keys()
         stopped = " (stopped early: some checks were not run)" if cut else ""
+        if NO_ANSWER in self.meta:
+            return (
+                f"FAIL: the server does not answer ({len(new)} MUST check(s) failed or blocked before "
+                "the run stopped; the others were not run)"
+            )
         if new:
             return f"FAIL: {len(new)} MUST check(s) failed or blocked, {causes} root cause(s){stopped}"
         if bad:
