@@ -151,7 +151,9 @@ def test_a_signal_writes_every_file_marked_interrupted(
     assert "interrupted" in names
 
 
-@pytest.mark.parametrize("server", [hostile.never_answers, hostile.redirect_forever])
+@pytest.mark.parametrize(
+    "server", [hostile.never_answers, hostile.redirect_forever, hostile.drip_body, hostile.endless_sse]
+)
 def test_fuzzing_a_server_that_never_answers_passes_nothing_and_stays_bounded(
     tmp_path: Path, server: hostile.Handler
 ) -> None:
@@ -229,3 +231,18 @@ def test_a_server_that_does_not_answer_stops_the_run_with_the_reason(
     assert "the server does not answer" in (tmp_path / "report.md").read_text()
     assert 'name="no answer"' in (tmp_path / "junit.xml").read_text()
     assert ran.peak_mb < 400, f"peak {ran.peak_mb:.0f} MB"
+
+
+@pytest.mark.parametrize("server", [hostile.drip_body, hostile.endless_sse])
+def test_fuzzing_cut_before_any_answer_is_no_pass(tmp_path: Path, server: hostile.Handler) -> None:
+    """Issue 20: `--only fuzz` against a server that drips, with fuzzing's time (--fuzz-max-time) shorter
+    than an exchange's deadline: no generated case ever got an answer, all 52 fuzz checks were skipped,
+    and the run said "Verdict: PASS" with exit status 0."""
+    from conformance.options import EXIT_NO_VERDICT, EXIT_OK
+
+    with hostile.hostile_server(server) as url:
+        ran = run_cli(url, tmp_path, "--only", "fuzz", "--stream-timeout", "6", "--fuzz-max-time", "3")
+    doc = ran.results()
+    assert not [r for r in doc["results"] if r["outcome"] == "passed"]
+    assert ran.code != EXIT_OK and not doc["verdict"].startswith("PASS"), doc["verdict"]
+    assert ran.code in (EXIT_NO_VERDICT, 1), ran.output
