@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 import urllib3
@@ -64,16 +65,28 @@ def megabytes(n: int) -> str:
 
 @dataclass
 class Budget:
-    """The run's total time budget. After `spent`, checks are not run; cleanup gets `grace` more seconds."""
+    """The run's total time budget. After `spent`, checks are not run; cleanup gets `grace` more seconds.
+
+    A budget `within` another (fuzzing's, within the run's) is spent when either is. `halt` spends it
+    early, with the reason (the server does not answer: see `Silence`).
+    """
 
     max_time: float = DEFAULT_MAX_TIME
     started: float = field(default_factory=time.monotonic)
     grace: float = 0.0
     stopped_at: float | None = None  # when the budget was first found spent
+    within: Budget | None = None
+    halted: str = ""  # why the run stopped before its time was spent
+    silence: Silence | None = None  # watches for a server that does not answer (the run's budget)
+
+    def __post_init__(self) -> None:
+        if self.within is not None and self.silence is None:
+            self.silence = self.within.silence
 
     @property
     def ends_at(self) -> float:
-        return self.started + self.max_time + self.grace
+        own = self.started + self.max_time + self.grace
+        return own if self.within is None else min(own, self.within.ends_at)
 
     def remaining(self) -> float:
         return max(0.0, self.ends_at - time.monotonic())
@@ -88,8 +101,65 @@ class Budget:
         """Give the run's cleanup (deleting what it created) `seconds` beyond the budget."""
         self.grace = max(self.grace, time.monotonic() - self.started - self.max_time + seconds)
 
+    def halt(self, reason: str) -> None:
+        """Spend the budget now: what is left is not run, for `reason`."""
+        if not self.halted:
+            self.halted = reason
+            self.max_time = min(self.max_time, time.monotonic() - self.started)
+
+    def halt_reason(self) -> str:
+        """Why this budget (or the one it is within) was halted, or ""."""
+        return self.halted or (self.within.halt_reason() if self.within is not None else "")
+
     def why(self) -> str:
-        return f"the run's time budget (--max-time {self.max_time:g} s) is spent"
+        return self.halt_reason() or f"the run's time budget (--max-time {self.max_time:g} s) is spent"
+
+
+SILENT_EXCHANGES = 3  # exchanges in a row without an answer in time (on 2+ operations): the server is silent
+
+
+class Silence:
+    """Watches every exchange of a run for a server that does not answer at all.
+
+    A server that drips every answer, or never ends a stream, makes each exchange wait out its
+    deadline, and a run would spend its whole budget (15 minutes by default) learning that nothing
+    answers. After SILENT_EXCHANGES exchanges in a row that all hit their deadline (the wall-clock
+    deadline, or a read timeout), on at least two operations (one hanging operation is a finding of
+    its own, S14), the run concludes that the server does not answer: it halts the run's budget, so
+    the checks left are reported as not run with that reason. Any exchange that ends in time (even
+    with a cut or oversized body: the server is there) starts the count again.
+    """
+
+    def __init__(self, budget: Budget, needed: int = SILENT_EXCHANGES) -> None:
+        self.budget = budget
+        self.needed = needed
+        self.streak: list[str] = []
+        self._lock = threading.Lock()
+
+    def answered(self) -> None:
+        with self._lock:
+            self.streak.clear()
+
+    def no_answer(self, what: str, why: str) -> None:
+        with self._lock:
+            self.streak.append(f"{what} ({why})")
+            operations = {entry.split(" (", 1)[0] for entry in self.streak}
+            if len(self.streak) < self.needed or len(operations) < 2 or self.budget.halted:
+                return
+            shown = "; ".join(self.streak[-self.needed :])
+        self.budget.halt(
+            f"the server does not answer: {self.needed} exchanges in a row got no answer within their "
+            f"deadline ({shown})"
+        )
+
+
+def exchange_name(method: str, url: str) -> str:
+    """`METHOD /path` of a request, ids (segments of 4+ characters with a digit) elided: one name per
+    operation (`/v1` stays)."""
+    parts = urlsplit(url).path.split("/")
+    return f"{method.upper()} " + "/".join(
+        "{}" if len(p) > 3 and any(c.isdigit() for c in p) else p for p in parts
+    )
 
 
 @dataclass
@@ -99,6 +169,10 @@ class Limits:
     wall_time: float = 30.0
     max_body: int = int(DEFAULT_MAX_BODY_MB * MB)
     budget: Budget | None = None
+
+    @property
+    def silence(self) -> Silence | None:
+        return self.budget.silence if self.budget is not None else None
 
     def deadline(self, start: float | None = None) -> float:
         """The wall-clock deadline of an exchange starting now (capped by the run's budget)."""
@@ -251,13 +325,28 @@ class BoundedBody:
     instead of whatever low-level error the cut socket produced.
     """
 
-    def __init__(self, raw: urllib3.BaseHTTPResponse, guard: Guard, max_body: int, wall_time: float):
+    def __init__(
+        self,
+        raw: urllib3.BaseHTTPResponse,
+        guard: Guard,
+        max_body: int,
+        wall_time: float,
+        silence: Silence | None = None,
+        what: str = "",
+    ):
         self.raw = raw
         self.guard = guard
         self.max_body = max_body
         self.wall_time = wall_time
         self.received = 0  # decoded bytes handed out
         self.expected = _content_length(raw)
+        self.silence = silence  # told how the exchange ended (once): see Silence
+        self.what = what
+
+    def _ended(self, answered: bool, why: str = "") -> None:
+        silence, self.silence = self.silence, None
+        if silence is not None:
+            silence.answered() if answered else silence.no_answer(self.what, why)
 
     def read1(self, amt: int = READ_SIZE) -> bytes:
         """The next bytes as soon as some arrive (b"" at the end of the body)."""
@@ -270,9 +359,12 @@ class BoundedBody:
             raise self._translate(exc) from exc
         if not chunk and self.guard.fired:
             raise self._late()
+        if not chunk:
+            self._ended(answered=True)
         self.received += len(chunk)
         if self.received > self.max_body:
             self.guard.fire()  # drops the connection: the rest is never read
+            self._ended(answered=True)  # plenty came: the server is there
             raise BodyTooLarge(f"the body exceeded {megabytes(self.max_body)} (reading stopped there)")
         return chunk
 
@@ -292,6 +384,7 @@ class BoundedBody:
     def _late(self) -> DeadlineExceeded:
         if self.guard.budget_bound:
             return OutOfTime("the run's time limit was reached while the body was arriving")
+        self._ended(answered=False, why=f"the body was still arriving after {self.wall_time:g} s")
         of = f" of {self.expected}" if self.expected is not None else ""
         return DeadlineExceeded(
             f"no complete answer within {self.wall_time:g} s (wall-clock deadline): "
@@ -313,7 +406,9 @@ class BoundedBody:
             return exc
         text = f"{type(exc).__name__}: {exc}"
         if isinstance(exc, urllib3.exceptions.ReadTimeoutError) or "timed out" in text:
+            self._ended(answered=False, why="the body stalled")
             return requests.ReadTimeout(f"stalled: no bytes within the read timeout ({text[:150]})")
+        self._ended(answered=True)  # cut or undecodable, but the server is there
         if isinstance(exc, urllib3.exceptions.DecodeError):
             return requests.exceptions.ContentDecodingError(text[:200])
         if isinstance(exc, urllib3.exceptions.ProtocolError | OSError) or "IncompleteRead" in text:
@@ -390,6 +485,7 @@ class BoundedAdapter(HTTPAdapter):
         outer = getattr(_current, "guard", None)
         guard = outer if outer is not None else self.limits.guard(start)
         _current.guard = guard
+        silence, what = self.limits.silence, exchange_name(request.method or "GET", request.url or "")
         try:
             response = super().send(request, stream=True, **kwargs)
         except Exception as exc:
@@ -398,14 +494,20 @@ class BoundedAdapter(HTTPAdapter):
             if guard.fired and guard.budget_bound:
                 raise OutOfTime("the run's time limit was reached before the answer came") from exc
             if guard.fired:
+                if silence is not None:
+                    silence.no_answer(what, f"no status line after {self.limits.wall_time:g} s")
                 raise DeadlineExceeded(
                     f"no answer within {self.limits.wall_time:g} s (wall-clock deadline): "
                     "the status line and headers had not arrived"
                 ) from exc
+            if silence is not None and isinstance(exc, requests.Timeout):
+                silence.no_answer(what, "no status line within the read timeout")
             raise
         finally:
             _current.guard = outer
-        body = BoundedBody(response.raw, guard, self.limits.max_body, self.limits.wall_time)
+        body = BoundedBody(
+            response.raw, guard, self.limits.max_body, self.limits.wall_time, silence=silence, what=what
+        )
         response.raw = _CappedRaw(body, owns_guard=outer is None)
         if not stream:
             response.content  # noqa: B018 -- read now, within the bounds (requests would read it anyway)

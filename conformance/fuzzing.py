@@ -108,14 +108,16 @@ def run_surface(
     wall_time: float = 30.0,
     max_body: int = Limits.max_body,
     ignored: dict[str, set[str]] | None = None,
+    within: Budget | None = None,
 ) -> None:
     """Run the schemathesis engine over the operations tagged `tag`; add outcomes to `result`.
 
     Every request it sends is bounded like the suite's own (`wall_time` per exchange, `max_body`
-    bytes), and none outlives `max_time`: after it, requests fail at once, the scenario in progress
-    ends and the engine is stopped (what it found so far is kept). `ignored` names, per operation,
-    body fields this server rightly never reads (`files` of an app without file upload): a negative
-    case that is invalid only there is no finding.
+    bytes), and none outlives `max_time` (or the run's budget, `within`, once spent or halted because
+    the server does not answer): after it, requests fail at once, the scenario in progress ends and
+    the engine is stopped (what it found so far is kept). `ignored` names, per operation, body fields
+    this server rightly never reads (`files` of an app without file upload): a negative case that is
+    invalid only there is no finding.
     """
     import schemathesis
     from schemathesis.config import SchemathesisConfig
@@ -153,7 +155,7 @@ def run_surface(
     _register_binary_serializers()
     labels = _label_map(tag)
     start = time.monotonic()
-    fuzz_time = Budget(max_time=max_time)
+    fuzz_time = Budget(max_time=max_time, within=within)
     limits = Limits(wall_time=wall_time, max_body=max_body, budget=fuzz_time)
     schemathesis.hook(before_call)
     try:
@@ -164,7 +166,11 @@ def run_surface(
                 if not stopping and fuzz_time.spent():
                     stream.stop()  # ends the run cleanly; outcomes so far are kept
                     stopping = True
-                    result.stopped = f"fuzzing of {tag} stopped after {max_time:.0f} s (--fuzz-max-time)"
+                    result.stopped = f"fuzzing of {tag} stopped " + (
+                        f"early: {fuzz_time.halt_reason()}"
+                        if fuzz_time.halt_reason()
+                        else f"after {max_time:.0f} s (--fuzz-max-time)"
+                    )
                 _handle(event, events, labels, result, ignored or {})
     finally:
         from schemathesis.hooks import GLOBAL_HOOK_DISPATCHER

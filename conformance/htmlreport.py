@@ -98,7 +98,7 @@ def _banner(results: Results) -> str:
     verdict = results.verdict()
     kind = (
         "notrun"
-        if verdict.startswith("NOT RUN")
+        if verdict.startswith(("NOT RUN", "NO VERDICT"))
         else "fail"
         if verdict.startswith("FAIL")
         else "known"

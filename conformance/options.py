@@ -31,10 +31,15 @@ AREAS = (
 # The exit statuses of a run (CLI and plugin alike); the preflight ones stop the run before any check.
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_KEY_REFUSED, EXIT_NOT_FOUND = 0, 1, 2, 3, 6, 7
 EXIT_BUDGET = 8  # 4 and 5 are pytest's own (usage error, nothing collected)
+EXIT_NO_VERDICT = 9  # every check skipped or not run: nothing shows the server conforms
 EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}  # 128 + the signal number, as shells report a killed job
 EXIT_CODES: list[tuple[int, str]] = [
     (EXIT_OK, "no MUST check failed (warnings and skips never fail a run)"),
-    (EXIT_FAILED, "at least one MUST check failed"),
+    (
+        EXIT_FAILED,
+        "at least one MUST check failed, or the server does not answer (3 exchanges in a row hit their "
+        "deadline: the run stopped there and reports the checks left as not run)",
+    ),
     (
         EXIT_USAGE,
         "usage error: a missing or malformed option or URL, an unknown area, or an area in --only "
@@ -50,6 +55,11 @@ EXIT_CODES: list[tuple[int, str]] = [
         EXIT_BUDGET,
         "the time budget (--max-time) was spent before every check ran and no MUST check failed; "
         "the report lists the checks not run",
+    ),
+    (
+        EXIT_NO_VERDICT,
+        "no verdict: not one MUST check was judged (every check was skipped or not run, e.g. fuzzing "
+        "turned off, or the only areas asked for do not apply), so nothing shows the server conforms",
     ),
     (
         EXIT_SIGNAL["SIGINT"],

@@ -22,7 +22,7 @@ import requests
 import urllib3.exceptions
 
 from conformance import baseline, compare, contract, offered, reference
-from conformance.bounds import BoundedAdapter, Budget, Limits
+from conformance.bounds import BoundedAdapter, Budget, Limits, Silence
 from conformance.causes import Blocked, Cause
 from conformance.chatapp import ChatApp
 from conformance.checking import SHOULD, CheckFailed
@@ -33,6 +33,7 @@ from conformance.options import (
     AREAS,
     EXIT_FAILED,
     EXIT_KEY_REFUSED,
+    EXIT_NO_VERDICT,
     EXIT_NOT_FOUND,
     EXIT_OK,
     EXIT_UNREACHABLE,
@@ -77,7 +78,8 @@ def pytest_configure(config: pytest.Config) -> None:
     with contextlib.suppress(ValueError):  # an unknown era is the preflight's usage error
         contract.use_era(opts.era)
     config.stash[RESULTS_KEY] = Results()
-    config.stash[BUDGET_KEY] = Budget(opts.max_time)
+    budget = config.stash[BUDGET_KEY] = Budget(opts.max_time)
+    budget.silence = Silence(budget)  # a server that answers nothing stops the run (bounds.Silence)
     if opts.base_url and config.args_source != pytest.Config.ArgsSource.ARGS:
         config.args[:] = [str(CHECKS_DIR)]
     config.pluginmanager.register(Verdict(), "chat-conformance-verdict")
@@ -108,7 +110,7 @@ def _reason(exc: requests.RequestException, timeout: float) -> str:
     return type(reason or exc).__name__
 
 
-def preflight(opts: Options) -> tuple[int, str] | None:
+def preflight(opts: Options, budget: Budget | None = None) -> tuple[int, str] | None:
     """(exit status, one-line message) when the run cannot start; None when the checks may run.
 
     Catches what would otherwise turn into a hundred puzzling failures: a malformed URL, a wrong
@@ -149,8 +151,9 @@ def preflight(opts: Options) -> tuple[int, str] | None:
     base = opts.base_url.rstrip("/")
     url = base + "/parameters"
     session = requests.Session()  # bounded like every exchange: a status line that drips must not hang it
-    session.mount("http://", BoundedAdapter(Limits(wall_time=opts.stream_timeout)))
-    session.mount("https://", BoundedAdapter(Limits(wall_time=opts.stream_timeout)))
+    limits = Limits(wall_time=opts.stream_timeout, budget=budget)  # its silence counts (bounds.Silence)
+    session.mount("http://", BoundedAdapter(limits))
+    session.mount("https://", BoundedAdapter(limits))
     try:  # only the status matters: the body is not read (a body that dribbles forever is a check's job)
         with session.get(
             url,
@@ -226,7 +229,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     opts = config.stash[OPTIONS_KEY]
     if not (opts.base_url or opts.only or opts.skip_areas or opts.surface_urls()):
         return  # the plugin is loaded but no run was asked for
-    problem = preflight(opts)
+    problem = preflight(opts, config.stash[BUDGET_KEY])
     if problem is not None:
         status, message = problem
         _could_not_start(config, opts, message)
@@ -398,7 +401,7 @@ class Verdict:
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> Any:  # noqa: ARG002
         """The run's exit status from its results: 1 when a MUST check failed or was blocked (and the
-        baseline does not know it), else 0.
+        baseline does not know it), 9 when not one MUST check was judged, else 0.
 
         pytest counts a SHOULD check blocked at setup as an error; the verdict is the results' own.
         Runs before the run control's wrapper, which turns a clean but cut-short run into exit 8.
@@ -408,8 +411,16 @@ class Verdict:
         if results is not None and opts is not None and results.records:
             _judge_against_history(results, opts)
             if session.exitstatus in (EXIT_OK, EXIT_FAILED):
-                session.exitstatus = EXIT_FAILED if results.failing() else EXIT_OK
+                session.exitstatus = _exit_status(results)
         return (yield)
+
+
+def _exit_status(results: Results) -> int:
+    """1 when a MUST check failed or was blocked (unknown to the baseline); 9 when not one MUST check
+    was judged (no evidence either way is not a pass); else 0."""
+    if results.failing():
+        return EXIT_FAILED
+    return EXIT_OK if results.judged_must() else EXIT_NO_VERDICT
 
 
 def _judge_against_history(results: Results, opts: Options) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from conformance.grouping import Group, group
 
+NO_ANSWER = "server does not answer"  # meta key: the run stopped because nothing answered in time
 SHOWN_IN_FULL = 3  # failed checks of one cause shown with their evidence; the others in one line each
 SCORE_RULE = (
     "Score = passed MUST checks / (passed + failed + blocked MUST checks); SHOULD findings are counted "
@@ -98,8 +99,9 @@ class Results:
         return group(self.records)
 
     def failing(self) -> bool:
-        """Whether the run fails: a MUST check failed, or was blocked, and the baseline does not know it."""
-        return any(
+        """Whether the run fails: a MUST check failed, or was blocked, and the baseline does not know it;
+        or the server did not answer at all (the run stopped, runcontrol)."""
+        return NO_ANSWER in self.meta or any(
             r.level == "MUST" and r.outcome in ("failed", "blocked") and not r.known for r in self.records
         )
 
@@ -112,11 +114,26 @@ class Results:
         causes = len({g.key for g in self.causes() if any(not r.known for r in g.records)})
         cut = {"interrupted", "stopped early"} & self.meta.keys()
         stopped = " (stopped early: some checks were not run)" if cut else ""
+        if NO_ANSWER in self.meta:
+            return (
+                f"FAIL: the server does not answer ({len(new)} MUST check(s) failed or blocked before "
+                "the run stopped; the others were not run)"
+            )
         if new:
             return f"FAIL: {len(new)} MUST check(s) failed or blocked, {causes} root cause(s){stopped}"
         if bad:
             return f"PASS (baseline): {len(bad)} known failure(s), no new failure{stopped}"
+        if not self.judged_must():
+            return f"NO VERDICT: {self.no_verdict_reason()}{stopped}"
         return f"PASS: every MUST check judged passed{stopped}"
+
+    def judged_must(self) -> int:
+        """MUST checks judged (passed, failed or blocked): without one, a run shows nothing either way."""
+        return sum(r.level == "MUST" and r.outcome in ("passed", "failed", "blocked") for r in self.records)
+
+    def no_verdict_reason(self) -> str:
+        skipped = sum(r.outcome == "skipped" for r in self.records)
+        return f"no MUST check was judged ({skipped} skipped or not run, {len(self.records)} in all)"
 
     def warnings(self) -> list[Record]:
         return [r for r in self.records if r.outcome == "warning"]

@@ -1,7 +1,9 @@
-"""How a run ends when it cannot finish: the time budget (--max-time), SIGTERM and SIGINT.
+"""How a run ends when it cannot finish: the time budget (--max-time), a server that does not
+answer (bounds.Silence), SIGTERM and SIGINT.
 
 A run stopped early still owes its user every file they asked for, saying what happened: checks
-left when the budget is spent are reported as not run (with the reason), and an interrupted run
+left when the budget is spent, or once the server is found not to answer, are reported as not run
+(with the reason; a server that answers nothing fails the run, exit status 1), and an interrupted run
 writes its report, results and JUnit marked as interrupted, with its own exit status (130 for
 SIGINT, 143 for SIGTERM, as shells report them), never the usage-error status 2.
 """
@@ -19,8 +21,8 @@ from typing import Any
 import pytest
 
 from conformance.bounds import Budget, BudgetSpent, abort_current
-from conformance.options import EXIT_BUDGET, EXIT_OK, EXIT_SIGNAL
-from conformance.results import Results
+from conformance.options import EXIT_BUDGET, EXIT_FAILED, EXIT_NO_VERDICT, EXIT_OK, EXIT_SIGNAL
+from conformance.results import NO_ANSWER, Results
 
 CLEANUP_GRACE = 10.0  # seconds an interrupted or budget-stopped run still spends deleting what it created
 
@@ -121,20 +123,34 @@ class RunControl:
             )
             meta["interrupted"] = stopped
             session.exitstatus = EXIT_SIGNAL[self.signal_name]
+        elif self.budget.halted:
+            stopped = (
+                f"{self.budget.halted}; the run stopped after {elapsed:.1f} s: {self.not_run} of {total} "
+                "checks were not run"
+            )
+            meta["stopped early"] = stopped
+            meta[NO_ANSWER] = self.budget.halted.removeprefix("the server does not answer: ")
+            session.exitstatus = EXIT_FAILED  # a server that answers nothing is no conforming server
         elif self.budget.stopped_at is not None:
             stopped = (
                 f"the time budget (--max-time {self.budget.max_time:g} s) was spent after {elapsed:.1f} s: "
                 f"{self.not_run} of {total} checks were not run"
             )
             meta["stopped early"] = stopped
-            if session.exitstatus == EXIT_OK:
+            if session.exitstatus in (EXIT_OK, EXIT_NO_VERDICT):  # what was not judged ran out of time
                 session.exitstatus = EXIT_BUDGET
         try:
             return (yield)
         finally:
             self.uninstall()
             if stopped:
-                _mark_junit(session.config, "interrupted" if self.signal_name else "budget", stopped)
+                name = "interrupted" if self.signal_name else "no answer" if self.budget.halted else "budget"
+                _mark_junit(session.config, name, stopped)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """The conclusion that stopped the run, in one line (the report's header says it too)."""
+        if self.budget.halted and self.signal_name is None:
+            terminalreporter.write_line(f"chat-conformance: stopped: {self.budget.halted}")
 
 
 def _mark_junit(config: pytest.Config, name: str, message: str) -> None:

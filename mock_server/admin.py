@@ -26,6 +26,7 @@ from mock_server.faults import parse_fault
 from mock_server.fixtures import FixtureError
 from mock_server.limits import InputError, ascii_int, check_tree, echo, parse_json, read_body
 from mock_server.state import db, get_state
+from mock_server.yamlload import AliasBomb, load_client_yaml
 
 admin_blueprint = Blueprint("chat_mock_admin", __name__)
 
@@ -122,7 +123,9 @@ def _body() -> Any:
         return {}
     if request.mimetype in YAML_TYPES:
         try:
-            doc = yaml.safe_load(raw.decode("utf-8"))
+            doc = load_client_yaml(raw.decode("utf-8"))
+        except AliasBomb as exc:
+            raise InputError(str(exc)) from exc
         except RecursionError as exc:
             raise InputError("the YAML body is nested too deeply") from exc
         except UnicodeDecodeError as exc:

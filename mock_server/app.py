@@ -25,7 +25,7 @@ from mock_server.errors import ApiError, error_response, surface_for_path
 from mock_server.faults import STREAM_KEYS, fault_error, parse_fault, pick_global
 from mock_server.handlers import HANDLERS, HTTP_ERROR_OVERRIDES, STREAMS, VALIDATION_OVERRIDES, Call
 from mock_server.handlers.files import signed_files_blueprint
-from mock_server.limits import InputError, bounded, read_json
+from mock_server.limits import OPERATION_BODY_BYTES, InputError, bounded, read_json
 from mock_server.state import MockState, build_state, db, release_db, remove_store_files
 from mock_server.streaming import Pacing
 from mock_server.validation import environ_key, validate_request
@@ -97,10 +97,14 @@ class _MockFlask(Flask):
 def _view(op: Operation, state: MockState):
     """The view of one operation; it holds its app's state (no proxy lookup per request)."""
 
+    cap = OPERATION_BODY_BYTES.get(op.operation_id)
+
     def view(**path_args: str) -> Response:
         g.operation = op
         surface = op.tag
         req = request._get_current_object()  # type: ignore[attr-defined]  # once, not per attribute
+        if cap is not None:  # refused from its Content-Length, before a byte of the body is read
+            req.max_content_length = min(cap, req.max_content_length or cap)
         try:
             key = _authenticate(state, req, surface)
             fault = _fault_for(state, op, req)

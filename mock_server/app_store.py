@@ -122,6 +122,13 @@ def all_annotations(conn: sqlite3.Connection, key: str) -> list[sqlite3.Row]:
     ).fetchall()
 
 
+def annotation_questions(conn: sqlite3.Connection, key: str) -> list[sqlite3.Row]:
+    """(id, question) of the app's annotations, newest first (what the annotation reply compares)."""
+    return conn.execute(
+        "SELECT id, question FROM annotations WHERE api_key = ? ORDER BY created_at DESC, seq DESC", (key,)
+    ).fetchall()
+
+
 def count_hit(conn: sqlite3.Connection, annotation_id: str) -> None:
     conn.execute("UPDATE annotations SET hit_count = hit_count + 1 WHERE id = ?", (annotation_id,))
 

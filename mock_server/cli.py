@@ -147,6 +147,17 @@ def _admin_token(args: argparse.Namespace) -> str | None:
     return None if is_loopback(args.host) else secrets.token_urlsafe(18)
 
 
+def open_admin_warning(args: argparse.Namespace) -> str:
+    """One line when the admin API is open to the network (`--no-admin-token` beyond the loopback)."""
+    if not args.no_admin_token or args.admin_token or is_loopback(args.host):
+        return ""
+    return (
+        f"chat-mock: warning: --host {args.host} with --no-admin-token: anyone who can reach "
+        f"{args.host}:{args.port} can read the journal (requests, bodies, users), reset the store and "
+        "inject faults through /_mock/; drop --no-admin-token to require a token"
+    )
+
+
 def check_inputs(cfg: MockConfig) -> str | None:
     """Why the contract or fixtures cannot be served (one line), or None when they can."""
     from mock_server.apps import AppError, Apps, load_apps
@@ -226,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         from mock_server.state import remove_store_files
 
         remove_store_files(cfg.store)
+    cfg.link_key = secrets.token_hex(32)  # made once, before gunicorn forks: every worker signs alike
     token = ""
     if cfg.admin_token and not args.admin_token:  # generated: say it (a token given is not echoed)
         token = f" admin-token={cfg.admin_token}"
@@ -235,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
         flush=True,
     )
+    warning = open_admin_warning(args)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     try:
         if args.dev:
             from mock_server.app import create_app

@@ -52,6 +52,9 @@ class MockConfig:
     era: str = "current"  # the era of the Chat App API to serve (the contract's x-era-names)
     max_upload_mb: int = 64  # hard cap on request bodies (the audio limit is the contract's)
     body_timeout_s: float = 5.0  # gunicorn: a request body must arrive within this (0 = no limit)
+    # The key signing file links (/files/<id>/file-preview); None: a random one per app. chat-mock
+    # makes one per start before gunicorn forks, so every worker of a start signs alike. Never shown.
+    link_key: str | None = field(default=None, repr=False)
 
     @classmethod
     def coerce(cls, value: MockConfig | dict[str, Any] | None) -> MockConfig:

@@ -50,6 +50,9 @@ class Operation:
     body_schemas: dict[str, dict[str, Any]]
     raw: dict[str, Any] = field(repr=False)
     body_quick_checks: dict[str, Callable[[Any], bool]] = field(default_factory=dict, repr=False)
+    # media type -> {top-level body property: its maxItems}: checked before the schema walk, whose work
+    # grows with the list (10,000 `files` took seconds to refuse)
+    body_item_limits: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
 
     @property
     def url_rule(self) -> str:
@@ -114,6 +117,12 @@ class Contract:
 
         return check
 
+    def item_limits(self, schema: dict[str, Any]) -> dict[str, int]:
+        """{property: maxItems} of an object schema's top-level list properties that have one."""
+        props = self.resolve(schema).get("properties") or {}
+        found = {name: self.resolve(prop).get("maxItems") for name, prop in props.items()}
+        return {name: most for name, most in found.items() if isinstance(most, int)}
+
     def component_validator(self, name: str) -> jsonschema.Draft202012Validator:
         """A (cached) validator for components/schemas/<name>; KeyError when the contract has none."""
         cache = self.__dict__.setdefault("_component_validators", {})
@@ -166,6 +175,7 @@ class Contract:
                     body_schemas={mt: m.get("schema", {}) for mt, m in content.items()},
                     raw=op,
                     body_quick_checks={mt: self.quick_check(m.get("schema", {})) for mt, m in media},
+                    body_item_limits={mt: self.item_limits(m.get("schema", {})) for mt, m in content.items()},
                 )
 
     def operation(self, operation_id: str) -> Operation:

@@ -106,21 +106,31 @@ def _flush_while_alive(ref: weakref.ReferenceType[Journal]) -> None:
 
 
 REDACTED = "<redacted>"
-# A header or query parameter whose name says it carries a secret: Authorization,
-# Proxy-Authorization, Cookie, X-Api-Key, X-Mock-Admin-Token, ?api_key=, ?access_token=, ?sig= ...
-_SECRET_NAME = re.compile(
-    r"(?:^|[-_.])(?:api-?key|apikey|key|token|secret|password|passwd|pwd|auth|authorization"
-    r"|signature|sig|session|sessionid|cookie|credentials?)(?:$|[-_.])",
-    re.IGNORECASE,
-)
-# X-Mock-Token-Interval-Ms is no secret
+# A header or query parameter whose name says it carries a secret is redacted, judged by the shape of
+# the name rather than a list: the name is split into words (at `-`, `_`, `.`, `[`, `]`, spaces and
+# camelCase humps: `clientSecret` -> client, secret; `X-Accesstoken` -> x, accesstoken; `api_key[]` ->
+# api, key), and it is a secret when a word
+_SECRET_IN_WORD = ("token", "secret", "passw", "passphrase", "jwt", "bearer", "auth", "credential",
+                   "cookie", "session", "signature", "apikey", "privatekey")  # fmt: skip
+# ... contains one of these (`accesstoken`, `authentication`, `oauth`, `sessionid`), or is one of
+_SECRET_WORDS = frozenset({"key", "keys", "sig", "sign", "pass", "pwd", "pin", "otp", "sid", "hmac", "csrf"})
+# ... or ends in `key` (`apikey`, `accesskey`: `keyword` does not). The mock's own pacing headers are
+# no secret (X-Mock-Token-Interval-Ms, X-Mock-Seed; its admin token is one).
 _PACING_HEADER = re.compile(r"x-mock-(?!admin-token$)", re.IGNORECASE)
-_QUERY_PAIR = re.compile(r"(^|&)([^=&]*)=([^&]*)")
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+# Query pairs are separated by `&` or `;` (the W3C's old recommendation, still honoured by some servers).
+_QUERY_PAIR = re.compile(r"(^|[&;])([^=&;]*)=([^&;]*)")
+
+
+def _secret_word(word: str) -> bool:
+    return word in _SECRET_WORDS or word.endswith("key") or any(stem in word for stem in _SECRET_IN_WORD)
 
 
 @functools.lru_cache(maxsize=512)  # clients send few distinct names; a bounded cache of them
 def is_secret(name: str) -> bool:
-    return bool(_SECRET_NAME.search(name)) and not _PACING_HEADER.match(name)
+    if _PACING_HEADER.match(name):
+        return False
+    return any(_secret_word(w.lower()) for w in _WORD.findall(name))
 
 
 @functools.lru_cache(maxsize=512)

@@ -209,22 +209,35 @@ def _dotted(path: tuple[Any, ...]) -> str:
 
 
 def read_body(request: Any) -> bytes:
-    """The request's body; one over the size cap (MAX_CONTENT_LENGTH) is a 413 InputError.
+    """The request's body; one over the size cap (the request's max_content_length: MAX_CONTENT_LENGTH,
+    or its operation's OPERATION_BODY_BYTES) is a 413 InputError.
 
     A chunked body has no Content-Length to refuse up front, and werkzeug's reader stops at the cap
     without saying so: a body that fills the cap is over it.
     """
+    cap = request.max_content_length
     try:
         raw = request.get_data(cache=True)
     except RequestEntityTooLarge as exc:
-        raise InputError(TOO_LARGE, status=413) from exc
-    cap = request.max_content_length
+        raise InputError(too_large(cap), status=413) from exc
     if cap is not None and request.content_length is None and len(raw) >= cap:
-        raise InputError(TOO_LARGE, status=413)
+        raise InputError(too_large(cap), status=413)
     return raw
 
 
 TOO_LARGE = "The request body is too large."
+# Operations whose bodies are capped below MAX_CONTENT_LENGTH (64 MB, set for uploads): a body is
+# refused from its Content-Length before a byte of it is read. A conversation variable's value was
+# stored at any size (60 MB: other requests of the worker waited 5.4 s while it was parsed and stored).
+OPERATION_BODY_BYTES: dict[str, int] = {"updateConversationVariable": 1024 * 1024}
+
+
+def too_large(cap: int | None) -> str:
+    """What a 413 says: the generic sentence, with the cap when there is one."""
+    if cap is None:
+        return TOO_LARGE
+    shown = f"{cap // 2**20} MB" if cap % 2**20 == 0 and cap >= 16 * 2**20 else f"{cap // 1024} KB"
+    return f"{TOO_LARGE[:-1]} (at most {shown})."
 
 
 def read_json(request: Any) -> Any:

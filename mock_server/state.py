@@ -6,6 +6,7 @@ import contextlib
 import functools
 import json
 import os
+import secrets
 import sqlite3
 import tempfile
 import threading
@@ -74,6 +75,7 @@ class MockState:
     _faults_cache: tuple[tuple[int, int], list[dict[str, Any]]] | None = None
     apps: Apps | None = None  # which app (mode, parameters, replies) each API key is
     vocabulary: StreamVocabulary | None = None  # the contract's event types, roles and modes
+    link_key: bytes = field(default=b"", repr=False)  # signs file links (config.link_key, else random)
 
     @functools.cached_property
     def fixtures_dir(self) -> Path:
@@ -195,6 +197,7 @@ def build_state(config: MockConfig) -> MockState:
     state = MockState(config, contract, fixtures, Engine(fixtures.answers), db_path, StopWatcher(db_path))
     state.temp_store = temp_store
     state.apps = apps
+    state.link_key = (config.link_key or secrets.token_hex(32)).encode()
     state.vocabulary = StreamVocabulary(contract.doc)
     for app in apps.apps:  # replies the app's mode cannot stream are a fixture error, found at start
         problem = state.vocabulary.problem(app)

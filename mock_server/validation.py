@@ -14,6 +14,7 @@ from typing import Any
 import jsonschema
 from flask import Request
 from werkzeug.datastructures import FileStorage
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from mock_server.contract import Operation
 from mock_server.errors import ApiError
@@ -175,13 +176,47 @@ def _validate_body(op: Operation, request: Request, out: Validated) -> None:
                 raise ApiError(413, str(exc)) from exc
             raise ApiError(400, f"{exc.field}: {exc}", exc.code, param=exc.field) from exc
     elif media_type in {"multipart/form-data", "application/x-www-form-urlencoded"}:
-        instance = {k: v for k, v in request.form.items()}
+        instance = {k: v for k, v in _form(request).items()}
         for name, storage in request.files.items():
             out.files[name] = storage
             instance[name] = FILE_PLACEHOLDER
     else:
         instance = request.get_data(as_text=True)
-    error = _first_error(op.body_validators[media_type], instance, op.body_quick_checks.get(media_type))
+    error = _over_max_items(op.body_item_limits.get(media_type), instance) or _first_error(
+        op.body_validators[media_type], instance, op.body_quick_checks.get(media_type)
+    )
     if error is not None:
         raise schema_error(error)
     out.body = instance
+
+
+def _form(request: Request) -> Any:
+    """The request's form; werkzeug's limits on a form's parts and text fields are a 400 naming them
+    (werkzeug raises 413 for them, which read as "the file is too large")."""
+    try:
+        return request.form
+    except RequestEntityTooLarge:
+        cap, length = request.max_content_length, request.content_length
+        if length is None or (cap is not None and length > cap):
+            raise  # the body itself is over the size cap: a 413 it is
+        raise ApiError(
+            400,
+            f"form: a form may have at most {request.max_form_parts} parts and text fields of at most "
+            f"{request.max_form_memory_size} bytes",
+            "invalid_param",
+            param="form",
+        ) from None
+
+
+def _over_max_items(limits: dict[str, int] | None, instance: Any) -> jsonschema.ValidationError | None:
+    """The error of a top-level list longer than its maxItems, found before the schema walk (whose work
+    grows with the list): the same error the walk reports, at the cost of a len()."""
+    if not limits or not isinstance(instance, dict):
+        return None
+    for name, most in limits.items():
+        value = instance.get(name)
+        if isinstance(value, list) and len(value) > most:
+            error = next(jsonschema.Draft202012Validator({"maxItems": most}).iter_errors(value))
+            error.path.appendleft(name)
+            return error
+    return None

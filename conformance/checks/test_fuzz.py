@@ -75,6 +75,7 @@ def fuzz_run(options: Options, run: Run, app: ChatApp, budget: Budget) -> FuzzRu
                 max_time=min(options.fuzz_max_time, budget.remaining()),  # the run's --max-time holds too
                 wall_time=options.stream_timeout,
                 max_body=int(options.max_body_mb * MB),
+                within=budget,
                 exclude={o.operation_id for o in OPS if o.tag == tag and o.operation_id in exclude},
                 result=result,
                 ignored=ignored,

@@ -3,23 +3,23 @@ and the reply itself: with replies enabled, a query close enough to an annotatio
 answered with the annotation's answer.
 
 Real servers compare embeddings; the mock compares text: the similarity of the casefolded,
-stripped query and question (difflib's ratio, 0..1) must reach the setting's `score_threshold`,
-so an exact question always matches. The job of a setting change completes at once.
+stripped query and question (difflib's ratio, 0..1, at a bounded cost: mock_server.similarity) must
+reach the setting's `score_threshold`, so an exact question always matches. The job of a setting
+change completes at once.
 """
 
 from __future__ import annotations
 
-import difflib
 import uuid
 from typing import Any
 
 from flask import Response
 
 from mock_server import app_store, store
-from mock_server.engine import match_key
 from mock_server.errors import ApiError
 from mock_server.handlers.base import Call, json_response
 from mock_server.ids import account_id
+from mock_server.similarity import best_match
 
 ANNOTATION_NOT_FOUND = ApiError(404, "Annotation not found.", "not_found")
 
@@ -86,15 +86,12 @@ def annotation_reply(call: Call, query: str) -> tuple[str, str] | None:
     setting = app_store.get_reply_setting(call.db, call.key)
     if setting is None or not setting["enabled"]:
         return None
-    wanted = match_key(query)
-    best, best_score = None, -1.0
-    for row in app_store.all_annotations(call.db, call.key):
-        score = difflib.SequenceMatcher(None, wanted, match_key(row["question"])).ratio()
-        if score > best_score:
-            best, best_score = row, score
-    if best is None or best_score < setting["score_threshold"]:
+    rows = app_store.annotation_questions(call.db, call.key)
+    found = best_match(query, [row["question"] for row in rows], setting["score_threshold"])
+    if found is None:
         return None
-    return str(best["id"]), str(best["answer"])
+    best = app_store.get_annotation(call.db, call.key, rows[found[0]]["id"])
+    return (str(best["id"]), str(best["answer"])) if best is not None else None
 
 
 def annotation_record(call: Call, annotation_id: str) -> dict[str, Any]:

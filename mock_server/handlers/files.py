@@ -26,6 +26,7 @@ from mock_server import files_store
 from mock_server.errors import ApiError, error_response
 from mock_server.handlers.base import Call, bad_param, json_response
 from mock_server.ids import end_user_id, tenant_id
+from mock_server.limits import ascii_int
 from mock_server.state import MockState, db, get_state
 
 UPLOAD_OP = "uploadFile"
@@ -33,6 +34,7 @@ DEFAULT_USER = "DEFAULT-USER"  # the end user of requests without `user`, as on 
 GENERIC_TYPES = {"", "application/octet-stream"}
 FILE_NOT_FOUND = ApiError(404, "The requested file was not found.", "file_not_found")
 SIGNED_URL_TTL_S = 300
+SIGNED_URL_SKEW_S = 60  # a link signed by a clock this far ahead (another host) is still fresh
 
 # ------------------------------------------------------------------ the contract's limits
 
@@ -84,12 +86,9 @@ def detected_kind(state: MockState, extension: str, mime_type: str) -> str:
 # ------------------------------------------------------------------ signed URLs
 
 
-def _sign_key(state: MockState) -> bytes:
-    return hashlib.sha256(f"chat-mock-files:{state.db_path}".encode()).digest()
-
-
 def _signature(state: MockState, file_id: str, timestamp: str, nonce: str) -> str:
-    mac = hmac.new(_sign_key(state), f"file-preview|{file_id}|{timestamp}|{nonce}".encode(), hashlib.sha256)
+    """HMAC-SHA256 with the app's link key: random per start (config.link_key), never shown."""
+    mac = hmac.new(state.link_key, f"file-preview|{file_id}|{timestamp}|{nonce}".encode(), hashlib.sha256)
     return mac.hexdigest()
 
 
@@ -101,16 +100,25 @@ def signed_url(state: MockState, file_id: str) -> str:
 
 
 signed_files_blueprint = Blueprint("signed_files", __name__)
+BAD_LINK = ApiError(403, "Invalid or expired file signature.", "forbidden")
 
 
 @signed_files_blueprint.get("/files/<file_id>/file-preview")
 def signed_preview(file_id: str) -> Response:
-    """The target of `source_url` and of history's `message_files[].url`: no key, a valid signature."""
+    """The target of `source_url` and of history's `message_files[].url`: no key, a valid signature
+    made at most SIGNED_URL_TTL_S ago (and not more than SIGNED_URL_SKEW_S ahead)."""
     state = get_state(current_app)
     timestamp, nonce, sign = (request.args.get(k, "") for k in ("timestamp", "nonce", "sign"))
-    fresh = timestamp.isdigit() and time.time() - int(timestamp) <= SIGNED_URL_TTL_S
-    if not (fresh and hmac.compare_digest(sign, _signature(state, file_id, timestamp, nonce))):
-        return error_response("chat-app", ApiError(403, "Invalid or expired file signature.", "forbidden"))
+    signed_at = ascii_int(timestamp) if len(timestamp) <= 12 else None
+    if signed_at is None or not nonce or not sign:
+        wanted = "a file link needs timestamp (Unix seconds, ASCII digits), nonce and sign"
+        return error_response("chat-app", bad_param("timestamp", wanted))
+    age = time.time() - signed_at
+    if not -SIGNED_URL_SKEW_S <= age <= SIGNED_URL_TTL_S:
+        return error_response("chat-app", BAD_LINK)
+    expected = _signature(state, file_id, timestamp, nonce).encode()
+    if not hmac.compare_digest(sign.encode("utf-8", "replace"), expected):
+        return error_response("chat-app", BAD_LINK)
     row = files_store.get_upload(db(state), file_id)
     if row is None:
         return error_response("chat-app", FILE_NOT_FOUND)
@@ -140,6 +148,18 @@ def upload_record(state: MockState, row: Any) -> dict[str, Any]:
     }
 
 
+MAX_FILENAME_CHARS = 255  # what file systems take (real servers cut a name over 200 characters)
+
+
+def filename_problem(name: str) -> str | None:
+    """Why a file name cannot be stored (a control character such as NUL, or too long), or None."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return "Filename contains invalid characters (control characters such as NUL)"
+    if len(name) > MAX_FILENAME_CHARS:
+        return f"Filename is longer than {MAX_FILENAME_CHARS} characters ({len(name)})"
+    return None
+
+
 def upload_file(call: Call) -> Response:
     parts = [f for name in request.files for f in request.files.getlist(name)]
     storage = call.v.files.get("file")
@@ -152,6 +172,9 @@ def upload_file(call: Call) -> Response:
         raise ApiError(400, "The specified filename does not exist.", "filename_not_exists_error")
     if "/" in name or "\\" in name:
         raise bad_param("file", "Filename contains invalid characters")
+    problem = filename_problem(name)
+    if problem:
+        raise bad_param("file", problem)
     extension = _extension(name)
     limits = kind_of(call.state, extension) or "document"  # Dify: any other file has the document limit
     limit = int(file_types(call.state)[limits]["x-max-bytes"])
@@ -190,10 +213,32 @@ def preview_file(call: Call) -> Response:
     )
 
 
+# Nothing uploaded is ever active content on the mock's origin, where a page could use the admin API
+# as a same-origin page: every file answer is sniff-proof and sandboxed (a document shown from it has
+# an opaque origin and runs no script), and only types a browser shows without running anything are
+# inline; every other type (HTML, SVG, XML, JavaScript, PDF, ...) is a download.
+FILE_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "sandbox; default-src 'none'",
+}
+INLINE_TYPES = frozenset(
+    {"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/avif", "text/plain"}
+)
+INLINE_KINDS = ("audio/", "video/")
+
+
+def shown_inline(mime_type: str) -> bool:
+    """Whether a browser shows this type without running anything in it (raster images, audio,
+    video, plain text): such files are served inline, every other type as a download."""
+    mime = mime_type.split(";", 1)[0].strip().lower()
+    return mime in INLINE_TYPES or mime.startswith(INLINE_KINDS)
+
+
 def _file_response(row: Any, data: bytes, attachment: bool) -> Response:
     resp = Response(data, mimetype=row["mime_type"])
     resp.headers["Cache-Control"] = "public, max-age=3600"
-    if attachment:
+    resp.headers.update(FILE_HEADERS)
+    if attachment or not shown_inline(row["mime_type"]):
         resp.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(row['name'])}"
     else:
         resp.headers["Content-Disposition"] = "inline"

@@ -7,6 +7,7 @@ when the test leaves the `hostile_server` block; every loop is bounded in count 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import socket
 import threading
 import time
@@ -139,6 +140,20 @@ def redirect_forever(conn: socket.socket, stop: threading.Event) -> None:  # noq
     conn.sendall(
         b"HTTP/1.1 302 Found\r\nLocation: /v1/again\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )
+
+
+def drip_but_one_in_three() -> Handler:
+    """A server that drips the bodies of two connections, then answers the third at once (`200 {}`):
+    slow, but it answers, so no run concludes that it does not (what stops such a run is its budget)."""
+    turn = itertools.count()
+
+    def handler(conn: socket.socket, stop: threading.Event) -> None:
+        if next(turn) % 3 == 2:
+            conn.sendall(head(length=2) + b"{}")
+        else:
+            drip_body(conn, stop)
+
+    return handler
 
 
 def never_answers(conn: socket.socket, stop: threading.Event) -> None:

@@ -132,3 +132,41 @@ def test_the_run_budget_caps_every_deadline_and_then_refuses_new_work() -> None:
             client.stream("POST", "/chat-messages", json_body={})
         budget.allow_cleanup(5.0)  # cleanup gets a grace period
         assert "no answer within" in str(client.call("DELETE", "/conversations/x").error)
+
+
+def test_silence_halts_the_run_after_three_unanswered_exchanges_on_two_operations() -> None:
+    from conformance.bounds import Silence
+
+    budget = Budget(max_time=900.0)
+    silence = budget.silence = Silence(budget)
+    fuzzing = Budget(max_time=60.0, within=budget)
+    for _ in range(5):  # one operation that hangs is a finding of its own, not a dead server
+        silence.no_answer("GET /parameters", "stalled")
+    silence.answered()
+    silence.no_answer("GET /parameters", "stalled")
+    silence.no_answer("POST /chat-messages", "stalled")
+    assert not budget.spent() and not fuzzing.spent()
+    silence.answered()  # an answer in time starts the count again
+    silence.no_answer("GET /parameters", "stalled")
+    silence.no_answer("POST /chat-messages", "stalled")
+    assert not budget.spent()
+    silence.no_answer("GET /messages", "stalled")
+    assert budget.spent() and fuzzing.spent()  # fuzzing stops with the run
+    assert budget.why().startswith("the server does not answer: 3 exchanges in a row")
+    assert fuzzing.halt_reason() == budget.why() and "GET /messages (stalled)" in budget.why()
+
+
+def test_exchanges_that_hit_their_deadline_are_counted_as_silence() -> None:
+    from conformance.bounds import Silence
+
+    budget = Budget(max_time=900.0)
+    budget.silence = Silence(budget)
+    with hostile.hostile_server(hostile.drip_body) as url:
+        client = _client(url, budget=budget)
+        client.call("GET", "/parameters")
+        client.call("GET", "/conversations")
+        assert not budget.spent()
+        client.stream("POST", "/chat-messages", json_body={})
+    assert budget.spent() and "the server does not answer" in budget.why()
+    with pytest.raises(BudgetSpent, match="the server does not answer"):
+        client.call("GET", "/parameters")

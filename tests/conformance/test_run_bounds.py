@@ -94,13 +94,14 @@ def run_cli(
             proc.kill()
     seconds = time.monotonic() - start
     peak = float(peak_file.read_text()) if peak_file.exists() else -1.0
-    return Ran(proc.returncode, out[-3000:], seconds, peak, tmp)
+    return Ran(proc.returncode, out[-8000:], seconds, peak, tmp)
 
 
 def test_a_dripping_server_is_judged_within_the_run_budget(tmp_path: Path) -> None:
-    """Every answer drips a byte a second: the run stops at --max-time and says what it did not run."""
-    budget = 10.0
-    with hostile.hostile_server(hostile.drip_body) as url:
+    """Two answers in three drip a byte a second: the run stops at --max-time and says what it did not
+    run. (A server whose every answer drips stops the run sooner: it does not answer, see below.)"""
+    budget = 6.0  # well short of the ~10 s these checks take against this server
+    with hostile.hostile_server(hostile.drip_but_one_in_three()) as url:
         ran = run_cli(
             url, tmp_path, "--only", "chat,history,conversations,feedback", "--max-time", str(budget)
         )
@@ -136,16 +137,23 @@ def test_a_signal_writes_every_file_marked_interrupted(
         ran = run_cli(url, tmp_path, "--only", "chat,history", send=sig, started=started)
     assert ran.code == code, ran.output
     assert ran.seconds < 60, "an interrupted run finishes within the cleanup grace"
-    meta = ran.results()["meta"]
+    doc = ran.results()
+    meta = doc["meta"]
     assert meta["interrupted"].startswith(f"interrupted by {sig.name} after")
-    assert f"interrupted by {sig.name}" in (tmp_path / "report.md").read_text()
+    report = (tmp_path / "report.md").read_text()
+    assert f"interrupted by {sig.name}" in report
+    judged = [r for r in doc["results"] if r["level"] == "MUST" and r["outcome"] != "skipped"]
+    if not judged:  # stopped before any check was judged: no verdict, never a PASS
+        assert doc["verdict"].startswith("NO VERDICT") and "**Verdict: NO VERDICT" in report, doc["verdict"]
     suite = ET.parse(tmp_path / "junit.xml").getroot().find("testsuite")
     assert suite is not None
     names = [c.get("name") for c in suite.iter("testcase")]
     assert "interrupted" in names
 
 
-@pytest.mark.parametrize("server", [hostile.never_answers, hostile.redirect_forever])
+@pytest.mark.parametrize(
+    "server", [hostile.never_answers, hostile.redirect_forever, hostile.drip_body, hostile.endless_sse]
+)
 def test_fuzzing_a_server_that_never_answers_passes_nothing_and_stays_bounded(
     tmp_path: Path, server: hostile.Handler
 ) -> None:
@@ -156,10 +164,13 @@ def test_fuzzing_a_server_that_never_answers_passes_nothing_and_stays_bounded(
             "--max-time", str(budget),
         )  # fmt: skip
     assert ran.seconds < 2 * budget + STARTUP, ran.output
-    fuzz = [r for r in ran.results()["results"] if r["area"] == "fuzz"]
+    doc = ran.results()
+    fuzz = [r for r in doc["results"] if r["area"] == "fuzz"]
     assert not [r for r in fuzz if r["outcome"] == "passed"], "a check that saw no answer passed"
-    assert [r for r in fuzz if r["outcome"] == "failed"], ran.output
-    assert ran.code == 1
+    # each fuzz check that ran fails; once the run concludes that nothing answers, the rest is not run
+    failed = [r for r in fuzz if r["outcome"] == "failed"]
+    assert failed or "server does not answer" in doc["meta"], ran.output
+    assert ran.code == 1 and doc["verdict"].startswith("FAIL")
     assert not (tmp_path / ".hypothesis").exists(), "hypothesis wrote into the working directory"
     assert ran.peak_mb < 400, f"peak {ran.peak_mb:.0f} MB"
 
@@ -176,3 +187,62 @@ def test_every_exit_status_is_documented_in_help_and_readme() -> None:
     for code, _ in EXIT_CODES:
         assert f"\n  {code}  " in helptext
         assert f"\n| {code} | " in readme
+
+
+def test_a_run_that_judges_no_must_check_has_no_verdict(tmp_path: Path) -> None:
+    """Every check skipped (fuzzing turned off, the only area asked for): not a PASS but NO VERDICT,
+    with an exit status of its own, in the terminal, the JSON and every report."""
+    from conformance.options import EXIT_NO_VERDICT
+    from tests.conformance.harness import mock_app, serve
+
+    with serve(mock_app(api_keys=["k"])) as root:  # run_cli sends the key "k"
+        html = str(tmp_path / "r.html")
+        ran = run_cli(root, tmp_path, "--only", "fuzz", "--max-examples", "0", "--report", html)
+    assert ran.code == EXIT_NO_VERDICT, ran.output
+    doc = ran.results()
+    assert doc["results"] and all(r["outcome"] == "skipped" for r in doc["results"])
+    assert doc["verdict"].startswith("NO VERDICT: no MUST check was judged"), doc["verdict"]
+    assert "verdict: NO VERDICT" in ran.output
+    assert "**Verdict: NO VERDICT" in (tmp_path / "report.md").read_text()
+    assert 'data-verdict="NO VERDICT"' in (tmp_path / "r.html").read_text()
+    assert 'class="banner pass"' not in (tmp_path / "r.html").read_text()
+
+
+@pytest.mark.parametrize(
+    "server", [hostile.drip_body, hostile.endless_sse, hostile.drip_status_line, hostile.never_answers]
+)
+def test_a_server_that_does_not_answer_stops_the_run_with_the_reason(
+    tmp_path: Path, server: hostile.Handler
+) -> None:
+    """Every exchange waits out its deadline: after three in a row (on two operations or more) the run
+    concludes the server does not answer, says so in one line and in every report, and reports the
+    rest as not run, instead of spending its whole budget (--max-time 900 s by default)."""
+    with hostile.hostile_server(server) as url:
+        ran = run_cli(url, tmp_path)  # every area, the default --max-time (900 s)
+    assert ran.code == 1, ran.output
+    assert ran.seconds < 60 + STARTUP, ran.output  # timeouts of 3 and 2 s here (the defaults: README)
+    assert "chat-conformance: stopped: the server does not answer: 3 exchanges in a row" in ran.output
+    doc = ran.results()
+    assert doc["verdict"].startswith("FAIL: the server does not answer"), doc["verdict"]
+    assert "server does not answer" in doc["meta"] and "not run" in doc["meta"]["stopped early"]
+    not_run = [r for r in doc["results"] if r["message"].startswith("not run: the server does not answer")]
+    assert len(not_run) > 50, "the checks left are reported as not run, with the reason"
+    assert not [r for r in doc["results"] if r["outcome"] == "passed" and r["level"] == "MUST"]
+    assert "the server does not answer" in (tmp_path / "report.md").read_text()
+    assert 'name="no answer"' in (tmp_path / "junit.xml").read_text()
+    assert ran.peak_mb < 400, f"peak {ran.peak_mb:.0f} MB"
+
+
+@pytest.mark.parametrize("server", [hostile.drip_body, hostile.endless_sse])
+def test_fuzzing_cut_before_any_answer_is_no_pass(tmp_path: Path, server: hostile.Handler) -> None:
+    """Issue 20: `--only fuzz` against a server that drips, with fuzzing's time (--fuzz-max-time) shorter
+    than an exchange's deadline: no generated case ever got an answer, all 52 fuzz checks were skipped,
+    and the run said "Verdict: PASS" with exit status 0."""
+    from conformance.options import EXIT_NO_VERDICT, EXIT_OK
+
+    with hostile.hostile_server(server) as url:
+        ran = run_cli(url, tmp_path, "--only", "fuzz", "--stream-timeout", "6", "--fuzz-max-time", "3")
+    doc = ran.results()
+    assert not [r for r in doc["results"] if r["outcome"] == "passed"]
+    assert ran.code != EXIT_OK and not doc["verdict"].startswith("PASS"), doc["verdict"]
+    assert ran.code in (EXIT_NO_VERDICT, 1), ran.output

@@ -154,3 +154,57 @@ def test_journal_redacts_credentials_in_headers_and_query(live_server) -> None:
         f"user={SEEDED_USER}&api_key=<redacted>&access_token=<redacted>&limit=2"
         "&X-API-KEY=<redacted>&key=<redacted>"
     )
+
+
+SECRET_QUERY_NAMES = [
+    "accessToken", "clientSecret", "idToken", "authToken", "jwt", "bearer", "pass", "api_key[]",
+    "refresh_token", "Password", "x-amz-signature", "privateKey", "sessionId", "otp",
+]  # fmt: skip
+SECRET_HEADERS = ["X-Jwt", "X-Bearer", "Authentication", "X-Accesstoken", "X-Apitoken", "X-Client-Secret"]
+PLAIN_QUERY = {"keyword": "die-hard", "limit": "2", "sort_by": "-updated_at", "first_id": "", "nonce": "n"}
+
+
+def test_journal_redacts_credentials_by_the_shape_of_their_name(live_server) -> None:
+    """Names are split into words (camelCase, `-`, `_`, `[]`, `.`) and judged by pattern, so forms
+    no list names (`clientSecret`, `X-Accesstoken`, `api_key[]`) are redacted too; `;` separates
+    query pairs as `&` does."""
+    from urllib.parse import quote
+
+    base = live_server()
+    query = "&".join(f"{quote(name)}=sk-q{i}" for i, name in enumerate(SECRET_QUERY_NAMES))
+    query += f"&user={SEEDED_USER};token=sk-semicolon&" + "&".join(f"{k}={v}" for k, v in PLAIN_QUERY.items())
+    headers = {name: f"sk-h{i}" for i, name in enumerate(SECRET_HEADERS)}
+    resp = requests.get(
+        f"{base}/v1/conversations?{query}",
+        headers={**AUTH, **headers, "X-Request-Id": "r-1", "X-Mock-Token-Interval-Ms": "5"},
+        timeout=10,
+    )
+    assert resp.status_code in (200, 400)
+    entry = requests.get(f"{base}/_mock/journal?limit=1", timeout=10).json()["data"][0]
+    assert "sk-" not in str(entry), entry
+    kept = {k.lower(): v for k, v in entry["headers"].items()}
+    for name in SECRET_HEADERS:
+        assert kept[name.lower()] == "<redacted>", name
+    assert kept["x-request-id"] == "r-1" and kept["x-mock-token-interval-ms"] == "5"
+    for name, value in PLAIN_QUERY.items():
+        assert f"{name}={value}" in entry["query"], name
+    assert f"user={SEEDED_USER};token=<redacted>" in entry["query"]
+
+
+def test_journal_redacts_the_signature_of_the_mocks_own_file_links(live_server) -> None:
+    base = live_server()
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+    record = requests.post(
+        f"{base}/v1/files/upload",
+        headers=AUTH,
+        files={"file": ("poster.png", png, "image/png")},
+        data={"user": "signed-link"},
+        timeout=10,
+    ).json()
+    link = record["source_url"].replace("http://localhost", base)
+    sign = link.rsplit("sign=", 1)[1]
+    assert requests.get(link, timeout=10).status_code == 200
+    entry = requests.get(f"{base}/_mock/journal?limit=1", timeout=10).json()["data"][0]
+    assert entry["path"].endswith("/file-preview")
+    assert sign not in str(entry) and "sign=<redacted>" in entry["query"]
+    assert "timestamp=" in entry["query"] and "nonce=" in entry["query"]

@@ -224,6 +224,71 @@ def test_signed_url_serves_the_file_without_a_key(client) -> None:
     assert raw.get(f"{url.path}?{tampered}").status_code == 403
 
 
+def _signed(link: str, **changes: str) -> str:
+    """The path and query of a signed link, some of its parameters replaced."""
+    url = urlsplit(link)
+    params = dict(pair.split("=", 1) for pair in url.query.split("&"))
+    params.update(changes)
+    return f"{url.path}?" + "&".join(f"{k}={v}" for k, v in params.items())
+
+
+def test_the_signing_key_is_not_derived_from_anything_the_mock_shows(client) -> None:
+    """It was sha256 of the store path, which /_mock/health prints: anyone could sign any file."""
+    import hashlib
+    import hmac
+    import time
+
+    record = upload(client).json
+    health = client.client.get("/_mock/health").json
+    guessed = hashlib.sha256(f"chat-mock-files:{health['store']}".encode()).digest()
+    timestamp, nonce = str(int(time.time())), "n0nce"
+    signed = f"file-preview|{record['id']}|{timestamp}|{nonce}".encode()
+    sign = hmac.new(guessed, signed, "sha256").hexdigest()
+    forged = f"/files/{record['id']}/file-preview?timestamp={timestamp}&nonce={nonce}&sign={sign}"
+    assert client.client.get(forged).status_code == 403
+
+
+def test_signing_keys_differ_per_app_unless_given(make_app) -> None:
+    first, second = CheckedClient(make_app()), CheckedClient(make_app())
+    link = upload(first).json["source_url"]
+    assert first.client.get(_signed(link)).status_code == 200
+    assert second.client.get(_signed(link)).status_code == 403  # another start: another key
+    shared = "k" * 64
+    one, two = CheckedClient(make_app(link_key=shared)), CheckedClient(make_app(link_key=shared))
+    assert two.client.get(_signed(upload(one).json["source_url"])).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("shift", "status"),
+    [(0, 200), (-299, 200), (-301, 403), (30, 200), (3600, 403), (10**9, 403)],
+)
+def test_signed_links_expire_both_ways(client, shift, status) -> None:
+    """A link is valid from its timestamp (less a 60 s clock skew) for 5 minutes: a timestamp in the
+    future (`timestamp=9999999999`) is no longer a link that never expires."""
+    import time
+
+    from mock_server.handlers.files import _signature
+    from mock_server.state import get_state
+
+    file_id = upload(client).json["id"]
+    timestamp = str(int(time.time()) + shift)
+    sign = _signature(get_state(client.client.application), file_id, timestamp, "n")
+    resp = client.client.get(f"/files/{file_id}/file-preview?timestamp={timestamp}&nonce=n&sign={sign}")
+    assert resp.status_code == status
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["timestamp=%C2%B2&nonce=x&sign=y", "timestamp=1_0&nonce=x&sign=y", "nonce=x&sign=y",
+     "timestamp=1&nonce=x", "timestamp=1&nonce=x&sign=%C3%A9", "timestamp=" + "9" * 40 + "&nonce=x&sign=y"],
+)  # fmt: skip
+def test_malformed_signed_links_are_a_400_never_a_500(client, query) -> None:
+    resp = client.client.get(f"/files/{uuid.uuid4()}/file-preview?{query}")
+    assert resp.status_code in (400, 403), resp.get_data()[:300]
+    if "sign=%C3%A9" not in query:  # a well-formed link whose signature is wrong is a 403
+        assert resp.status_code == 400 and resp.json["code"] == "invalid_param", resp.json
+
+
 # ------------------------------------------------------------------ files in chat messages
 
 

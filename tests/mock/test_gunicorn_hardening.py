@@ -344,3 +344,86 @@ def test_a_frame_goes_out_in_one_send_and_a_partial_send_is_finished() -> None:
     empty = _Socket(room=4)
     worker.send_all(empty, b"")
     assert (empty.sends, empty.sendalls) == ([], [])
+
+
+# ---------- a YAML alias bomb on the admin API ----------
+
+
+def yaml_bomb(levels: int, width: int = 9) -> bytes:
+    """`a: &a [x, ...]`, `b: &b [*a, ...]`, ...: ~300 bytes whose aliases expand to width**levels nodes."""
+    names = [chr(ord("a") + i) for i in range(levels)]
+    lines = [f"{names[0]}: &{names[0]} [{', '.join(['x'] * width)}]"]
+    for before, name in zip(names, names[1:], strict=False):
+        lines.append(f"{name}: &{name} [{', '.join(['*' + before] * width)}]")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_a_yaml_alias_bomb_is_refused_while_the_worker_answers_others(server) -> None:
+    """8 levels of aliases (43 million nodes once expanded) froze the worker for ~40 s: the expansion
+    is now counted on the parsed node graph, before anything walks the expanded tree."""
+    body = yaml_bomb(8)
+    assert len(body) < 400
+    head = (
+        f"POST /_mock/fixtures HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/yaml\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    port = int(server.rsplit(":", 1)[1])
+    bomb = socket.create_connection(("127.0.0.1", port), timeout=15)
+    try:
+        start = time.monotonic()
+        bomb.sendall(head + body)
+        auth = {"Authorization": f"Bearer {KEY}"}
+        other = requests.get(f"{server}/v1/parameters", headers=auth, timeout=10)
+        assert other.status_code == 200  # the worker answers others (today: only after the bomb)
+        status, _, payload = split_response(_read_all(bomb))
+        took = time.monotonic() - start
+    finally:
+        bomb.close()
+    assert status == 400, payload[:300]
+    message = json.loads(payload)["message"]
+    assert "alias" in message, message
+    assert took < 5, f"{took:.1f} s"  # loose: a shared machine (measured ~10 ms; it used to be 40 s)
+
+
+# ---------- the key that signs file links ----------
+
+
+def _upload_link(base: str, user: str) -> str:
+    record = requests.post(
+        f"{base}/v1/files/upload",
+        headers={"Authorization": f"Bearer {KEY}"},
+        files={"file": ("poster.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 16, "image/png")},
+        data={"user": user},
+        timeout=10,
+    ).json()
+    return record["source_url"]
+
+
+def test_file_links_are_signed_alike_by_every_worker_of_a_start_and_not_by_the_next(tmp_path) -> None:
+    """The key is made by chat-mock before gunicorn forks (shared by the workers), once per start
+    (a link of the last start is refused), and never printed."""
+    store = str(tmp_path / "links.sqlite3")
+    with served_mock("--workers", "2", "--store", store, "--log-level", "error", cwd=tmp_path) as served:
+        link = _upload_link(served.url, "links")
+        pids = set()
+        for _ in range(40):  # new connections: the kernel spreads them over both workers
+            resp = requests.get(link, headers={"Connection": "close"}, timeout=10)
+            assert resp.status_code == 200
+            health = requests.get(f"{served.url}/_mock/health", headers={"Connection": "close"}, timeout=10)
+            pids.add(health.json()["pid"])
+        assert len(pids) == 2, "both workers answered"
+    with served_mock("--store", store, "--log-level", "error", cwd=tmp_path) as again:
+        assert requests.get(link.replace(served.url, again.url), timeout=10).status_code == 403
+    sign = link.rsplit("sign=", 1)[1]
+    assert sign not in served.output and served.output.count("\n") <= 2  # the start-up line, no key
+
+
+def test_an_open_admin_api_beyond_the_loopback_is_warned_about(monkeypatch, capsys) -> None:
+    from mock_server import cli
+
+    monkeypatch.setattr(cli, "_serve_gunicorn", lambda cfg, args: None)
+    assert cli.main(["--host", "0.0.0.0", "--no-admin-token", "--port", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "warning" in err.lower() and "--no-admin-token" in err and "0.0.0.0" in err
+    assert cli.main(["--host", "127.0.0.1", "--no-admin-token", "--port", "1"]) == 0
+    assert "warning" not in capsys.readouterr().err.lower()  # the loopback: nothing to warn about

@@ -5,6 +5,7 @@ clean them up (lone surrogates, NaN, UTF-16, chunked bodies)."""
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 
@@ -268,3 +269,152 @@ def test_a_chunked_body_over_the_cap_is_a_413(live_server, path) -> None:
     status, _, payload = split_response(raw)
     assert status == 413, payload[:200]
     assert json.loads(payload)["code"] == "request_entity_too_large"
+
+
+# ---------- YAML aliases ----------
+
+
+def test_yaml_aliases_are_fine_within_the_bound(client) -> None:
+    doc = (
+        "users:\n  - user: alias-user\n    conversations:\n"
+        "      - &conv {id: 0b6c2ad5-3d1f-4f57-9d2b-2a4f1b7f9a11, name: first, inputs: &inputs {book: x},"
+        " messages: []}\n"
+        "      - {id: 9d7a4f0e-2f9c-4b1e-8f5a-6c3d2e1b0a99, name: second, inputs: *inputs, messages: []}\n"
+    )
+    resp = client.client.post("/_mock/fixtures", data=doc, headers={"Content-Type": "application/yaml"})
+    assert resp.status_code == 200, resp.json
+
+
+@pytest.mark.parametrize(
+    "doc",
+    ["a: &a [*a]\n", "a: &a {k: [1, *a]}\n", "a: &a [x, x]\nb: &b [*a, *a]\nc: &c [*b, *b]\n"],
+    ids=["recursive-list", "recursive-map", "small-but-fine"],
+)
+def test_recursive_yaml_aliases_are_a_400(client, doc) -> None:
+    resp = client.client.post("/_mock/fixtures", data=doc, headers={"Content-Type": "application/yaml"})
+    if doc.startswith("a: &a [x"):
+        assert resp.status_code == 400 and "users" in resp.json["message"]  # no bomb: the users are missing
+        return
+    assert resp.status_code == 400 and "recursive alias" in resp.json["message"], resp.json
+
+
+def test_alias_expansion_is_counted_on_the_node_graph() -> None:
+    """The bound is found without expanding anything: 20 levels (9**20 nodes) are refused at once."""
+    import yaml
+
+    from mock_server.yamlload import AliasBomb, check_expansion
+    from tests.mock.test_gunicorn_hardening import yaml_bomb
+
+    # the root, its 3 keys, a (1 + 9 scalars), b (1 + 9 a's), c (1 + 9 b's)
+    assert check_expansion(yaml.compose(yaml_bomb(3).decode())) == 1 + 3 + 10 + 91 + 820
+    with pytest.raises(AliasBomb, match="more than"):
+        check_expansion(yaml.compose(yaml_bomb(20).decode()))
+
+
+# ---------- sizes and counts refused before the work they would cost ----------
+
+FLOW_KEY = "app-mock-chatflow-key"  # the app that declares conversation variables
+
+
+def _flow_variable(base: str) -> tuple[str, str]:
+    """(conversation id, variable id) of a new chatflow conversation."""
+    import requests
+
+    auth = {"Authorization": f"Bearer {FLOW_KEY}"}
+    body = {"inputs": {"book": "x"}, "query": "hi", "user": "sizes", "response_mode": "streaming"}
+    resp = requests.post(base + CHAT, json=body, headers=auth, timeout=10)
+    frames = [json.loads(line[5:]) for line in resp.text.splitlines() if '"conversation_id"' in line]
+    conv = frames[0]["conversation_id"]
+    page = requests.get(f"{base}/v1/conversations/{conv}/variables?user=sizes", headers=auth, timeout=10)
+    return conv, page.json()["data"][0]["id"]
+
+
+def test_a_huge_conversation_variable_is_refused_before_its_body_is_read(live_server) -> None:
+    """A 60 MB value was stored (other requests waited 5.4 s): a variable's body is capped at
+    VARIABLE_BODY_BYTES, and a larger one is refused from its Content-Length, before a byte is read."""
+    import requests
+
+    from mock_server.limits import OPERATION_BODY_BYTES
+
+    cap = OPERATION_BODY_BYTES["updateConversationVariable"]
+    base = live_server()
+    conv, var_id = _flow_variable(base)
+    path = f"/v1/conversations/{conv}/variables/{var_id}"
+    auth = {"Authorization": f"Bearer {FLOW_KEY}"}
+    half = {"value": "x" * (cap // 2), "user": "sizes"}
+    fits = requests.put(base + path, json=half, headers=auth, timeout=10)
+    assert fits.status_code == 200
+    over = requests.put(base + path, json={"value": "x" * cap, "user": "sizes"}, headers=auth, timeout=10)
+    assert over.status_code == 413 and f"{cap // 1024} KB" in over.json()["message"], over.text[:300]
+    head = (
+        f"PUT {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {FLOW_KEY}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 60000000\r\n\r\n"
+    )  # the headers of a 60 MB body, and no body: the answer must not wait for it
+    status, _, payload = split_response(raw_exchange(base, head.encode(), timeout=5, one_response=True))
+    assert status == 413, payload[:300]
+
+
+def test_a_list_far_over_its_max_items_is_refused_without_walking_it(client, monkeypatch) -> None:
+    """`files` with 10,000 items took seconds to refuse: every item was validated (and every error
+    sorted) before the list's own maxItems was reported. A top-level list over the contract's
+    maxItems is now refused before the schema walk: the work no longer grows with the list."""
+    import jsonschema
+
+    walked = []
+    keywords = jsonschema.Draft202012Validator.VALIDATORS
+    required = keywords["required"]
+
+    def counting(*args, **kwargs):  # each object the schema walk visits: the body, every file item...
+        walked.append(1)
+        return required(*args, **kwargs)
+
+    monkeypatch.setitem(keywords, "required", counting)
+    item = {"type": "image", "transfer_method": "local_file", "upload_file_id": str(uuid.uuid4())}
+    body = {"inputs": {"book": "x"}, "query": "hi", "user": "many-files", "files": [item] * 10_000}
+    resp = client.post(CHAT, json=body, headers=AUTH)
+    assert resp.status_code == 400 and resp.json["message"].startswith("files: "), resp.json
+    assert "is too long" in resp.json["message"] and len(resp.get_data()) < 2000
+    assert len(walked) < 100, f"{len(walked)} objects validated for one refused body"
+
+
+def _upload_raw(base: str, filename: bytes, parts: int = 0) -> tuple[int, dict]:
+    boundary = b"hostileboundary"
+    part = b'--%s\r\nContent-Disposition: form-data; name="f%d"\r\n\r\nv\r\n'
+    body = b"".join(part % (boundary, i) for i in range(parts))
+    body += b"--%s\r\nContent-Disposition: form-data; name=\"user\"\r\n\r\nnames\r\n" % boundary
+    body += (
+        b'--%s\r\nContent-Disposition: form-data; name="file"; filename="%s"\r\n'
+        b"Content-Type: image/png\r\n\r\n\x89PNG\r\n\x1a\n\r\n--%s--\r\n" % (boundary, filename, boundary)
+    )
+    head = (
+        f"POST /v1/files/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {KEY}\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary.decode()}\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    status, _, payload = split_response(raw_exchange(base, head.encode() + body, one_response=True))
+    return status, json.loads(payload)
+
+
+@pytest.mark.parametrize(
+    ("filename", "says"),
+    [(b"poster\x00.png", "invalid characters"), (b"poster\x01.png", "invalid characters"),
+     (b"p" * 10_000 + b".png", "255 characters"), (b"p" * 252 + b".png", None)],
+    ids=["nul", "control", "10-kb", "256-characters"],
+)  # fmt: skip
+def test_file_names_with_control_characters_or_too_long_are_refused(live_server, filename, says) -> None:
+    status, body = _upload_raw(live_server(), filename)
+    if says is None:  # 256 characters is fine
+        assert status == 400 and "255 characters" in body["message"], body
+        return
+    assert status == 400 and says in body["message"], body
+
+
+def test_a_file_name_of_255_characters_is_fine(live_server) -> None:
+    status, body = _upload_raw(live_server(), b"p" * 251 + b".png")
+    assert status == 201 and len(body["name"]) == 255, body
+
+
+def test_too_many_form_parts_is_a_400_naming_the_limit(live_server) -> None:
+    status, body = _upload_raw(live_server(), b"poster.png", parts=10_000)
+    assert status == 400 and body["code"] == "invalid_param", body
+    assert "1000 parts" in body["message"], body
