@@ -275,17 +275,32 @@ def _workflow_start(p: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-workflow_events = _events_around_answer(
-    before=_workflow_start,
-    between=lambda p, n: [],
-    before_end=lambda p: [_node(p, "node_finished", "answer", 2, True), _workflow_finished(p)],
-    after_end=lambda p: [],
+def _as_chatflow(make: Callable[[App], App]) -> Callable[[App], App]:
+    """The app says what its streams are: a chatflow (advanced-chat) in GET /info."""
+
+    def mode(env: Any, code: int, body: Any) -> tuple[int, Any]:
+        if code == 200 and isinstance(body, dict):
+            body["mode"] = "advanced-chat"
+        return code, body
+
+    return lambda app: wrap(make(app), path=r"/v1/info$", json_response=mode)
+
+
+workflow_events = _as_chatflow(
+    _events_around_answer(
+        before=_workflow_start,
+        between=lambda p, n: [],
+        before_end=lambda p: [_node(p, "node_finished", "answer", 2, True), _workflow_finished(p)],
+        after_end=lambda p: [],
+    )
 )
-workflow_finished_after_end = _events_around_answer(
-    before=_workflow_start,
-    between=lambda p, n: [],
-    before_end=lambda p: [_node(p, "node_finished", "answer", 2, True)],
-    after_end=lambda p: [_workflow_finished(p)],
+workflow_finished_after_end = _as_chatflow(
+    _events_around_answer(
+        before=_workflow_start,
+        between=lambda p, n: [],
+        before_end=lambda p: [_node(p, "node_finished", "answer", 2, True)],
+        after_end=lambda p: [_workflow_finished(p)],
+    )
 )
 unknown_event_types = _events_around_answer(
     before=lambda p: [{"event": "parallel_branch_started", **_base(p), "data": {"branch": 1}}],
