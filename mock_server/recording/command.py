@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from mock_server.recording import layout
 
 ENV_KEY = "CHAT_MOCK_RECORD_API_KEY"  # the key, kept out of the process list
+DRAIN_S = 10.0  # on a stop, how long the answers in flight have to end and be written
 APP_DOCUMENTS = {"parameters": "/parameters", "app": "/info", "site": "/site", "meta": "/meta"}
 
 
@@ -179,9 +180,11 @@ def main(argv: list[str]) -> int:
         pass
     finally:
         server.server_close()
-        print(
-            f"chat-mock record: {proxy.recorded} exchanges recorded into {out}", file=sys.stderr, flush=True
-        )
+        lost = proxy.drain(DRAIN_S)  # a stop lets the answers in flight end and be written
+        summary = f"chat-mock record: {proxy.recorded} exchanges recorded into {out}"
+        if lost:
+            summary += f"; {lost} still in flight after {DRAIN_S:g} s, not recorded"
+        print(summary, file=sys.stderr, flush=True)
     return 0
 
 

@@ -137,7 +137,7 @@ def load_recording(
     )
     raw = {name: doc[name] for name in ("app", "site", "meta") if isinstance(doc.get(name), dict)}
     app = App(
-        name=directory.name,
+        name=f"recorded/{directory.name}",  # beside fixtures/apps' names, never one of them
         key=key.strip(),
         mode=mode,
         title=str(info.get("name") or directory.name),

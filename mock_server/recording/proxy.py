@@ -98,6 +98,7 @@ class RecordingProxy:
         self._sequence = layout.next_sequence(settings.out)
         self._turns: dict[str, int] = {}  # upstream conversation id -> messages seen in it
         self.recorded = 0  # exchanges written (for the summary at exit)
+        self._in_flight = 0  # exchanges started and not yet written
 
     # ------------------------------------------------------------------ WSGI
 
@@ -205,6 +206,7 @@ class RecordingProxy:
         conversation = str(doc.get("conversation_id") or "")
         with self._lock:
             sequence, self._sequence = self._sequence, self._sequence + 1
+            self._in_flight += 1
             if not conversation:
                 turn: int | None = 1
             else:
@@ -232,6 +234,20 @@ class RecordingProxy:
                 self.recorded += 1
         except Exception as exc:  # never break the client's answer for the recording's sake
             print(f"chat-mock record: exchange {exchange.sequence} not recorded: {exc!r}", flush=True)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def drain(self, timeout_s: float) -> int:
+        """Wait (at most `timeout_s`) for the exchanges in flight to be written; how many were not."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._in_flight <= 0:
+                    return 0
+            time.sleep(0.05)
+        with self._lock:
+            return self._in_flight
 
     def _fetch_file(self, url: str, file_id: str) -> tuple[dict[str, Any] | None, str | None]:
         """Fetch a file an answer produced, from the upstream's origin only; (record, note)."""
