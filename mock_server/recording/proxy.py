@@ -125,6 +125,8 @@ class RecordingProxy:
                 timeout=(self.settings.connect_timeout_s, self.settings.read_timeout_s),
             )
         except requests.RequestException as exc:
+            if exchange is not None:  # nothing came back: nothing to record
+                self._finish(exchange, "complete", None)
             reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
             return _error(start_response, 502, "bad_gateway", f"chat-mock record: upstream failed: {reason}")
         start_response(
@@ -216,6 +218,9 @@ class RecordingProxy:
 
     def _finish(self, exchange: _Exchange, end: str, note: str | None) -> None:
         try:
+            if not (exchange.status == 200 or exchange.status >= 400):  # a redirect: relayed, not an answer
+                print(f"chat-mock record: exchange {exchange.sequence}: {exchange.status}, not recorded")
+                return
             doc = exchange.document(end, note, self._fetch_file)
             conversation = doc.get("conversation")
             with self._lock:

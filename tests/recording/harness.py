@@ -127,6 +127,7 @@ def chat(
         headers={"Authorization": f"Bearer {key}", **(headers or {})},
         stream=True,
         timeout=timeout,
+        allow_redirects=False,  # a client that follows would hide whether the recorder did
     )
     answer = Answer(resp.status_code, dict(resp.headers))
     if not resp.headers.get("Content-Type", "").startswith("text/event-stream"):
