@@ -175,12 +175,18 @@ def load_exchanges(
 
 def _event_checker(contract: Contract) -> Callable[[Any, str], None]:
     """Check one event against ChatStreamEvent: the compiled quick check first (a recording holds
-    thousands of events), the validator for the message when it fails."""
+    thousands of events); when it fails, the schema its `event` names (the discriminator's mapping),
+    whose first error says what is wrong (ChatStreamEvent's would be about the other branches)."""
     quick = contract.quick_check({"$ref": "#/components/schemas/ChatStreamEvent"})
+    stream_event = contract.doc["components"]["schemas"]["ChatStreamEvent"]
+    mapping = stream_event.get("discriminator", {}).get("mapping", {})
 
     def check(event: Any, where: str) -> None:
-        if not quick(event):
-            check_component(contract, "ChatStreamEvent", event, where)
+        if quick(event):
+            return
+        ref = mapping.get(event.get("event")) if isinstance(event, dict) else None
+        check_component(contract, ref.rsplit("/", 1)[-1] if ref else "ChatStreamEvent", event, where)
+        check_component(contract, "ChatStreamEvent", event, where)  # whatever the quick check saw
 
     return check
 

@@ -42,9 +42,20 @@ def recorder(upstream: str, key: str, out: Path, *args: str, start_s: float = 30
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     command = [
-        sys.executable, "-m", "mock_server", "record", "--upstream", f"{upstream}/v1", "--api-key", key,
-        "--out", str(out), "--port", str(port), *args,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "mock_server",
+        "record",
+        "--upstream",
+        f"{upstream}/v1",
+        "--api-key",
+        key,
+        "--out",
+        str(out),
+        "--port",
+        str(port),
+        *args,
+    ]
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(command, cwd=str(ROOT), env=env, stdout=log, stderr=subprocess.STDOUT)
         rec = Recorder(f"http://127.0.0.1:{port}/v1", out, proc)

@@ -96,8 +96,11 @@ def _run(base: str, key: str, script: list[Step], fault_header: bool) -> list[An
         if step.continues is not None:
             conversation = answers[step.continues].events[0]["conversation_id"]
         headers = {"X-Mock-Fault": step.fault} if step.fault and fault_header else None
-        answers.append(chat(base, key, step.query, streaming=step.streaming, conversation_id=conversation,
-                            headers=headers))  # fmt: skip
+        answers.append(
+            chat(
+                base, key, step.query, streaming=step.streaming, conversation_id=conversation, headers=headers
+            )
+        )
     return answers
 
 
@@ -160,8 +163,9 @@ def test_every_exchange_is_recorded_as_a_file_a_person_reads(session: Session) -
 def test_the_recording_holds_what_the_client_saw(session: Session) -> None:
     """The recorded events are the relayed ones, in order (the file URL without its signature)."""
     for app, script in SCRIPTS.items():
-        for step, answer, path in zip(script, session.recorded[app], layout.exchange_files(session.dirs[app]),
-                                      strict=True):  # fmt: skip
+        for step, answer, path in zip(
+            script, session.recorded[app], layout.exchange_files(session.dirs[app]), strict=True
+        ):
             response = yaml.safe_load(path.read_text(encoding="utf-8"))["response"]
             assert response["status"] == answer.status, (app, step.query)
             if answer.frames:
@@ -206,8 +210,10 @@ def test_the_replay_keeps_the_recorded_timing(session: Session) -> None:
             span_before = before.frames[-1][0] - before.frames[0][0]
             span_after = after.frames[-1][0] - after.frames[0][0]
             assert span_after >= 0.7 * span_before, (app, step.query)  # paced, not all at once
-    print(f"replay timing drift over {len(drift)} events: median {statistics.median(drift) * 1000:.1f} ms, "
-          f"max {max(drift, key=abs) * 1000:.1f} ms")  # fmt: skip
+    print(
+        f"replay timing drift over {len(drift)} events: median {statistics.median(drift) * 1000:.1f} ms, "
+        f"max {max(drift, key=abs) * 1000:.1f} ms"
+    )
 
 
 def test_recorded_failures_replay_as_recorded(session: Session) -> None:

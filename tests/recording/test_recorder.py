@@ -71,9 +71,13 @@ def test_no_credential_lands_in_a_recording(upstream: Served, tmp_path: Path) ->
             poster = chat(rec.url, key, "Show me the Die Hard poster", user=secrets["user"], headers=sneaky)
             assert poster.status == 200 and "message_file" in poster.types
         answer = chat(
-            rec.url, KEY, "What is on this poster?", user=secrets["user"], headers=sneaky,
+            rec.url,
+            KEY,
+            "What is on this poster?",
+            user=secrets["user"],
+            headers=sneaky,
             files=[{"type": "image", "transfer_method": "remote_url", "url": remote}],
-        )  # fmt: skip
+        )
         assert answer.status == 200
         refused = chat(rec.url, secrets["other key"], "hello", user=secrets["user"])
         assert refused.status == 401  # another key is sent upstream as it came, and judged there
@@ -124,9 +128,11 @@ def test_the_recorder_is_transparent(upstream: Served, tmp_path: Path) -> None:
                     assert proxied.headers.get(name) == value, (path, name)
         with open(ROOT / "fixtures" / "apps" / "files" / "die-hard-poster.png", "rb") as poster:
             upload = requests.post(
-                f"{rec.url}/files/upload", headers=headers, files={"file": ("p.png", poster, "image/png")},
+                f"{rec.url}/files/upload",
+                headers=headers,
+                files={"file": ("p.png", poster, "image/png")},
                 data={"user": "u"},
-            )  # fmt: skip
+            )
         assert upload.status_code == 201
         local = {"type": "image", "transfer_method": "local_file", "upload_file_id": upload.json()["id"]}
         attached = chat(rec.url, KEY, "What is on it?", user="u", streaming=False, files=[local])
