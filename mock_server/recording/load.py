@@ -253,7 +253,8 @@ def _exchange(
         if path is None or not path.is_file():
             notes.append(f"files.{file_id}: no such file in the recording; its event keeps the recorded URL")
             continue
-        files[str(file_id)] = RecordedFile(path, str(record.get("mime_type") or "application/octet-stream"))
+        mime = str(record.get("mime_type") or "application/octet-stream")
+        files[str(file_id)] = RecordedFile(path, mime, str(record.get("name") or path.name))
     headers = response.get("headers") or {}
     turn = doc.get("turn")
     exchange = Exchange(

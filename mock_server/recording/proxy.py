@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import json
 import mimetypes
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import requests
 
@@ -274,12 +275,35 @@ class RecordingProxy:
                     if len(data) > limit:
                         return None, f"file {file_id}: over {limit} bytes, not kept"
                 mime = resp.headers.get("Content-Type", "application/octet-stream").split(";")[0].strip()
+                shown = file_name(resp.headers.get("Content-Disposition", ""), url)
         except requests.RequestException as exc:
             return None, f"file {file_id}: not fetched: {type(exc).__name__}"
         extension = mimetypes.guess_extension(mime) or ""
         name = f"{layout.slug(file_id, 60)}{extension}"
         layout.write_atomic(self.settings.out / layout.FILES / name, data)
-        return {"path": f"{layout.FILES}/{name}", "mime_type": mime, "size": len(data)}, None
+        record = {
+            "path": f"{layout.FILES}/{name}",
+            "name": shown or name,
+            "mime_type": mime,
+            "size": len(data),
+        }
+        return record, None
+
+
+def file_name(disposition: str, url: str) -> str | None:
+    """A file's name as its answer names it: Content-Disposition's `filename*`/`filename`, else the
+    URL's last segment when it has an extension (Dify's tool files: /files/tools/<id>.png)."""
+    found = re.search(r"filename\*\s*=\s*(?:UTF-8'')?([^;]+)", disposition, re.IGNORECASE) or re.search(
+        r'filename\s*=\s*"?([^";]+)"?', disposition, re.IGNORECASE
+    )
+    if found:
+        name = unquote(found.group(1).strip())
+    else:
+        name = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+        if "." not in name:
+            return None
+    name = name.replace("/", "_").replace("\\", "_").strip()
+    return name[:200] or None
 
 
 @dataclass

@@ -69,6 +69,7 @@ class RecordedFile:
 
     path: Path
     mime_type: str
+    name: str  # as the answer named it (else the recorded file's)
 
 
 @dataclass
@@ -89,10 +90,17 @@ class Exchange:
     end: str = "complete"  # complete | disconnected | cut | client_closed
     elapsed: float = 0.0
     files: dict[str, RecordedFile] = field(default_factory=dict)  # message_file id -> bytes
+    _ids: RecordedIds | None = field(default=None, repr=False, compare=False)
 
     @property
     def key(self) -> str:
         return match_key(self.query)
+
+    def ids(self) -> RecordedIds:
+        """The ids its answer names (found on first use, then kept: every replay maps the same)."""
+        if self._ids is None:
+            self._ids = recorded_ids(self)
+        return self._ids
 
 
 @dataclass
@@ -239,52 +247,79 @@ def _recorded_error(exchange: Exchange) -> ApiError:
     return ApiError(exchange.status, message, body.get("code"), headers=headers, extra=extra)
 
 
-class _IdMap:
-    """The recorded answer's ids and times, as this answer's."""
+@dataclass(frozen=True)
+class RecordedIds:
+    """What an exchange's answer names, found once per exchange: the head ids (task, message,
+    conversation), the other ids of the answer, the end user's ids and names, its first time."""
 
-    def __init__(self, exchange: Exchange, req: ReplayRequest) -> None:
-        self.req = req
-        first = exchange.events[0][1] if exchange.events else exchange.body
-        first = first if isinstance(first, dict) else {}
-        message_id = req.head["message_id"]
-        self.ids: dict[str, str] = {}
-        for name in ("task_id", "message_id", "conversation_id"):
-            if isinstance(first.get(name), str):
-                self.ids[first[name]] = req.head[name]
-        if exchange.conversation:
-            self.ids.setdefault(exchange.conversation, req.head["conversation_id"])
-        self.users: dict[str, str] = {}
-        self.end_users: dict[str, str] = {}
-        for _, event in exchange.events:
-            self._collect(event)
-        if isinstance(exchange.body, dict):
-            self._collect(exchange.body)
-        self.message_id = message_id
-        recorded_time = first.get("created_at")
-        self.shift = req.created_at - recorded_time if isinstance(recorded_time, int) else 0
+    head: dict[str, str]  # recorded id -> task_id | message_id | conversation_id
+    answer: list[str]  # the other ids the answer made (in order of appearance)
+    end_users: set[str]
+    users: set[str]
+    created_at: int | None
 
-    def _collect(self, node: Any, key: str = "") -> None:
+
+def recorded_ids(exchange: Exchange) -> RecordedIds:
+    first = exchange.events[0][1] if exchange.events else exchange.body
+    first = first if isinstance(first, dict) else {}
+    head = {
+        first[n]: n for n in ("task_id", "message_id", "conversation_id") if isinstance(first.get(n), str)
+    }
+    if exchange.conversation:
+        head.setdefault(exchange.conversation, "conversation_id")
+    answer: dict[str, None] = {}
+    end_users: set[str] = set()
+    users: set[str] = set()
+
+    def collect(node: Any, key: str = "") -> None:
         if isinstance(node, dict):
             created_by = node.get("created_by")
             if isinstance(created_by, dict):
                 if isinstance(created_by.get("id"), str):
-                    self.end_users[created_by["id"]] = self.req.end_user_id
+                    end_users.add(created_by["id"])
                 if isinstance(created_by.get("user"), str):
-                    self.users[created_by["user"]] = self.req.user
+                    users.add(created_by["user"])
             if isinstance(node.get("sys.user_id"), str):
-                self.users[node["sys.user_id"]] = self.req.user
+                users.add(node["sys.user_id"])
             for k, v in node.items():
-                self._collect(v, k)
+                collect(v, k)
         elif isinstance(node, list):
             for v in node:
-                self._collect(v, key if key == "message_files" else "")
+                collect(v, key if key == "message_files" else "")
         elif (
             isinstance(node, str)
             and (key in ANSWER_ID_KEYS or key == "message_files")
             and UUID_TEXT.match(node)
-            and node not in self.ids
         ):
-            self.ids[node] = str(uuid.uuid5(REPLAY_NAMESPACE, f"{self.req.head['message_id']}/{node}"))
+            answer[node] = None
+
+    for _, event in exchange.events:
+        collect(event)
+    if isinstance(exchange.body, dict):
+        collect(exchange.body)
+    created_at = first.get("created_at")
+    return RecordedIds(
+        head=head,
+        answer=[i for i in answer if i not in head and i not in end_users],
+        end_users=end_users,
+        users=users,
+        created_at=created_at if isinstance(created_at, int) and not isinstance(created_at, bool) else None,
+    )
+
+
+class _IdMap:
+    """The recorded answer's ids and times, as this answer's."""
+
+    def __init__(self, exchange: Exchange, req: ReplayRequest) -> None:
+        found = exchange.ids()
+        message_id = req.head["message_id"]
+        self.ids = {old: req.head[name] for old, name in found.head.items()}
+        for old in found.answer:
+            self.ids[old] = str(uuid.uuid5(REPLAY_NAMESPACE, f"{message_id}/{old}"))
+        # `created_by.id` is the end user's: checked before the answer's ids
+        self.end_users = dict.fromkeys(found.end_users, req.end_user_id)
+        self.users = dict.fromkeys(found.users, req.user)
+        self.shift = req.created_at - found.created_at if found.created_at is not None else 0
 
     def remap(self, node: Any, key: str = "") -> Any:
         if isinstance(node, dict):
@@ -415,10 +450,9 @@ class _StreamReplay:
             recorded = self.exchange.files.get(recorded_ids.get(event.get("id", ""), ""))
             if recorded is None:
                 continue
-            name = recorded.path.name
             afile = AssistantFile(
                 id=str(event["id"]),
-                filename=name,
+                filename=recorded.name,
                 type=str(event.get("type", "image")),
                 mime_type=recorded.mime_type,
                 data=recorded.path.read_bytes(),

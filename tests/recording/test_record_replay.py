@@ -87,6 +87,7 @@ class Session:
     poster: bytes = b""
     replayed_poster: bytes = b""
     suite: dict[str, Any] = field(default_factory=dict)
+    histories: dict[str, list[Any]] = field(default_factory=dict)  # app -> [upstream's, replay's] history
 
 
 def _run(base: str, key: str, script: list[Step], fault_header: bool) -> list[Answer]:
@@ -104,6 +105,21 @@ def _run(base: str, key: str, script: list[Step], fault_header: bool) -> list[An
     return answers
 
 
+def _history(base: str, key: str, answers: list[Answer]) -> list[Any]:
+    """GET /messages of each conversation the answers started (what a UI rebuilds a chat from)."""
+    out = []
+    for answer in answers:
+        first = answer.events[0] if answer.events else answer.body or {}
+        if answer.status == 200 and "conversation_id" in first and not answer.broken:
+            resp = requests.get(
+                f"{base}/messages",
+                headers={"Authorization": f"Bearer {key}"},
+                params={"user": "rec-user", "conversation_id": first["conversation_id"]},
+            )
+            out.append(resp.json())
+    return out
+
+
 def _file_url(answer: Answer) -> str:
     return next(e["url"] for e in answer.events if e.get("event") == "message_file")
 
@@ -115,6 +131,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
     recorded: dict[str, list[Answer]] = {}
     docs: dict[tuple[str, str], Any] = {}
     poster = b""
+    histories: dict[str, list[Any]] = {}
     with served_mock(*UPSTREAM_PACING) as upstream:
         for app, key in APP_KEYS.items():
             for path in APP_PATHS:
@@ -124,16 +141,17 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
                 recorded[app] = _run(rec.url, f"app-recorded-{app}", SCRIPTS[app], fault_header=True)
                 if app == "chat":  # the file answer's URL, as the client got it (the upstream's)
                     poster = requests.get(_file_url(recorded["chat"][3])).content
+            histories[app] = [_history(f"{upstream.url}/v1", key, recorded[app])]
             assert rec.proc.returncode == 0, rec.output
-        session = Session(
-            dirs, {app: f"app-recorded-{app}" for app in APP_KEYS}, recorded, upstream_docs=docs
-        )
+        keys = {app: f"app-recorded-{app}" for app in APP_KEYS}
+        session = Session(dirs, keys, recorded, upstream_docs=docs, histories=histories)
         session.poster = poster
     app_dirs = [arg for app in APP_KEYS for arg in ("--app-dir", str(dirs[app]))]
     with served_mock(*app_dirs, "--replay-speed", "1", "--ping-interval", "5") as replay:
         base = f"{replay.url}/v1"
         for app in APP_KEYS:
             session.replayed[app] = _run(base, session.keys[app], SCRIPTS[app], fault_header=False)
+            session.histories[app].append(_history(base, session.keys[app], session.replayed[app]))
             for path in APP_PATHS:
                 resp = requests.get(f"{base}{path}", headers={"Authorization": f"Bearer {session.keys[app]}"})
                 session.replay_docs[(app, path)] = resp.json()
@@ -247,3 +265,29 @@ def test_the_conformance_suite_passes_the_replaying_mock(session: Session) -> No
     doc = session.suite
     assert doc["exit_code"] == 0 and not failed_checks(doc), doc["output"]
     assert any(r["outcome"] == "passed" and r["check"].startswith("streaming.") for r in doc["results"])
+
+
+def without_file_names(page: dict[str, Any]) -> dict[str, Any]:
+    """A history page without the names of the files answers made: no event carries one, and the
+    mock's signed previews do not say it (SPEC_NOTES R4); the recording names them by their id."""
+    for message in page["data"]:
+        for made in message["message_files"]:
+            if made["belongs_to"] == "assistant":
+                made["filename"] = "<name>"
+    return page
+
+
+def test_the_replayed_history_is_the_recorded_apps(session: Session) -> None:
+    """GET /messages after the replay shows what it showed after the recording: the answers (the
+    moderated one replaced), the agent's thoughts, the files the answers made."""
+    for app, (before, after) in session.histories.items():
+        assert len(after) == len(before) > 0
+        for page_before, page_after in zip(before, after, strict=True):
+            assert normalized(without_file_names(page_after)) == normalized(
+                without_file_names(page_before)
+            ), app
+    agent_poster = session.histories["agent"][1][0]["data"][0]
+    assert (
+        len(agent_poster["agent_thoughts"]) == 3
+        and agent_poster["message_files"][0]["belongs_to"] == "assistant"
+    )

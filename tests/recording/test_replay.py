@@ -21,7 +21,7 @@ from werkzeug.serving import make_server
 
 from mock_server import create_app
 from mock_server.apps import AppError
-from mock_server.cli import check_inputs, main
+from mock_server.cli import check_inputs, describe_keys, main
 from mock_server.config import MockConfig
 from mock_server.recording import layout
 from tests.mock.conftest import events
@@ -389,3 +389,25 @@ def test_the_recording_format_round_trips_as_yaml(tmp_path: Path, upstream: Any)
     doc = yaml.safe_load(text)
     assert list(doc) == ["request", "conversation", "turn", "response"]
     assert text.index("request:") < text.index("response:") and "\n  events:\n" in text
+
+
+def test_a_recording_serves_under_another_key_and_keeps_events_it_does_not_know(
+    tmp_path: Path, upstream: Any
+) -> None:
+    """`--app KEY=DIR` binds a key of one's own; an event type the contract does not know (legal:
+    ChatUnknownEvent) is replayed where it was recorded, as the real app sent it."""
+    exchange = recorded_exchange(upstream, "hello")
+    newer = {**exchange["response"]["events"][0]["data"], "event": "reasoning_summary", "text": "Hm."}
+    exchange["response"]["events"].insert(1, {"at": 0.12, "data": newer})
+    directory = write_recording(tmp_path / "rec", [exchange], upstream)
+    config = MockConfig(api_keys=["only-this-key"], app_bindings={"my-ui-key": str(directory)})
+    assert (
+        describe_keys(config)
+        == "only-this-key=chat(chat),my-ui-key=recorded/rec(chat),app-recorded-rec=recorded/rec(chat)"
+    )
+    client = create_app(config).test_client()
+    payload = {"inputs": INPUTS, "query": "hello", "user": "u1", "response_mode": "streaming"}
+    for key in ("my-ui-key", KEY):
+        resp = client.post("/v1/chat-messages", json=payload, headers={"Authorization": f"Bearer {key}"})
+        kinds = [e["event"] for e in events(resp)]
+        assert kinds[:3] == ["message", "reasoning_summary", "message"] and kinds[-1] == "message_end"
