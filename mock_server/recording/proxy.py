@@ -20,9 +20,11 @@ other Authorization is sent unchanged (the upstream judges it). No request heade
 
 from __future__ import annotations
 
+import contextlib
 import json
 import mimetypes
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -135,9 +137,9 @@ class RecordingProxy:
         )
         if exchange is not None:
             exchange.answer(resp)
-        return self._relay(resp, exchange)
+        return self._relay(resp, exchange, environ.get("werkzeug.socket"))
 
-    def _relay(self, resp: requests.Response, exchange: _Exchange | None) -> Iterator[bytes]:
+    def _relay(self, resp: requests.Response, exchange: _Exchange | None, client: Any) -> Iterator[bytes]:
         end, note = "complete", None
         try:
             while True:
@@ -145,7 +147,11 @@ class RecordingProxy:
                     chunk = resp.raw.read1(CHUNK, decode_content=False)
                 except Exception as exc:  # the upstream dropped the connection, or went silent too long
                     end, note = "disconnected", f"the upstream's answer broke off: {type(exc).__name__}"
-                    raise
+                    if client is None:
+                        raise  # the server closes a connection whose body raised
+                    with contextlib.suppress(OSError):  # so does the client's, as the upstream's did
+                        client.shutdown(socket.SHUT_RDWR)
+                    return
                 if not chunk:
                     break
                 if exchange is not None:

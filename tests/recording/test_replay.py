@@ -411,3 +411,10 @@ def test_a_recording_serves_under_another_key_and_keeps_events_it_does_not_know(
         resp = client.post("/v1/chat-messages", json=payload, headers={"Authorization": f"Bearer {key}"})
         kinds = [e["event"] for e in events(resp)]
         assert kinds[:3] == ["message", "reasoning_summary", "message"] and kinds[-1] == "message_end"
+
+
+def test_recorded_apps_are_todays(tmp_path: Path, upstream: Any) -> None:
+    """The 2023 API had no app modes (B10): a recording is not served there."""
+    directory = write_recording(tmp_path / "rec", [recorded_exchange(upstream, "hello")], upstream)
+    with pytest.raises(AppError, match="current era only"):
+        create_app({"app_dirs": [str(directory)], "era": "2023"})
