@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="chat-mock",
         description="Serve a stateful, streaming mock of the Chat App, conversational and chat completions "
-        "APIs, driven by openapi.yaml.",
+        "APIs, driven by openapi.yaml. To record a real app and serve it offline: chat-mock record --help.",
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=5001)

@@ -173,6 +173,8 @@ def test_the_cli_reports_refused_exchanges_and_refuses_an_app_it_cannot_serve(
     assert (
         "chat-mock: error: --app-dir" in err and "app.yaml: parameters.opening_statement: is required" in err
     )
+    assert main(["--app-dir", str(directory), "--replay-speed", "nan", "--port", "1"]) == 2
+    assert "replay_speed must be within 0..1000" in capsys.readouterr().err
     with pytest.raises(AppError, match="app.mode"):
         create_app(
             {
