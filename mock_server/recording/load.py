@@ -268,6 +268,7 @@ def _exchange(
         headers={str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {},
         body=response.get("body"),
         events=events,
+        streamed=status == 200 and raw_events is not None,
         end=end,
         elapsed=float(elapsed),
         files=files,

@@ -87,6 +87,7 @@ class Exchange:
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None  # a blocking answer or an error body
     events: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    streamed: bool = False  # answered as a stream (its events, possibly none), not a JSON body
     end: str = "complete"  # complete | disconnected | cut | client_closed
     elapsed: float = 0.0
     files: dict[str, RecordedFile] = field(default_factory=dict)  # message_file id -> bytes
@@ -216,7 +217,7 @@ class Replay:
             self.wait(exchange.elapsed, req)
             raise _recorded_error(exchange)
         ids = _IdMap(exchange, req)
-        if not exchange.events:  # a blocking recording
+        if not exchange.streamed:  # a blocking recording
             body = exchange.body if isinstance(exchange.body, dict) else {}
             answer = str(body.get("answer", ""))
             reply = _plain_reply(answer, req.pieces)
