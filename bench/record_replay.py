@@ -55,9 +55,15 @@ def start(args: list[str], port: int, log: Any) -> subprocess.Popen:
         if proc.poll() is not None:
             raise SystemExit(f"{args[:2]} exited")
         with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                time.sleep(0.3)
-                return proc
+            listening = probe.connect_ex(("127.0.0.1", port)) == 0
+        if listening and args[0] == "record":
+            return proc
+        if listening:  # gunicorn listens before its worker has built the app: wait for the app
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/_mock/health", timeout=2).status_code == 200:
+                    return proc
+            except requests.RequestException:
+                pass
         time.sleep(0.05)
     raise SystemExit(f"{args[:2]} did not listen")
 
@@ -129,11 +135,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryFile() as log:
         out = Path(tmp) / "bench-app"
         up_port, rec_port, rep_port = free_port(), free_port(), free_port()
+        began = time.monotonic()
         upstream = start(
             ["--port", str(up_port), "--ttft-ms", "150", "--token-interval-ms", "20", "--jitter-ms", "0"],
             up_port,
             log,
         )
+        upstream_ready = time.monotonic() - began
         direct_base = f"http://127.0.0.1:{up_port}/v1"
         rec = start(
             [
@@ -187,7 +195,15 @@ def main() -> None:
         print(f"recording: {len(files) - 1} exchanges, {size / 1024:.0f} KiB of YAML")
         first_stream = sorted((out / "exchanges").glob("*.yaml"))[0]
         recorded_at = [e["at"] for e in yaml.safe_load(first_stream.read_text())["response"]["events"]]
+        began = time.monotonic()
         replay = start(["--port", str(rep_port), "--app-dir", str(out), "--replay-speed", "1"], rep_port, log)
+        exchanges = sorted((out / "exchanges").glob("*.yaml"))
+        events = sum(len(yaml.safe_load(p.read_text())["response"].get("events") or []) for p in exchanges)
+        ready = time.monotonic() - began
+        print(
+            f"replaying mock ready in {ready:.1f} s (the upstream mock: {upstream_ready:.1f} s); "
+            f"it checks the {len(exchanges)} exchanges and {events} events at each start"
+        )
         rep_base = f"http://127.0.0.1:{rep_port}/v1"
         try:
             cold = stream(rep_base, "app-recorded-bench-app", "cold")

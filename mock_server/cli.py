@@ -224,7 +224,7 @@ def describe_keys(cfg: MockConfig) -> str:
 
     fixtures_dir = cfg.fixtures_path()
     canned = load_apps(fixtures_dir, load_fixtures(fixtures_dir).raw_app)
-    recorded = recorded_for(cfg, Contract(cfg.contract_file(), cfg.era), canned)
+    recorded = recorded_for(cfg, Contract(cfg.contract_file(), cfg.era), canned, exchanges=False)
     apps = Apps(canned + recorded.apps, recorded.bindings)
     described = []
     for key in cfg.accepted_keys(apps.keys, [a.key for a in recorded.apps]):

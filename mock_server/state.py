@@ -214,7 +214,9 @@ def build_state(config: MockConfig) -> MockState:
     return state
 
 
-def recorded_for(config: MockConfig, contract: Contract, canned: list[Any]) -> RecordedApps:
+def recorded_for(
+    config: MockConfig, contract: Contract, canned: list[Any], exchanges: bool = True
+) -> RecordedApps:
     """The recorded apps of `--app-dir` and `--app KEY=DIR` (mock_server/recording); AppError when
     one cannot be served. Eras without app modes (2023) have none."""
     names = {a.name for a in canned}
@@ -223,7 +225,13 @@ def recorded_for(config: MockConfig, contract: Contract, canned: list[Any]) -> R
             raise AppError(f"--app-dir: recorded apps are served in the current era only, not {config.era}")
         return RecordedApps(bindings=dict(config.app_bindings))
     return recorded_apps(
-        config.app_dirs, config.app_bindings, names, contract, config.replay_speed, config.replay_fallback
+        config.app_dirs,
+        config.app_bindings,
+        names,
+        contract,
+        config.replay_speed,
+        config.replay_fallback,
+        exchanges,
     )
 
 

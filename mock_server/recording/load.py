@@ -51,9 +51,11 @@ def recorded_apps(
     contract: Contract,
     speed: float = 1.0,
     fallback: str | None = None,
+    exchanges: bool = True,
 ) -> RecordedApps:
     """The apps of `app_dirs` and of the directories `bindings` name (AppError when one cannot be
-    served); `app_names` are the names already taken (fixtures/apps)."""
+    served); `app_names` are the names already taken (fixtures/apps). Without `exchanges`, only
+    the apps' documents are read (what a start-up line names)."""
     out = RecordedApps(bindings=dict(bindings))
     directories = list(app_dirs)
     for value in bindings.values():
@@ -67,7 +69,7 @@ def recorded_apps(
         directory = Path(raw).resolve()
         if directory in loaded:
             continue
-        app, problems = load_recording(directory, contract, vocabulary, speed, fallback)
+        app, problems = load_recording(directory, contract, vocabulary, speed, fallback, exchanges)
         if app.name in taken:
             raise AppError(
                 f"--app-dir {raw}: an app named {app.name!r} is already served (rename the directory)"
@@ -93,6 +95,7 @@ def load_recording(
     vocabulary: StreamVocabulary,
     speed: float = 1.0,
     fallback: str | None = None,
+    exchanges: bool = True,
 ) -> tuple[App, list[str]]:
     """The App a recording directory serves, and the problems of the exchanges left out."""
     where = f"--app-dir {directory}: {layout.APP_FILE}"
@@ -126,9 +129,9 @@ def load_recording(
     if rule not in FALLBACKS:
         raise AppError(f"{where}: replay.fallback must be one of {list(FALLBACKS)}, got {rule!r}")
     answer = replay.get("answer")
-    exchanges, problems = load_exchanges(directory, contract, vocabulary, mode)
+    loaded, problems = load_exchanges(directory, contract, vocabulary, mode) if exchanges else ([], [])
     recording = Replay(
-        exchanges,
+        loaded,
         vocabulary,
         mode,
         speed,
