@@ -53,6 +53,9 @@ class App:
     replies: dict[str, dict[str, Any]] = field(default_factory=dict)  # match_key(query) -> reply
     default: bool = False
     raw: dict[str, Any] = field(default_factory=dict)
+    # A recorded app (`--app-dir`): its answers come from its recording (a recording.replay.Replay),
+    # not from the canned replies; None for the apps of fixtures/apps.
+    recording: Any = None
 
     @property
     def tts_autoplay(self) -> bool:

@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="chat-mock",
         description="Serve a stateful, streaming mock of the Chat App, conversational and chat completions "
-        "APIs, driven by openapi.yaml.",
+        "APIs, driven by openapi.yaml. To record a real app and serve it offline: chat-mock record --help.",
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=5001)
@@ -41,7 +41,26 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         dest="app_bindings",
         metavar="KEY=NAME",
-        help="also accept KEY, served as the app fixtures/apps/NAME.yaml (repeatable)",
+        help="also accept KEY, served as the app fixtures/apps/NAME.yaml, or as the recorded app of "
+        "directory NAME (repeatable)",
+    )
+    p.add_argument(
+        "--app-dir",
+        action="append",
+        dest="app_dirs",
+        metavar="DIR",
+        help="serve the app recorded into DIR by `chat-mock record`, under its app.yaml's key (repeatable)",
+    )
+    p.add_argument(
+        "--replay-speed",
+        type=float,
+        default=1.0,
+        help="recorded apps' timing: 1 as recorded (default), 2 twice as fast, 0 no waits",
+    )
+    p.add_argument(
+        "--replay-fallback",
+        choices=["nearest", "answer", "error"],
+        help="what recorded apps answer to a query nobody recorded (default: their replay.fallback)",
     )
     p.add_argument(
         "--store", metavar="PATH", help="SQLite file to keep state in (default: a private temp file)"
@@ -115,6 +134,9 @@ def config_from_args(args: argparse.Namespace) -> MockConfig:
         admin_token=_admin_token(args),
         era=args.era,
         body_timeout_s=args.body_timeout,
+        app_dirs=args.app_dirs or [],
+        replay_speed=args.replay_speed,
+        replay_fallback=args.replay_fallback,
     )
 
 
@@ -164,6 +186,7 @@ def check_inputs(cfg: MockConfig) -> str | None:
     from mock_server.contract import Contract
     from mock_server.fixtures import FixtureError, load_fixtures, validated_users
     from mock_server.replies import StreamVocabulary
+    from mock_server.state import recorded_for
 
     contract_file, fixtures_dir = cfg.contract_file(), cfg.fixtures_path()
     if not contract_file.is_file():
@@ -185,7 +208,11 @@ def check_inputs(cfg: MockConfig) -> str | None:
             fixtures.parameters.get("opening_statement"),
             "users.yaml: users",
         )
-        apps = Apps(load_apps(fixtures_dir, fixtures.raw_app), cfg.app_bindings)
+        canned = load_apps(fixtures_dir, fixtures.raw_app)
+        recorded = recorded_for(cfg, contract, canned)
+        for problem in recorded.problems:  # an exchange the contract refuses is reported, not served
+            print(f"chat-mock: warning: {problem}", file=sys.stderr, flush=True)
+        apps = Apps(canned + recorded.apps, recorded.bindings)
         vocabulary = StreamVocabulary(contract.doc)
         problems = [p for p in map(vocabulary.problem, apps.apps) if p]
         if problems:
@@ -202,12 +229,16 @@ def check_inputs(cfg: MockConfig) -> str | None:
 def describe_keys(cfg: MockConfig) -> str:
     """The accepted keys with the app each one is, e.g. `app-mock-agent-key=agent(agent-chat)`."""
     from mock_server.apps import Apps, load_apps
+    from mock_server.contract import Contract
     from mock_server.fixtures import load_fixtures
+    from mock_server.state import recorded_for
 
     fixtures_dir = cfg.fixtures_path()
-    apps = Apps(load_apps(fixtures_dir, load_fixtures(fixtures_dir).raw_app), cfg.app_bindings)
+    canned = load_apps(fixtures_dir, load_fixtures(fixtures_dir).raw_app)
+    recorded = recorded_for(cfg, Contract(cfg.contract_file(), cfg.era), canned, exchanges=False)
+    apps = Apps(canned + recorded.apps, recorded.bindings)
     described = []
-    for key in cfg.accepted_keys(apps.keys):
+    for key in cfg.accepted_keys(apps.keys, [a.key for a in recorded.apps]):
         app = apps.for_key(key)
         described.append(f"{key}={app.name}({app.mode})")
     return ",".join(described)
@@ -222,6 +253,11 @@ def _exit_on_sigterm(signum: int, frame: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["record"]:  # `chat-mock record ...`: the recording proxy (mock_server/recording)
+        from mock_server.recording.command import main as record
+
+        return record(argv[1:])
     args = build_parser().parse_args(argv)
     cfg = config_from_args(args)
     problem = cfg.problem() or check_inputs(cfg)

@@ -20,6 +20,7 @@ CONFIG_BOUNDS: dict[str, tuple[float, float]] = {
     "journal_size": (0, 10_000_000),
     "max_upload_mb": (1, 4_096),
     "body_timeout_s": (0, 3_600),
+    "replay_speed": (0, 1_000),
 }
 
 
@@ -55,6 +56,11 @@ class MockConfig:
     # The key signing file links (/files/<id>/file-preview); None: a random one per app. chat-mock
     # makes one per start before gunicorn forks, so every worker of a start signs alike. Never shown.
     link_key: str | None = field(default=None, repr=False)
+    # Recorded apps (`--app-dir`, mock_server/recording/), each served under its own key; a value of
+    # app_bindings may be a recording directory too (`--app KEY=DIR`).
+    app_dirs: list[str] = field(default_factory=list)
+    replay_speed: float = 1.0  # their timing: 1 as recorded, 2 twice as fast, 0 no waits
+    replay_fallback: str | None = None  # nearest | answer | error: overrides each recording's own
 
     @classmethod
     def coerce(cls, value: MockConfig | dict[str, Any] | None) -> MockConfig:
@@ -85,10 +91,12 @@ class MockConfig:
                 return f"{name} must be within {low}..{high}, got {value!r}"
         return None
 
-    def accepted_keys(self, app_keys: list[str]) -> list[str]:
-        """The keys to accept: those given (else the apps' own `app_keys`), plus the `--app` keys."""
+    def accepted_keys(self, app_keys: list[str], recorded_keys: list[str] | None = None) -> list[str]:
+        """The keys to accept: those given (else the apps' own `app_keys`), plus the `--app` keys and
+        the recorded apps' keys."""
         keys = list(self.api_keys or app_keys)
-        return keys + [k for k in self.app_bindings if k not in keys]
+        keys += [k for k in self.app_bindings if k not in keys]
+        return keys + [k for k in recorded_keys or [] if k not in keys]
 
     @property
     def primary_key(self) -> str:

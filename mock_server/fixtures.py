@@ -132,6 +132,10 @@ def _check(contract: Contract, schema_name: str, instance: Any, where: str, give
     raise FixtureError(path, f"{error.message} (not a valid {schema_name})")
 
 
+# The check of POST /_mock/fixtures, for other documents the mock loads (recorded apps).
+check_component = _check
+
+
 def users_document(doc: Any) -> list[Any]:
     """The `users` list of a document posted to /_mock/fixtures: an object with a `users` list."""
     if not isinstance(doc, dict):

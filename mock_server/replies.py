@@ -82,10 +82,12 @@ class Piece(NamedTuple):
 
 @dataclass(frozen=True)
 class Event:
-    """A whole event between the pieces; `replace` (message_replace) sets the answer so far."""
+    """A whole event between the pieces; `replace` (message_replace) sets the answer so far; `text`:
+    the event is itself a piece of the answer, sent as it is (a recorded piece)."""
 
     payload: dict[str, Any]
     replace: str | None = None
+    text: str | None = None
 
 
 @dataclass
@@ -125,6 +127,14 @@ class Reply:
     agent_thoughts: list[dict[str, Any]] = field(default_factory=list)
     files: list[AssistantFile] = field(default_factory=list)
     piece_fields: dict[str, Any] = field(default_factory=dict)  # what every piece event carries besides
+    # A reply that replays a recording (mock_server/recording/replay.py) brings its own timing and end:
+    schedule: list[float] | None = None  # when each item is due (s from the request); None: the pacing's
+    # (answer so far, stopped) -> the terminal and trailing events (dicts, and streaming.Wait marks
+    # for their timing); None: the mock's own message_end
+    ending: Callable[[str, bool], list[Any] | None] | None = None
+    metadata: dict[str, Any] | None = None  # the blocking answer's and message_end's metadata, as recorded
+    delay_s: float = 0.0  # how long a blocking answer takes to come
+    fault: dict[str, Any] = field(default_factory=dict)  # what a recorded stream suffered (a cut connection)
 
     def outcome_for(self, answer_so_far: str) -> dict[str, Any]:
         """What history keeps of an answer cut short (stopped, or a fault): the agent's last thought,

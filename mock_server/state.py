@@ -24,6 +24,7 @@ from mock_server.contract import Contract, Operation
 from mock_server.engine import Engine
 from mock_server.fixtures import FixtureError, Fixtures, load_fixtures, users_document, validated_users
 from mock_server.journal import Journal
+from mock_server.recording.load import RecordedApps, is_directory_binding, recorded_apps
 from mock_server.replies import StreamVocabulary
 from mock_server.streaming import StopWatcher
 
@@ -183,10 +184,10 @@ def _refuse_stored_ids(conn: sqlite3.Connection, users: list[dict[str, Any]]) ->
 def build_state(config: MockConfig) -> MockState:
     contract = Contract(config.contract_file(), config.era)
     fixtures = load_fixtures(config.fixtures_path())
-    apps = Apps(
-        load_apps(config.fixtures_path(), fixtures.raw_app), config.app_bindings, _has_modes(contract)
-    )
-    config.api_keys = config.accepted_keys(apps.keys)
+    canned = load_apps(config.fixtures_path(), fixtures.raw_app)
+    recorded = recorded_for(config, contract, canned)
+    apps = Apps(canned + recorded.apps, recorded.bindings, _has_modes(contract))
+    config.api_keys = config.accepted_keys(apps.keys, [a.key for a in recorded.apps])
     db_path = config.store
     temp_store = not db_path
     if not db_path:  # removed when the app is collected, or at exit (see create_app)
@@ -214,6 +215,27 @@ def build_state(config: MockConfig) -> MockState:
     state.journal = Journal(state.pool, config.journal_size)
     state.seed_once()
     return state
+
+
+def recorded_for(
+    config: MockConfig, contract: Contract, canned: list[Any], exchanges: bool = True
+) -> RecordedApps:
+    """The recorded apps of `--app-dir` and `--app KEY=DIR` (mock_server/recording); AppError when
+    one cannot be served. Eras without app modes (2023) have none."""
+    names = {a.name for a in canned}
+    if not _has_modes(contract):
+        if config.app_dirs or any(is_directory_binding(v, names) for v in config.app_bindings.values()):
+            raise AppError(f"--app-dir: recorded apps are served in the current era only, not {config.era}")
+        return RecordedApps(bindings=dict(config.app_bindings))
+    return recorded_apps(
+        config.app_dirs,
+        config.app_bindings,
+        names,
+        contract,
+        config.replay_speed,
+        config.replay_fallback,
+        exchanges,
+    )
 
 
 def _has_modes(contract: Contract) -> bool:

@@ -390,6 +390,15 @@ def first_query(conn: sqlite3.Connection, conv_id: str) -> str | None:
     return row["query"] if row else None
 
 
+def last_query(conn: sqlite3.Connection, conv_id: str) -> str | None:
+    """The query of a conversation's latest message (a replayed recording follows its conversations)."""
+    row = conn.execute(
+        "SELECT query FROM messages WHERE conversation_id = ? ORDER BY created_at DESC, seq DESC LIMIT 1",
+        (conv_id,),
+    ).fetchone()
+    return row["query"] if row else None
+
+
 def count_messages(conn: sqlite3.Connection, conv_id: str) -> int:
     """How many messages a conversation holds (a chatflow's `sys.dialogue_count` is this plus one)."""
     row = conn.execute("SELECT COUNT(*) FROM messages WHERE conversation_id = ?", (conv_id,)).fetchone()

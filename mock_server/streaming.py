@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from mock_server import jsoncodec, store
 
@@ -127,10 +127,19 @@ class StopWatcher:
 @dataclass(frozen=True)
 class Extra:
     """A whole frame among the pieces that is not a piece (a thought, a node, audio); paced like a
-    piece. `replace` (output moderation) is the answer so far from then on."""
+    piece. `replace` (output moderation) is the answer so far from then on; `text` marks a frame
+    that is a piece of the answer as it is (a recorded piece, replayed byte for byte)."""
 
     frame: bytes
     replace: str | None = None
+    text: str | None = None
+
+
+class Wait(NamedTuple):
+    """Among a plan's end frames: send the next frame no earlier than `at` seconds after the start
+    (a recording's timing of its terminal and trailing frames); skipped once the stream is stopped."""
+
+    at: float
 
 
 @dataclass
@@ -140,12 +149,13 @@ class StreamPlan:
     head: list[bytes]  # frames before the first piece (e.g. the OpenAI role chunk)
     pieces: list[str | Extra]
     piece_frame: Callable[[str], bytes]
-    end_frames: Callable[[list[str], bool], list[bytes]]  # (pieces sent, stopped) -> terminal frames
+    end_frames: Callable[[list[str], bool], list[bytes | Wait]]  # (pieces sent, stopped) -> terminal frames
     error_frames: Callable[[], list[bytes]] = lambda: []  # the terminal error of an `error_after` fault
     ping: bytes = PING_FRAME
     stopped: Callable[[], bool] = lambda: False
     on_done: Callable[[list[str], bool], None] = lambda sent, complete: None  # complete: all pieces sent
     drop: Callable[[], None] = lambda: None  # closes the client's connection abruptly
+    schedule: list[float] | None = None  # when each piece is due (s from the start); None: the pacing's
 
 
 MALFORMED_FRAME = b'data: {"event": "message", "answer": "unterminated\n\n'
@@ -176,7 +186,7 @@ def paced(
     stopped = False
     finished = False
     start = time.monotonic()
-    schedule = pacing.schedule(len(plan.pieces), key)
+    schedule = plan.schedule if plan.schedule is not None else pacing.schedule(len(plan.pieces), key)
     fired: set[str] = set()
 
     directives = [n for n in ("malformed", "disconnect", "stall", "error") if f"{n}_after" in fault]
@@ -243,6 +253,8 @@ def paced(
                 yield piece.frame
                 if piece.replace is not None:
                     sent[:] = [piece.replace]
+                elif piece.text is not None:
+                    sent.append(piece.text)
             else:
                 yield plan.piece_frame(piece)
                 sent.append(piece)
@@ -250,6 +262,11 @@ def paced(
             if (yield from cut(due(final=count == total))):
                 return
         finished = not stopped
-        yield from plan.end_frames(sent, stopped)
+        for frame in plan.end_frames(sent, stopped):
+            if isinstance(frame, Wait):
+                if not stopped:
+                    yield from wait_until(frame.at)
+                continue
+            yield frame
     finally:
         plan.on_done(sent, finished)

@@ -26,9 +26,10 @@ from mock_server.handlers.base import (
 from mock_server.handlers.files import assistant_file_url, chat_files, store_assistant_files
 from mock_server.ids import app_id, end_user_id
 from mock_server.naming import derive_name
+from mock_server.recording.replay import ReplayRequest
 from mock_server.replies import Composer, Piece, Reply, RunContext
 from mock_server.state import release_db
-from mock_server.streaming import PIECE, Extra, StreamPlan, data_frame, paced, piece_template
+from mock_server.streaming import PIECE, Extra, StreamPlan, Wait, data_frame, paced, piece_template
 
 
 def check_inputs(call: Call, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -117,7 +118,10 @@ def send_chat_message(call: Call) -> Response:
         count = store.count_messages(conn, conv_id)
         return RunContext(**ids, inputs=json.loads(conv["inputs"]), dialogue_count=count + 1)
 
-    reply = _compose(call, common, int(now), query, answer, run_context)
+    if app.recording is not None and not annotation:  # a recorded app answers from its recording
+        reply = _replayed(call, common, int(now), streaming, new_conversation)
+    else:
+        reply = _compose(call, common, int(now), query, answer, run_context)
     with store.transaction(conn):
         if not new_conversation:
             conv = store.get_conversation(conn, call.key, user, conv_id)
@@ -166,13 +170,16 @@ def send_chat_message(call: Call) -> Response:
         files_store.insert_message_files(conn, call.key, message_id, attached)
         store_assistant_files(call, user, message_id, reply.files, int(now))
     if not streaming:
+        if reply.delay_s:  # a recorded answer comes as late as it came
+            release_db()
+            time.sleep(reply.delay_s)
         return json_response(
             {
                 "event": "message",
                 **common,
                 "mode": app.mode,
                 "answer": reply.answer,
-                "metadata": _metadata(call, query, reply.answer, annotation),
+                "metadata": reply.metadata or _metadata(call, query, reply.answer, annotation),
                 "created_at": int(now),
             }
         )
@@ -209,6 +216,29 @@ def _compose(
     return composer.compose(query, answer, lambda made: assistant_file_url(call, made))
 
 
+def _replayed(call: Call, common: dict[str, Any], created_at: int, streaming: bool, new: bool) -> Reply:
+    """The recorded app's reply: its recording picks the exchange and replays it under this
+    message's ids (mock_server/recording/replay.py); a recorded error is raised as it was."""
+    body, user = call.body, call.body["user"]
+    conv_id = common["conversation_id"]
+    previous = None if new else store.last_query(call.db, conv_id)
+    request = ReplayRequest(
+        query=body["query"],
+        inputs=body.get("inputs") or {},
+        streaming=streaming,
+        turn=1 if new else store.count_messages(call.db, conv_id) + 1,
+        previous_query=previous,
+        head={k: common[k] for k in ("task_id", "message_id", "conversation_id")},
+        created_at=created_at,
+        user=user,
+        end_user_id=end_user_id(call.key, user),
+        url_of=lambda made: assistant_file_url(call, made),
+        pieces=call.state.engine.pieces,
+        release=release_db,
+    )
+    return call.app.recording.reply(request)
+
+
 def _usage(call: Call, query: str, answer: str) -> dict[str, Any]:
     """The usage block; latency is the answer's planned duration at the request's pacing, the time
     to the first token its time to first token (none without pieces)."""
@@ -240,6 +270,7 @@ def _chat_stream(
 ):
     state = call.state
     task_id, message_id = common["task_id"], common["id"]
+    fault = {**reply.fault, **call.fault}  # a recorded cut connection, unless the request asks otherwise
     state.stops.watch()
     mode = call.app.mode
     piece_event = state.vocabulary.piece_event(call.app.mode)
@@ -250,21 +281,25 @@ def _chat_stream(
     def frames(payloads: list[dict[str, Any]]) -> list[bytes]:
         return [data_frame(p) for p in payloads if state.vocabulary.carries(p["event"], mode)]
 
-    def end_frames(sent: list[str], stopped: bool) -> list[bytes]:
+    def end_frames(sent: list[str], stopped: bool) -> list[bytes | Wait]:
         so_far = "".join(sent)
+        recorded = reply.ending(so_far, stopped) if reply.ending else None
+        if recorded is not None:  # a recording's own end, with its timing (Wait marks)
+            return [data_frame(p) if isinstance(p, dict) else p for p in recorded]
+        metadata = reply.metadata if reply.metadata and not stopped else None
         end = {
             "event": "message_end",
             **common,
             "created_at": created_at,
-            "metadata": _metadata(call, query, so_far, annotation),
+            "metadata": metadata or _metadata(call, query, so_far, annotation),
             "files": [],
         }
         return frames([*reply.closing(so_far, stopped), end, *reply.trailing(stopped)])
 
     def error_frames() -> list[bytes]:
         code, status, message = "internal_server_error", 500, "The server encountered an internal error."
-        if call.fault.get("code"):  # error_after=K;code=C: that code, with the real server's message
-            code = call.fault["code"]
+        if fault.get("code"):  # error_after=K;code=C: that code, with the real server's message
+            code = fault["code"]
             status, message = state.error_codes.get(code, [status, message])
         error = {
             "event": "error",
@@ -272,9 +307,9 @@ def _chat_stream(
             "message_id": message_id,
             "conversation_id": common["conversation_id"],
             "created_at": created_at,
-            "status": int(call.fault.get("status", status)),
+            "status": int(fault.get("status", status)),
             "code": code,
-            "message": call.fault.get("message") or message,
+            "message": fault.get("message") or message,
         }
         return frames([*reply.failing(), error])
 
@@ -288,13 +323,16 @@ def _chat_stream(
             finally:
                 state.pool.release(conn)
 
+    recorded = reply.schedule is not None
     plan = StreamPlan(
         head=[],
         pieces=[
-            item.text if isinstance(item, Piece) else Extra(data_frame(item.payload), item.replace)
+            item.text if isinstance(item, Piece) else Extra(data_frame(item.payload), item.replace, item.text)
             for item in reply.items
-            if isinstance(item, Piece) or state.vocabulary.carries(item.payload["event"], mode)
+            # a recording's events (timed) were checked against the contract when it was loaded
+            if isinstance(item, Piece) or recorded or state.vocabulary.carries(item.payload["event"], mode)
         ],
+        schedule=reply.schedule,
         piece_frame=piece_frame,
         end_frames=end_frames,
         error_frames=error_frames,
@@ -306,7 +344,7 @@ def _chat_stream(
         plan,
         call.pacing,
         state.config.ping_interval_s,
-        call.fault,
+        fault,
         state.config.stall_max_s,
         key=f"{query}|{reply.answer}",
     )
