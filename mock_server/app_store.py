@@ -116,12 +116,6 @@ def list_annotations(
     return [annotation_row(r) for r in rows], int(total)
 
 
-def all_annotations(conn: sqlite3.Connection, key: str) -> list[sqlite3.Row]:
-    return conn.execute(
-        "SELECT * FROM annotations WHERE api_key = ? ORDER BY created_at DESC, seq DESC", (key,)
-    ).fetchall()
-
-
 def annotation_questions(conn: sqlite3.Connection, key: str) -> list[sqlite3.Row]:
     """(id, question) of the app's annotations, newest first (what the annotation reply compares)."""
     return conn.execute(

@@ -99,9 +99,15 @@ class StopWatcher:
             threading.Thread(target=self._run, name="chat-mock-stop-poller", daemon=True).start()
 
     def _run(self) -> None:
-        conn = store.connect(self.db_path)
+        try:
+            conn = store.connect(self.db_path)
+        except Exception:  # the store is already gone (an app's private temp store removed): nothing to watch
+            return
         while True:
             time.sleep(self.poll_s)
+            if not os.path.exists(self.db_path):
+                conn.close()
+                return  # the store was removed with its app: stop polling it
             try:
                 rows = store.stops_after(conn, self._seq)
             except Exception:  # a locked or reset database: try again next tick

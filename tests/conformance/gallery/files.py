@@ -163,24 +163,20 @@ def upload_ids_not_owned(app: App) -> App:
 # ------------------------------------------------------------------ legal variations
 
 
-def accepts_any_file_type(app: App) -> App:
-    """Today's Dify default: any extension is stored (no 415 at upload)."""
+def refuses_unknown_types(app: App) -> App:
+    """The 2023-24 image-only servers: an extension in none of the contract's lists is refused at
+    upload with 415 `unsupported_file_type` (today's Dify stores it; both are legal, F2, K4)."""
 
-    def accept(env: Any, code: int, body: Any) -> tuple[int, Any]:
-        if code == 415:
-            record = {
-                "id": "0d1e2f3a-4b5c-4d6e-8f7a-8b9c0d1e2f3a",
-                "name": "tool.exe",
-                "size": 256,
-                "extension": "exe",
-                "mime_type": "application/octet-stream",
-                "created_by": None,
-                "created_at": 1705407629,
-            }
-            return 201, record
-        return code, body
+    def refuse(env: Any) -> tuple[int, list[tuple[str, str]], bytes] | None:
+        length = int(env.get("CONTENT_LENGTH") or 0)
+        raw = env["wsgi.input"].read(length)
+        env["wsgi.input"] = io.BytesIO(raw)
+        if re.search(rb'filename="[^"]*\.(exe|bin|dll|so)"', raw):
+            body = b'{"code": "unsupported_file_type", "message": "File type not allowed.", "status": 415}'
+            return 415, [("Content-Type", "application/json")], body
+        return None
 
-    return wrap(app, path=UPLOAD, json_response=accept)
+    return wrap(app, path=UPLOAD, method="POST", intercept=refuse)
 
 
 def attachment_as_octet_stream(app: App) -> App:
@@ -264,7 +260,12 @@ BROKEN: list[Variant] = [
 ]
 
 GOOD: list[Variant] = [
-    Variant("accepts_any_file_type", "any file type is accepted at upload", "files", accepts_any_file_type),
+    Variant(
+        "refuses_unknown_types",
+        "an unknown file type is refused at upload (415)",
+        "files",
+        refuses_unknown_types,
+    ),
     Variant(
         "attachment_as_octet_stream",
         "downloads are application/octet-stream with filename=",
