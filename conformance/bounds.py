@@ -244,7 +244,8 @@ class Watchdog:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="conformance-watchdog", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            if self._heap[0][2] is guard:  # the earliest deadline now: the sleeper must wake sooner
+                self._cond.notify()  # (a later one waits its turn: no wake-up per request under load)
         return guard
 
     def _loop(self) -> None:
