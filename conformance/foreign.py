@@ -11,6 +11,7 @@ isolation.other_app[stopChatMessage].
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
@@ -52,15 +53,9 @@ def _stream(app: ChatApp, user: str, on_event: object = None) -> StreamResult:
     return s
 
 
-def stop_by_intruder(app: ChatApp, owner: str, intruder_client: Client, intruder: str) -> ForeignStop:
-    """The owner's control stream, then its stream with the intruder's stop at the first piece."""
-    control = _stream(app, owner)
-    expect_status(control.exchange, 200, expected="sendChatMessage 200: a streamed answer")
-    if _pieces(control) < MIN_CONTROL_PIECES:
-        pytest.skip(
-            f"the long answer came in {_pieces(control)} piece(s): too short to tell a stopped stream "
-            "from a whole one"
-        )
+def stop_at_first_piece(client: Client, user: str) -> tuple[Callable[[SseEvent], None], list[Exchange]]:
+    """An `on_event` callback that asks, as `user` through `client`, to stop the stream's task at its
+    first answer piece (once), and the list its stop exchange lands in."""
     stops: list[Exchange] = []
 
     def stop_once(event: SseEvent) -> None:
@@ -76,11 +71,22 @@ def stop_by_intruder(app: ChatApp, owner: str, intruder_client: Client, intruder
             and payload.get("task_id")
         ):
             stops.append(
-                intruder_client.call(
-                    "POST", f"/chat-messages/{payload['task_id']}/stop", json_body={"user": intruder}
-                )
+                client.call("POST", f"/chat-messages/{payload['task_id']}/stop", json_body={"user": user})
             )
 
+    return stop_once, stops
+
+
+def stop_by_intruder(app: ChatApp, owner: str, intruder_client: Client, intruder: str) -> ForeignStop:
+    """The owner's control stream, then its stream with the intruder's stop at the first piece."""
+    control = _stream(app, owner)
+    expect_status(control.exchange, 200, expected="sendChatMessage 200: a streamed answer")
+    if _pieces(control) < MIN_CONTROL_PIECES:
+        pytest.skip(
+            f"the long answer came in {_pieces(control)} piece(s): too short to tell a stopped stream "
+            "from a whole one"
+        )
+    stop_once, stops = stop_at_first_piece(intruder_client, intruder)
     stopped = _stream(app, owner, stop_once)
     if not stops:
         pytest.skip("no piece with a task_id arrived, so there was no task to aim a stop at")

@@ -131,6 +131,17 @@ def _grammar(era: str) -> Grammar:
     return Grammar(kinds)
 
 
+def annotations(marker: str) -> dict[str, dict[str, Any]]:
+    """event type -> the value of its schema's annotation `marker` (`x-run`, `x-history`), for every
+    event type of the judged era that carries one."""
+    out = {}
+    for name, kind in grammar().kinds.items():
+        value = contract.resolve(kind.schema).get(marker)
+        if isinstance(value, dict):
+            out[name] = value
+    return out
+
+
 def grammar() -> Grammar:
     """The grammar of the era being judged (the 2023 era knows fewer event types)."""
     return _grammar(contract.era())

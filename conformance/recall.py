@@ -11,20 +11,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance import contract
-from conformance.grammar import REPLACE, grammar
+from conformance.grammar import REPLACE, annotations, grammar
 
 MARKER = "x-history"
 
 
 def rules() -> dict[str, dict[str, Any]]:
     """event type -> its `x-history` annotation (the judged era's contract)."""
-    out = {}
-    for name, kind in grammar().kinds.items():
-        rule = contract.resolve(kind.schema).get(MARKER)
-        if isinstance(rule, dict):
-            out[name] = rule
-    return out
+    return annotations(MARKER)
 
 
 @dataclass

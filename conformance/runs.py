@@ -16,7 +16,7 @@ from functools import cache
 from typing import Any
 
 from conformance import contract
-from conformance.grammar import grammar
+from conformance.grammar import annotations
 
 MARKER = "x-run"
 _UNSET = object()
@@ -35,12 +35,7 @@ def value_at(payload: Any, path: str) -> Any:
 @cache
 def _rules(era: str) -> dict[str, dict[str, Any]]:
     """event type -> its `x-run` annotation, for the judged era (`era` keys the cache)."""
-    out = {}
-    for name, kind in grammar().kinds.items():
-        rule = contract.resolve(kind.schema).get(MARKER)
-        if isinstance(rule, dict):
-            out[name] = rule
-    return out
+    return annotations(MARKER)
 
 
 def rules() -> dict[str, dict[str, Any]]:

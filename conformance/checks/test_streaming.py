@@ -20,6 +20,7 @@ from conformance import contract
 from conformance.chatapp import ChatApp, long_answer_query, random_id, valid_inputs
 from conformance.checking import SHOULD, check, expect, expect_error, expect_json_body, expect_status, fail
 from conformance.data import fixtures_dir, load_yaml
+from conformance.foreign import stop_at_first_piece
 from conformance.grammar import PIECE, TRAILER, grammar
 from conformance.grammar import TERMINAL as TERMINAL_ROLE
 from conformance.http import Exchange, StreamResult
@@ -480,23 +481,7 @@ def test_error_answer(app: ChatApp, run: Run) -> None:
 def test_stop(app: ChatApp, run: Run) -> None:
     run.spend(1, "a streamed answer to stop")
     user = run.user("stream")
-    stops: list[Exchange] = []
-
-    def stop_once(event: SseEvent) -> None:
-        if stops or event.data is None:
-            return
-        try:
-            payload = json.loads(event.data)
-        except ValueError:
-            return
-        if (
-            isinstance(payload, dict)
-            and grammar().role(payload.get("event")) == PIECE
-            and payload.get("task_id")
-        ):
-            stops.append(
-                app.client.call("POST", f"/chat-messages/{payload['task_id']}/stop", json_body={"user": user})
-            )
+    stop_once, stops = stop_at_first_piece(app.client, user)
 
     body = {
         "inputs": valid_inputs(app.form),
