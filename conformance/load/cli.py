@@ -48,7 +48,9 @@ SETTINGS_KEY = "chat_load_settings"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    from conformance.cli import OneLineParser
+
+    p = OneLineParser(
         prog="chat-conformance load",
         description="Conformance under load: Locust users that behave like chat app users, every answer "
         "judged against openapi.yaml, invariants checked over the whole run.",
