@@ -62,6 +62,8 @@ pre{background:var(--soft);padding:.6em;border-radius:6px;white-space:pre-wrap;w
 margin:.3em 0}
 details details>summary{color:#0969da;cursor:pointer}code{font-size:.92em}
 ul.checks{columns:2;padding-left:1.2em}.muted{color:#57606a}
+td.ok{color:var(--ok);font-weight:600}td.bad{color:var(--bad);font-weight:600}tr.total td{font-weight:600}
+.charts{display:flex;flex-wrap:wrap;gap:.4em 1.2em}.charts svg{max-width:100%;height:auto}
 @media print{details{display:block}details>summary{list-style:none}.banner{-webkit-print-color-adjust:exact}}
 """
 
@@ -85,12 +87,14 @@ def render(results: Results, figures: str = "", title: str = "Conformance report
     ]
     if "could not start" in results.meta:
         return "".join([*page, _identity(results), "</main></body></html>"])
-    page += [
-        _tiles(results, groups),
-        figures,
+    failures = [
         f'<h2 id="failures">Failures (MUST): {len(results.failed())}</h2>',
         f'<p class="muted">{esc(results.replay_note())}</p>' if groups else "",
         _causes(groups, labels, shown),
+    ]
+    page += [
+        _tiles(results, groups),
+        *(failures + [figures] if groups else [figures] + failures),  # what failed comes first
         _baseline(results),
         _comparison(results),
         _areas(results),
