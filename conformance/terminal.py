@@ -10,6 +10,7 @@ files, and with -v every check is listed and each failure shown whole.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from conformance.results import Record, Results
 
 ENTRY_WIDTH = 160  # a failed check's entry: one line, long messages cut in the middle
+TITLE_WIDTH = 140  # a cause's title in its heading (the report has it whole)
 
 
 def quiet(config: pytest.Config) -> bool:
@@ -70,7 +72,8 @@ class Progress:
         self._write(
             f"chat-conformance: judging {self.opts.base_url}, era {self.opts.era}, contract sha256 "
             f"{self.identity.get('contract sha256', '?')[:12]} (chat-contract-kit "
-            f"{self.identity.get('kit version', '?')}), {len(areas)} areas: {', '.join(areas)}"
+            f"{self.identity.get('kit version', '?')}), {len(areas)} area{'' if len(areas) == 1 else 's'}: "
+            f"{', '.join(areas)}"
         )
 
     @pytest.hookimpl(wrapper=True)
@@ -118,8 +121,8 @@ def summary(results: Results, opts: Options, verbose: bool) -> list[tuple[str, l
     groups = results.causes()
     if groups:
         lines = []
-        for i, g in enumerate(groups, 1):
-            lines.append(f"{i}. {g.heading()}")
+        for i, g in enumerate(groups, 1):  # a title made of a long message: cut in the middle
+            lines.append(f"{i}. {dataclasses.replace(g, title=middle(g.title, TITLE_WIDTH)).heading()}")
             lines += [f"     {entry(r)}" for r in g.failed]
             if g.blocked:
                 names = ", ".join(name(r) for r in g.blocked)
@@ -136,9 +139,14 @@ def summary(results: Results, opts: Options, verbose: bool) -> list[tuple[str, l
         + (f" [{r.reference}]" if r.reference else "")
         for r in results.warnings()
     ]
+    areas = results.areas_failures_first()
+    clean = [area for area, c in areas if results.tone(c) == "hi" and not c.get("warning")]
+    shown = [results.area_line(area, c) for area, c in areas if area not in clean]
+    if clean:  # each had its line as it finished; here only their names
+        shown.append(f"{len(clean)} more at 100% (no failure, no warning): {', '.join(clean)}")
     scores = [
         "score = passed MUST / (passed + failed + blocked MUST); n/a = no MUST check judged",
-        *results.summary_lines(),
+        *shown,
         *warnings,
     ]
     sections.append(("chat conformance: score per area", scores))

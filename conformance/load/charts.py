@@ -10,7 +10,7 @@ import html
 import math
 
 COLOURS = ("#0969da", "#bf8700", "#cf222e", "#1a7f37")
-WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 540, 180, 52, 12, 26, 28
+WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 500, 180, 52, 12, 26, 28
 
 
 def nice_top(value: float) -> float:

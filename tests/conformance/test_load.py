@@ -123,6 +123,8 @@ def test_load_run_against_mock_holds_every_invariant_and_cleans_up() -> None:
             "p99>60s",
             "--think-time",
             "0-0.3",
+            "--locust-html",
+            str(Path(tmp) / "locust.html"),
         )
         assert doc["exit_code"] == 0, doc["output"]
         assert verdicts(doc) == {c: {"passed"} for c in INVARIANTS}
@@ -140,6 +142,7 @@ def test_load_run_against_mock_holds_every_invariant_and_cleans_up() -> None:
         assert "## Throughput and latency" in md.read_text() and "time to first token" in md.read_text()
         page = html.read_text()
         assert "<h2>Invariants</h2>" in page and "<h2>Thresholds (--fail-on)</h2>" in page
+        assert "locust" in (Path(tmp) / "locust.html").read_text()[:5000].lower()  # Locust's own, beside it
         assert page.count("<svg") == 4 and int(page.split('data-points="')[1].split('"')[0]) >= 4
         assert "<script" not in page and not re.search(r"""(src|href)=["']?(https?:)?//""", page)
         assert f'data-meta="contract (openapi.yaml) sha256">{doc["meta"]["contract sha256"]}' in page
