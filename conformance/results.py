@@ -207,14 +207,6 @@ class Results:
             f"  skipped {c.get('skipped', 0):>3}  blocked {c.get('blocked', 0):>3}"
         )
 
-    def cause_lines(self, limit: int = 20) -> list[str]:
-        """One line per root cause (largest first), for the terminal."""
-        groups = self.causes()
-        lines = [f"{i}. {g.heading()}" for i, g in enumerate(groups[:limit], 1)]
-        if len(groups) > limit:
-            lines.append(f"... and {len(groups) - limit} more causes (see the report)")
-        return lines
-
     def replay_note(self) -> str:
         """Whether the evidence can be replayed as it stands: the run kept its data, or removed it."""
         kept = self.meta.get(KEPT)

@@ -32,7 +32,7 @@ from conformance.load.context import ATTRIBUTE, LoadContext, Settings, context_o
 from conformance.load.report import LoadReport, figures_from, judge_thresholds, parse_threshold, percentile
 from conformance.load.users import ChatAppUser
 from conformance.options import EXIT_OK, EXIT_USAGE, Options
-from conformance.results import Results
+from conformance.results import KEPT, Results
 from conformance.run import Run
 
 LOG = logging.getLogger("chat-conformance.load")
@@ -476,6 +476,8 @@ def conclude(
         "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
         **identity(),
     }
+    if settings.keep:  # the evidence replays against it (the report says so, Results.replay_note)
+        meta[KEPT] = f"the conversations of the users {settings.user_prefix}-{settings.run_id}-*"
     problems = [p for f in finals for p in f.cleanup_problems]
     if problems:
         meta["cleanup problems"] = "; ".join(problems[:5])
