@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 import textwrap
+from typing import NoReturn
 
 # conformance.options is imported inside the functions: `chat-conformance load` must import Locust
 # (which monkey-patches ssl and sockets with gevent) before anything imports requests.
@@ -26,13 +27,21 @@ QUIET_PLUGINS = ["--disable-plugin-autoload", "-p", "no:cacheprovider"]
 RENAMED = {"--request-timeout": "--timeout"}  # pytest-timeout owns --timeout inside pytest
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A usage error in one line, `<prog>: <why>`, like every other reason a run does not start."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from conformance.options import AREAS, EXIT_CODES, OPTIONS
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="chat-conformance",
         description="Judge a Chat App API (and optionally conversational / chat completions) "
-        "implementation against openapi.yaml.",
+        "implementation against openapi.yaml. Under load (Locust users, invariants, latency): "
+        "chat-conformance load --help.",
         epilog=textwrap.fill(f"Areas: {', '.join(AREAS)}. Extra pytest arguments may follow '--'.")
         + "\n\nExit status:\n"
         + "\n".join(f"  {code}  {meaning}" for code, meaning in EXIT_CODES),
@@ -42,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
         flags = [RENAMED[flag], flag] if flag in RENAMED else [flag]
         if kind is list:
             parser.add_argument(*flags, dest=dest, default=default, action="append", help=help_text)
+        elif kind is bool:
+            parser.add_argument(*flags, dest=dest, default=default, action="store_true", help=help_text)
         else:
             parser.add_argument(*flags, dest=dest, default=default, type=kind, help=help_text)
     parser.add_argument("--junitxml", help="write a JUnit XML file (for CI)")
@@ -60,6 +71,8 @@ def pytest_args(ns: argparse.Namespace, extra: list[str]) -> list[str]:
         if isinstance(value, list):
             for item in value:
                 args += [flag, str(item)]
+        elif value is True:  # a flag
+            args.append(flag)
         elif value is not None and value != default:
             args += [flag, str(value)]
     if ns.junitxml:

@@ -48,13 +48,14 @@ class Comparison:
 
 def lines(doc: dict[str, Any]) -> list[str]:
     """A comparison (its JSON form) in a few lines, for the terminal."""
-    out = [f"compared with {doc['previous']}"]
-    out.append(f"new failures ({len(doc['new_failures'])}): {', '.join(doc['new_failures']) or 'none'}")
-    out.append(f"fixed ({len(doc['fixed'])}): {', '.join(doc['fixed']) or 'none'}")
-    out.append(f"still failing: {len(doc['still_failing'])}")
+    out = [f"since the previous run ({doc['previous']}):"]
+    shown = ", ".join(doc["new_failures"]) or "none"
+    out.append(f"  newly failing since the previous run ({len(doc['new_failures'])}): {shown}")
+    out.append(f"  fixed since the previous run ({len(doc['fixed'])}): {', '.join(doc['fixed']) or 'none'}")
+    out.append(f"  still failing: {len(doc['still_failing'])}")
     for score in doc["scores"]:
         if score["before"] != score["now"]:
-            out.append(f"score {score['area']}: {_pct(score['before'])} -> {_pct(score['now'])}")
+            out.append(f"  score {score['area']}: {_pct(score['before'])} -> {_pct(score['now'])}")
     return out
 
 

@@ -15,10 +15,12 @@ import json
 import re
 import shlex
 from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, urlsplit
 
 from conformance.causes import readable
+from conformance.clip import middle, was_cut
 from conformance.grouping import Group
-from conformance.results import SCORE_RULE, SHOWN_IN_FULL, _evidence_labels
+from conformance.results import SCORE_RULE, SHOWN_IN_FULL, _evidence_labels, _identity_line
 
 if TYPE_CHECKING:
     from conformance.results import Record, Results
@@ -33,6 +35,9 @@ margin:0;background:#fff}main{max-width:72em;margin:auto;padding:0 1.2em 3em}
 .banner small{display:block;font-size:.62em;font-weight:400;opacity:.92}
 .banner.pass{background:var(--ok)}.banner.fail{background:var(--bad)}.banner.known{background:var(--warn)}
 .banner.notrun{background:var(--na)}
+.banner ol.top{margin:.45em 0 0;padding-left:1.3em;font-size:.66em;font-weight:500}
+.banner ol.top a{color:#fff}.banner .n{opacity:.85;font-weight:400}
+.who{margin:.5em 0 0;color:#57606a;font-size:.88em;word-break:break-all}
 h2{margin:1.6em 0 .5em;border-bottom:1px solid var(--line);padding-bottom:.2em}
 .identity{display:grid;grid-template-columns:max-content 1fr;gap:.15em 1em;margin:1em 0}
 .identity dt{color:#57606a}.identity dd{margin:0;word-break:break-all}
@@ -57,32 +62,43 @@ pre{background:var(--soft);padding:.6em;border-radius:6px;white-space:pre-wrap;w
 margin:.3em 0}
 details details>summary{color:#0969da;cursor:pointer}code{font-size:.92em}
 ul.checks{columns:2;padding-left:1.2em}.muted{color:#57606a}
+td.ok{color:var(--ok);font-weight:600}td.bad{color:var(--bad);font-weight:600}tr.total td{font-weight:600}
+.charts{display:flex;flex-wrap:wrap;gap:.4em 1.2em}.charts svg{max-width:100%;height:auto}
 @media print{details{display:block}details>summary{list-style:none}.banner{-webkit-print-color-adjust:exact}}
 """
 
 
-def render(results: Results) -> str:
+def render(results: Results, figures: str = "", title: str = "Conformance report") -> str:
+    """The page: the verdict and the causes that make it first, then what to fix, then the rest.
+
+    `figures` is HTML placed after the failures (the load report's tables and charts).
+    """
     groups = results.causes()  # fills blocked_by before anything is shown
     labels = _evidence_labels(results.failed() + results.warnings())
     shown: dict[str, str] = {}
     page = [
         "<!doctype html><html lang=en><head><meta charset=utf-8>",
         "<meta name=viewport content='width=device-width,initial-scale=1'>",
-        f"<title>Conformance report: {esc(str(results.meta.get('base URL', '')))}</title>",
+        f"<title>{esc(title)}: {esc(str(results.meta.get('base URL', '')))}</title>",
         f"<style>{CSS}</style></head><body>",
         _banner(results),
         "<main>",
-        _identity(results),
+        _who(results),
     ]
     if "could not start" in results.meta:
-        return "".join(page) + "</main></body></html>"
+        return "".join([*page, _identity(results), "</main></body></html>"])
+    failures = [
+        f'<h2 id="failures">Failures (MUST): {len(results.failed())}</h2>',
+        f'<p class="muted">{esc(results.replay_note())}</p>' if groups else "",
+        _causes(groups, labels, shown),
+    ]
     page += [
         _tiles(results, groups),
-        _areas(results),
+        *(failures + [figures] if groups else [figures] + failures),  # what failed comes first
         _baseline(results),
         _comparison(results),
-        f"<h2>Failures (MUST): {len(results.failed())}</h2>",
-        _causes(groups, labels, shown),
+        _areas(results),
+        _identity(results),
         f"<h2>Warnings (SHOULD): {len(results.warnings())}</h2>",
         _findings(results.warnings(), labels, shown) or "<p>None.</p>",
         f"<h2>Skipped: {len(results.skipped())}</h2>",
@@ -95,6 +111,8 @@ def render(results: Results) -> str:
 
 
 def _banner(results: Results) -> str:
+    """The verdict, the causes that make it (the largest three, linked to their cards), and in one
+    line which server was judged by what."""
     verdict = results.verdict()
     kind = (
         "notrun"
@@ -106,10 +124,24 @@ def _banner(results: Results) -> str:
         else "pass"
     )
     word, _, rest = verdict.partition(": ")
+    groups = results.causes() if "could not start" not in results.meta else []
+    top = [(i, g) for i, g in enumerate(groups, 1) if not all(r.known for r in g.records)][:3]
+    items = "".join(
+        f'<li><a href="#cause-{i}">{esc(g.title)}</a> <span class="n">'
+        f"{g.size} {'check' if g.size == 1 else 'checks'}</span></li>"
+        for i, g in top
+    )
+    causes = f'<ol class="top" data-top-causes="{len(top)}">{items}</ol>' if top else ""
     return (
         f'<header class="banner {kind}" data-verdict="{esc(word)}">{esc(word)}'
-        f"<small>{esc(rest)}</small></header>"
+        f"<small>{esc(rest)}</small>{causes}</header>"
     )
+
+
+def _who(results: Results) -> str:
+    """Which server, judged by which kit and contract, in one line (the whole block comes later)."""
+    who = _identity_line(results.meta)
+    return f'<p class="who">{esc(who)} &middot; <a href="#identity">details</a></p>' if who else ""
 
 
 IDENTITY = (
@@ -133,7 +165,7 @@ def _identity(results: Results) -> str:
     cells = "".join(
         f'<dt>{esc(str(k))}</dt><dd data-meta="{esc(str(k))}">{esc(str(v))}</dd>' for k, v in rows
     )
-    return f'<h2>Server and contract</h2><dl class="identity">{cells}</dl>'
+    return f'<h2 id="identity">Server and contract</h2><dl class="identity">{cells}</dl>'
 
 
 def _tiles(results: Results, groups: list[Group]) -> str:
@@ -152,10 +184,10 @@ def _tiles(results: Results, groups: list[Group]) -> str:
 
 def _areas(results: Results) -> str:
     rows = []
-    for area, c in results.by_area().items():
+    for area, c in results.areas_failures_first():
         score = results.score(c)
         pct = 0 if score is None else round(100 * score)
-        tone = "na" if score is None else "hi" if pct == 100 else "mid" if pct >= 80 else "lo"
+        tone = results.tone(c)
         rows.append(
             f'<tr data-area="{esc(area)}"><td>{esc(area)}</td><td>{results.shown_score(c)}</td>'
             f'<td class="bar {tone}" data-score="{results.shown_score(c)}">'
@@ -168,7 +200,7 @@ def _areas(results: Results) -> str:
         )
     return (
         "<h2>Score per area</h2>"
-        f'<p class="muted">{esc(SCORE_RULE)}</p>'
+        f'<p class="muted">{esc(SCORE_RULE)} Areas with a failure first; any failed MUST check is red.</p>'
         "<table><tr><th>area</th><th>score</th><th></th><th>passed</th><th>failed</th><th>blocked</th>"
         f"<th>warnings</th><th>skipped</th></tr>{''.join(rows)}</table>"
     )
@@ -185,16 +217,17 @@ def _causes(groups: list[Group], labels: dict[str, str], shown: dict[str, str]) 
             f'<p class="rule">contract: {esc(rules[0])}</p>' if len(rules) == 1 else ""
         )  # one rule for the whole cause: say it once
         inherited = f'<p class="reference">{esc(g.reference)}</p>' if g.reference else ""
+        said = g.reference  # said once for the cause, not again on each of its findings
         body = [
             inherited,
             rule,
-            _findings(g.failed[:SHOWN_IN_FULL], labels, shown, show_rule=len(rules) != 1),
+            _findings(g.failed[:SHOWN_IN_FULL], labels, shown, show_rule=len(rules) != 1, said=said),
         ]
         rest = g.failed[SHOWN_IN_FULL:]
         if rest:  # the same defect again: folded, so the next cause is one scroll away
             body.append(
                 f"<details><summary>{len(rest)} more failed checks explained by this cause</summary>"
-                f"{_findings(rest, labels, shown, show_rule=len(rules) != 1)}</details>"
+                f"{_findings(rest, labels, shown, show_rule=len(rules) != 1, said=said)}</details>"
             )
         if g.blocked:
             if not g.failed:
@@ -208,7 +241,8 @@ def _causes(groups: list[Group], labels: dict[str, str], shown: dict[str, str]) 
                 f'<ul class="checks" data-blocked="{len(g.blocked)}">{names}</ul>'
             )
         parts.append(
-            f'<details class="cause{" known" if known else ""}" open data-cause="{i}" data-size="{g.size}">'
+            f'<details class="cause{" known" if known else ""}" open id="cause-{i}" data-cause="{i}" '
+            f'data-size="{g.size}">'
             f"<summary>Cause {i}: {esc(g.title)}<span class=count>{g.size} "
             f"{'check' if g.size == 1 else 'checks'}</span>"
             f"{' <span class=muted>(known, baseline)</span>' if known else ''}</summary>"
@@ -218,7 +252,11 @@ def _causes(groups: list[Group], labels: dict[str, str], shown: dict[str, str]) 
 
 
 def _findings(
-    records: list[Record], labels: dict[str, str], shown: dict[str, str], show_rule: bool = True
+    records: list[Record],
+    labels: dict[str, str],
+    shown: dict[str, str],
+    show_rule: bool = True,
+    said: str = "",
 ) -> str:
     items = []
     for r in records:
@@ -236,7 +274,7 @@ def _findings(
                 ev.append(f'<div id="{label}" class="muted">evidence {label}</div>')
             ev.append(_evidence([e]))
         known = f' <span class="muted">(known, baseline: {esc(r.known)})</span>' if r.known else ""
-        if r.reference:
+        if r.reference and r.reference != said:
             known += f' <span class="reference">{esc(r.reference)}</span>'
         rule = f'<div class="rule">contract: {esc(r.expected)}</div>' if r.expected and show_rule else ""
         items.append(
@@ -264,22 +302,66 @@ def _evidence(evidence: list[str]) -> str:
     return "".join(out)
 
 
+REQUEST_LINE = re.compile(r"request: (\S+) (\S+)(?: \[([^\]]*)\])?(?: (.*))?$")
+
+
 def _summary(evidence: str) -> str:
-    """One line: the request's method and path, and the answer's status (the rest is folded)."""
-    request = re.match(r"request: (\S+) (\S+)", evidence)
-    answer = re.search(r"\n\s*answer: ([^\n]{0,200})", evidence)
-    if not request:
-        return (evidence.splitlines() or ["evidence"])[0][:100]
-    path = re.sub(r"^https?://[^/]+", "", request.group(2))
-    said = readable(answer.group(1)).split(" {")[0] if answer else ""
-    return f"{request.group(1)} {path[:90]} -> {said[:60]}" if said else f"{request.group(1)} {path[:90]}"
+    """One line that tells this exchange from the others (the raw text is folded under it).
+
+    Long values are cut in the middle, never at the end: the method, the path, every query parameter
+    (a `limit` or a `first_id` after a long conversation id stays visible), a JSON request body's
+    fields, and the answer's status, type and top-level JSON fields.
+    """
+    lines = evidence.splitlines()
+    request = REQUEST_LINE.match(lines[0]) if lines else None
+    if request is None:
+        return middle(lines[0] if lines else "evidence", 160)
+    method, url, note, body = request.groups()
+    parts = urlsplit(url)
+    path = "/".join(middle(segment, 16) for segment in parts.path.split("/"))
+    query = "&".join(f"{k}={middle(v, 22)}" for k, v in parse_qsl(parts.query, keep_blank_values=True))
+    shown = f"{method} {path}" + (f"?{query}" if query else "") + (f" [{note}]" if note else "")
+    if body:
+        shown += " " + _gist(body, 90)
+    answer = next((line.strip()[8:] for line in lines[1:] if line.strip().startswith("answer: ")), "")
+    if answer:
+        shown += " -> " + _answer_gist(readable(answer))
+    return shown
+
+
+def _answer_gist(answer: str) -> str:
+    """`200 application/json {limit: 1, has_more: true, data: [1]}`, or the answer line cut in the middle."""
+    m = re.match(r"(\d{3}) (\S*) (.*)$", answer, re.S)
+    if m is None or not m.group(3).startswith(("{", "[")):
+        return middle(answer, 110)
+    return " ".join(part for part in (m.group(1), m.group(2), _gist(m.group(3), 110)) if part)
+
+
+def _gist(text: str, width: int) -> str:
+    """A JSON value's top level in a few words (lists by length, objects folded), or "" when the text
+    is not whole JSON (a body cut in the evidence is summed up by its status alone)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return middle(text, width) if not was_cut(text) and not text.startswith(("{", "[")) else ""
+
+    def one(v: object) -> str:
+        if isinstance(v, list):
+            return f"[{len(v)}]"
+        if isinstance(v, dict):
+            return "{…}" if v else "{}"
+        return middle(json.dumps(v, ensure_ascii=False), 26)
+
+    if isinstance(value, dict):
+        return middle("{" + ", ".join(f"{k}: {one(v)}" for k, v in value.items()) + "}", width)
+    return one(value)
 
 
 def curl_line(request_line: str) -> str:
     """A curl command for an evidence request line, or "" when it cannot be rebuilt exactly.
 
     The key is never in the evidence: the command reads it from $API_KEY. A body shown clipped
-    ("... (N chars)") or a request whose auth was special cannot be replayed, so no command is made.
+    (conformance.clip) or a request whose auth was special cannot be replayed, so no command is made.
     """
     m = re.match(r"request: (\S+) (\S+)(?: \[([^\]]*)\])?(?: (.*))?$", request_line)
     if not m:
@@ -291,7 +373,7 @@ def curl_line(request_line: str) -> str:
     if not note:
         parts += ["-H", '"Authorization: Bearer $API_KEY"']
     if body:
-        if re.search(r"\.\.\. \(\d+ chars\)$", body):
+        if was_cut(body):
             return ""
         try:
             json.loads(body)
@@ -305,17 +387,22 @@ def _baseline(results: Results) -> str:
     b = results.baseline
     if b is None:
         return ""
-    rows = [f"<li>new: <code>{esc(n)}</code></li>" for n in b["new"]]
+    entries = b.get("known_entries", [])
+    rows = [f"<li>not in the baseline (fails the run): <code>{esc(n)}</code></li>" for n in b["new"]]
     rows += [
         f"<li>fixed, remove it from the baseline: <code>{esc(e['check'])}</code> ({esc(e['reason'])})</li>"
         for e in b["fixed"]
     ]
-    rows += [f"<li>known: <code>{esc(e['check'])}</code>: {esc(e['reason'])}</li>" for e in b["known"]]
+    rows += [
+        f"<li>known: {esc(e['entry'])} ({len(e['checks'])} checks): {esc(e['reason'])}</li>" for e in entries
+    ]
     rows += [f"<li>not judged in this run: <code>{esc(n)}</code></li>" for n in b["not_judged"]]
     return (
         f'<h2 data-baseline-new="{len(b["new"])}" data-baseline-fixed="{len(b["fixed"])}">Baseline: '
-        f"{len(b['known'])} known, {len(b['new'])} new, {len(b['fixed'])} fixed</h2>"
-        "<p class=muted>Known failures (declared with their reason) do not fail the run; new ones do.</p>"
+        f"{len(entries)} known, {len(b['new'])} failing check(s) not in the baseline, "
+        f"{len(b['fixed'])} fixed</h2>"
+        "<p class=muted>Known failures (declared with their reason) do not fail the run; a failure the "
+        "baseline does not name does.</p>"
         f"<ul>{''.join(rows)}</ul>"
     )
 
@@ -338,10 +425,11 @@ def _comparison(results: Results) -> str:
         for ch in c["changed"]
     )
     return (
-        f"<h2>Changes since {esc(c['previous'])}</h2><ul>"
-        f'<li data-new-failures="{len(c["new_failures"])}">new failures ({len(c["new_failures"])}): '
-        f"{names(c['new_failures'])}</li>"
-        f'<li data-fixed="{len(c["fixed"])}">fixed ({len(c["fixed"])}): {names(c["fixed"])}</li>'
+        f"<h2>Changes since the previous run ({esc(c['previous'])})</h2><ul>"
+        f'<li data-new-failures="{len(c["new_failures"])}">newly failing since the previous run '
+        f"({len(c['new_failures'])}): {names(c['new_failures'])}</li>"
+        f'<li data-fixed="{len(c["fixed"])}">fixed since the previous run ({len(c["fixed"])}): '
+        f"{names(c['fixed'])}</li>"
         f"<li>still failing: {len(c['still_failing'])}</li>{changed}{scores}</ul>"
     )
 

@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 
 import requests
 
+from conformance import clip
 from conformance.bounds import (
     DEFAULT_MAX_BODY_MB,
     MB,
@@ -38,11 +39,14 @@ from conformance.causes import Blocked, Cause, hang_cause
 from conformance.sse import SseEvent, SseParser
 
 SNIPPET = 300
+# Bodies in the evidence are whole up to this many characters (a page of history, an error, a record);
+# a longer one keeps its head and its tail (clip.body), where what differs between two answers shows.
+BODY_SHOWN = 4000
 
 
-def _short(value: Any, limit: int = SNIPPET) -> str:
+def _short(value: Any, limit: int = BODY_SHOWN) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
+    return clip.body(text, limit)
 
 
 @dataclass
@@ -77,7 +81,7 @@ class Exchange:
             return None
 
     def request_line(self) -> str:
-        body = "" if self.request_body is None else " " + _short(self.request_body, 200)
+        body = "" if self.request_body is None else " " + _short(self.request_body)
         note = f" [{self.auth_note}]" if self.auth_note else ""
         return f"{self.method} {self.url}{note}{body}"
 
@@ -154,7 +158,7 @@ def body_excerpt(raw: bytes) -> str:
 
     def show(i: int) -> str:
         text = frames[i].decode("utf-8", "replace")
-        clipped = text if len(text) <= FRAME_CHARS else text[:FRAME_CHARS] + f"... ({len(text)} chars)"
+        clipped = clip.body(text, FRAME_CHARS)  # its head and its tail: an event's end tells it apart
         return f"  frame {i + 1}: {clipped!r}"
 
     if len(frames) <= FIRST_FRAMES + LAST_FRAMES:

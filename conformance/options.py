@@ -192,8 +192,17 @@ OPTIONS: list[tuple[str, str, object, type, str]] = [
         str,
         "a previous run's JSON report (--report x.json or --results-json): list what changed since",
     ),
+    (
+        "--keep",
+        "keep",
+        False,
+        bool,
+        "leave what the run created on the server (its conversations and annotations), so the "
+        "requests of the evidence replay as they ran; the report says so",
+    ),
 ]
 # Options of kind `list` are repeatable (argparse and pytest "append"); their value is a list or None.
+# Options of kind `bool` are flags (argparse and pytest "store_true").
 
 
 @dataclass
@@ -224,6 +233,7 @@ class Options:
     baseline: str | None = None
     write_baseline: str | None = None
     compare: str | None = None
+    keep: bool = False
     extra: dict[str, object] = field(default_factory=dict)
 
     def reports(self) -> list[str]:

@@ -21,7 +21,7 @@ import pytest
 import requests
 import urllib3.exceptions
 
-from conformance import baseline, compare, contract, offered, reference
+from conformance import baseline, compare, contract, offered, reference, terminal
 from conformance.bounds import BoundedAdapter, Budget, Limits, Silence
 from conformance.causes import Blocked, Cause
 from conformance.chatapp import ChatApp
@@ -41,7 +41,7 @@ from conformance.options import (
     OPTIONS,
     Options,
 )
-from conformance.results import Record, Results
+from conformance.results import KEPT, Record, Results
 from conformance.run import Run
 from conformance.runcontrol import CLEANUP_GRACE, RunControl
 
@@ -60,6 +60,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         with contextlib.suppress(ValueError):
             if kind is list:
                 group.addoption(flag, dest=dest, default=default, action="append", help=help_text)
+            elif kind is bool:
+                group.addoption(flag, dest=dest, default=default, action="store_true", help=help_text)
             else:
                 group.addoption(flag, dest=dest, default=default, type=kind, help=help_text)
 
@@ -87,6 +89,10 @@ def pytest_configure(config: pytest.Config) -> None:
         control = RunControl(config.stash[BUDGET_KEY], config.stash[RESULTS_KEY])
         config.pluginmanager.register(control, "chat-conformance-runcontrol")
         control.install()
+        # and show it as it goes: a start line, a line per area, the causes first at the end
+        progress = terminal.Progress(config.stash[RESULTS_KEY], opts, identity())
+        config.pluginmanager.register(progress, "chat-conformance-progress")
+        terminal.tame_pytest(config)
 
 
 def _unreachable(exc: requests.RequestException) -> bool:
@@ -195,6 +201,15 @@ def preflight(opts: Options, budget: Budget | None = None) -> tuple[int, str] | 
     return None
 
 
+class Stop(pytest.exit.Exception):  # type: ignore[misc, name-defined]
+    """The preflight's stop. pytest writes an exit raised before the session has started as
+    `<class name>: <message>` on stderr; named so, that is the one line `chat-conformance: <why>`
+    (not `Exit: chat-conformance: <why>`)."""
+
+
+Stop.__name__ = Stop.__qualname__ = "chat-conformance"
+
+
 def _could_not_start(config: pytest.Config, opts: Options, message: str) -> None:
     """Write the requested report, results and JUnit files saying the run could not start."""
     results = Results(
@@ -234,7 +249,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         status, message = problem
         _could_not_start(config, opts, message)
         config.stash[ABORTED_KEY] = message
-        pytest.exit(message, returncode=status)  # pytest prints it as one line on stderr: "Exit: <message>"
+        raise Stop(message.removeprefix("chat-conformance: "), returncode=status)
     judged, not_judged = opts.surface_report()
     meta = config.stash[RESULTS_KEY].meta
     meta["base URL"] = opts.base_url
@@ -429,15 +444,15 @@ def _judge_against_history(results: Results, opts: Options) -> None:
     if opts.baseline:
         verdict = baseline.judge(results.records, baseline.load(opts.baseline))
         results.baseline = verdict.to_json()
-        results.meta["baseline"] = (
-            f"{opts.baseline}: {len(verdict.known)} known, {len(verdict.new)} new, {len(verdict.fixed)} fixed"
+        results.meta["baseline"] = f"{opts.baseline}: " + baseline.line(results.baseline).removeprefix(
+            "baseline: "
         )
     if opts.compare:
         results.comparison = compare.compare(compare.load(opts.compare), results, opts.compare).to_json()
     if opts.write_baseline:
         target = Path(opts.write_baseline)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(baseline.dump(results.records), encoding="utf-8")
+        target.write_text(baseline.dump(results), encoding="utf-8")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -476,35 +491,21 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """The causes first (each failed check one line), the scores, what changed, then the verdict."""
     results = config.stash.get(RESULTS_KEY, None)
-    if results is None or not results.records:
+    opts = config.stash.get(OPTIONS_KEY, None)
+    if results is None or opts is None or not results.records:
         return
-    terminalreporter.section("chat conformance: score per area")
-    terminalreporter.write_line(
-        "score = passed MUST / (passed + failed + blocked MUST); n/a = no MUST check judged"
-    )
-    for line in results.summary_lines():
-        terminalreporter.write_line(line)
-    terminalreporter.write_line(f"verdict: {results.verdict()}")
+    for title, lines in terminal.summary(results, opts, verbose=not terminal.quiet(config)):
+        terminalreporter.section(title)
+        for line in lines:
+            terminalreporter.write_line(line)
     if results.baseline is not None:
-        b = results.baseline
-        terminalreporter.write_line(
-            f"baseline: {len(b['known'])} known, {len(b['new'])} new, {len(b['fixed'])} fixed"
-            + (f" (remove: {', '.join(e['check'] for e in b['fixed'])})" if b["fixed"] else "")
-        )
+        terminalreporter.write_line(baseline.line(results.baseline))
     if results.comparison is not None:
         for line in compare.lines(results.comparison):
             terminalreporter.write_line(line)
-    causes = results.cause_lines()
-    if causes:
-        terminalreporter.section("chat conformance: failures by root cause")
-        for line in causes:
-            terminalreporter.write_line(line)
-    for r in results.warnings():
-        terminalreporter.write_line(
-            f"WARNING (SHOULD) {r.check}{f'[{r.subject}]' if r.subject else ''}: {r.message}"
-            + (f" [{r.reference}]" if r.reference else "")
-        )
+    terminalreporter.write_line(f"verdict: {results.verdict()}")
 
 
 # ---------------------------------------------------------------- fixtures
@@ -550,8 +551,9 @@ def _client(url: str, key: str, options: Options, config: pytest.Config) -> Clie
 
 
 @pytest.fixture(scope="session")
-def app(client: Client, run: Run, pytestconfig: pytest.Config) -> Any:
-    """The Chat App surface for this run; deletes every conversation the run created at the end."""
+def app(client: Client, run: Run, options: Options, pytestconfig: pytest.Config) -> Any:
+    """The Chat App surface for this run; deletes every conversation the run created at the end
+    (unless --keep: then they are left for a replay of the evidence, and the report says so)."""
     chat = ChatApp(client, run)
     ex = client.call("GET", "/parameters", params={"user": run.user("a")}, mark_hang=False)
     body = ex.json()
@@ -563,10 +565,16 @@ def app(client: Client, run: Run, pytestconfig: pytest.Config) -> Any:
         pytestconfig.stash[RESULTS_KEY].meta["Server header"] = ex.headers["server"][:200]
     chat.learn_mode()  # an app whose mode streams only (agent-chat) is sent its messages streaming
     yield chat
-    pytestconfig.stash[BUDGET_KEY].allow_cleanup(CLEANUP_GRACE)  # a spent budget still lets the run clean up
-    problems = run.cleanup(client)
     results = pytestconfig.stash[RESULTS_KEY]
     results.meta["chat calls spent"] = run.spent
+    if options.keep:  # left for a replay of the evidence; the report says so (Results.replay_note)
+        results.meta[KEPT] = (
+            f"{len(run.created)} conversation(s) of the users {run.prefix}-{run.run_id}-*, "
+            f"{len(run.annotations)} annotation(s)"
+        )
+        return
+    pytestconfig.stash[BUDGET_KEY].allow_cleanup(CLEANUP_GRACE)  # a spent budget still lets the run clean up
+    problems = run.cleanup(client)
     results.meta["conversations created and deleted"] = len(run.created)
     if problems:
         results.meta["cleanup problems"] = "; ".join(problems[:5])

@@ -18,6 +18,7 @@ from typing import Any
 from conformance.grouping import Group, group
 
 NO_ANSWER = "server does not answer"  # meta key: the run stopped because nothing answered in time
+KEPT = "data left on the server (--keep)"  # meta key: the run kept what it created, for a replay
 SHOWN_IN_FULL = 3  # failed checks of one cause shown with their evidence; the others in one line each
 SCORE_RULE = (
     "Score = passed MUST checks / (passed + failed + blocked MUST checks); SHOULD findings are counted "
@@ -67,7 +68,33 @@ class Results:
                 counts[r.area]["must_passed"] += 1
             if r.outcome == "blocked" and r.level == "MUST":
                 counts[r.area]["must_blocked"] += 1
+            if r.level == "MUST" and r.outcome in ("failed", "blocked"):
+                counts[r.area]["must_known" if r.known else "must_new"] += 1
         return {area: dict(c) for area, c in sorted(counts.items())}
+
+    def areas_failures_first(self) -> list[tuple[str, dict[str, int]]]:
+        """The areas a reader should look at first, first: those with a MUST check failed or blocked
+        that the baseline does not know (lowest score first), then those with known failures only,
+        then those with warnings, then the others; alphabetical within each."""
+
+        def rank(item: tuple[str, dict[str, int]]) -> tuple[int, float, str]:
+            area, c = item
+            score = self.score(c)
+            tier = 0 if c.get("must_new") else 1 if c.get("must_known") else 2 if c.get("warning") else 3
+            return tier, 1.0 if score is None else score, area
+
+        return sorted(self.by_area().items(), key=rank)
+
+    @staticmethod
+    def tone(counts: dict[str, int]) -> str:
+        """An area's colour: red (`lo`) when a MUST check failed or was blocked, amber (`mid`) when the
+        only failures are known ones (baseline), green (`hi`) otherwise, grey (`na`) when no MUST
+        check was judged. A score of 95% with one failed MUST check is still a failure."""
+        if counts.get("must_new"):
+            return "lo"
+        if counts.get("must_known"):
+            return "mid"
+        return "na" if Results.score(counts) is None else "hi"
 
     @staticmethod
     def score(counts: dict[str, int]) -> float | None:
@@ -97,6 +124,10 @@ class Results:
     def causes(self) -> list[Group]:
         """The failed and blocked checks grouped by root cause, the largest group first."""
         return group(self.records)
+
+    def top_causes(self, limit: int = 3) -> list[Group]:
+        """The causes the verdict names: those that fail the run (not all known), the largest first."""
+        return [g for g in self.causes() if not all(r.known for r in g.records)][:limit]
 
     def failing(self) -> bool:
         """Whether the run fails: a MUST check failed, or was blocked, and the baseline does not know it;
@@ -165,53 +196,51 @@ class Results:
             target.write_text(self.markdown(), encoding="utf-8")
 
     def summary_lines(self) -> list[str]:
-        lines = []
-        for area, c in self.by_area().items():
-            lines.append(
-                f"{area:<15} score {self.shown_score(c):>5}  passed {c.get('passed', 0):>3}"
-                f"  failed {c.get('failed', 0):>3}  warnings {c.get('warning', 0):>3}"
-                f"  skipped {c.get('skipped', 0):>3}  blocked {c.get('blocked', 0):>3}"
-            )
-        return lines
+        """One line per area, failures first."""
+        return [self.area_line(area, c) for area, c in self.areas_failures_first()]
 
-    def cause_lines(self, limit: int = 20) -> list[str]:
-        """One line per root cause (largest first), for the terminal."""
-        groups = self.causes()
-        lines = [f"{i}. {g.heading()}" for i, g in enumerate(groups[:limit], 1)]
-        if len(groups) > limit:
-            lines.append(f"... and {len(groups) - limit} more causes (see the report)")
-        return lines
+    @classmethod
+    def area_line(cls, area: str, c: dict[str, int]) -> str:
+        return (
+            f"{area:<15} score {cls.shown_score(c):>5}  passed {c.get('passed', 0):>3}"
+            f"  failed {c.get('failed', 0):>3}  warnings {c.get('warning', 0):>3}"
+            f"  skipped {c.get('skipped', 0):>3}  blocked {c.get('blocked', 0):>3}"
+        )
+
+    def replay_note(self) -> str:
+        """Whether the evidence can be replayed as it stands: the run kept its data, or removed it."""
+        kept = self.meta.get(KEPT)
+        if kept:
+            return (
+                f"The run left what it created on the server (--keep: {kept}): the requests below replay "
+                "against the same data."
+            )
+        return (
+            "The run removed what it created when it finished, so replaying a request below gets a "
+            "different answer (an unknown conversation, an empty page); run with --keep to leave the "
+            "data for a replay."
+        )
 
     def markdown(self) -> str:
         out = ["# Conformance report", "", f"**Verdict: {self.verdict()}**", ""]
-        for key, value in self.meta.items():
-            out.append(f"- **{key}**: {value}")
         if "could not start" in self.meta:
+            out += [f"- **{key}**: {value}" for key, value in self.meta.items()]
             return "\n".join(out) + "\n"
-        out += self._md_baseline() + self._md_comparison()
-        out += [
-            "",
-            "## Score per area",
-            "",
-            SCORE_RULE,
-            "",
-            "| area | score | passed | failed | warnings | skipped | blocked |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for area, c in self.by_area().items():
-            out.append(
-                f"| {area} | {self.shown_score(c)} | {c.get('passed', 0)} | "
-                f"{c.get('failed', 0)} | {c.get('warning', 0)} | {c.get('skipped', 0)} | "
-                f"{c.get('blocked', 0)} |"
-            )
         groups = self.causes()
+        top = self.top_causes()
+        if top:
+            out += [f"{i}. {g.heading()}" for i, g in enumerate(top, 1)]
+            more = len([g for g in groups if not all(r.known for r in g.records)]) - len(top)
+            out += [f"{len(top) + 1}. ... and {more} more (below)"] if more > 0 else []
+            out.append("")
+        out.append(_identity_line(self.meta))
         labels = _evidence_labels(self.failed() + self.warnings())
         shown: dict[str, str] = {}
         out += ["", f"## Failures (MUST): {len(self.failed())}", ""]
         if groups:
             out += [
                 f"{len(self.failed())} failed and {len(self.blocked())} blocked checks, explained by "
-                f"{len(groups)} root cause(s), the largest first.",
+                f"{len(groups)} root cause(s), the largest first. {self.replay_note()}",
                 "",
             ]
         else:
@@ -234,6 +263,24 @@ class Results:
                     + ", ".join(f"`{_name(r)}`" + (" (known)" if r.known else "") for r in g.blocked)
                 )
             out.append("")
+        out += self._md_baseline() + self._md_comparison()
+        out += [
+            "",
+            "## Score per area",
+            "",
+            SCORE_RULE + " Areas with a failure first.",
+            "",
+            "| area | score | passed | failed | warnings | skipped | blocked |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for area, c in self.areas_failures_first():
+            out.append(
+                f"| {area} | {self.shown_score(c)} | {c.get('passed', 0)} | "
+                f"{c.get('failed', 0)} | {c.get('warning', 0)} | {c.get('skipped', 0)} | "
+                f"{c.get('blocked', 0)} |"
+            )
+        out += ["", "## Server and contract", ""]
+        out += [f"- **{key}**: {value}" for key, value in self.meta.items()]
         out += ["", f"## Warnings (SHOULD): {len(self.warnings())}", ""]
         out += _md_findings(self.warnings(), labels, shown)
         out += ["", f"## Skipped: {len(self.skipped())}", ""]
@@ -244,16 +291,19 @@ class Results:
         b = self.baseline
         if b is None:
             return []
+        entries = b.get("known_entries", [])
         out = [
             "",
-            f"## Baseline: {len(b['known'])} known, {len(b['new'])} new, {len(b['fixed'])} fixed",
+            f"## Baseline: {len(entries)} known, {len(b['new'])} failing check(s) not in the baseline, "
+            f"{len(b['fixed'])} fixed",
             "",
-            "Known failures (declared in the baseline, with their reason) do not fail the run; new ones do.",
+            "Known failures (declared in the baseline, with their reason) do not fail the run; a failure the "
+            "baseline does not name does.",
             "",
         ]
-        out += [f"- new: `{name}`" for name in b["new"]]
+        out += [f"- not in the baseline (fails the run): `{name}`" for name in b["new"]]
         out += [f"- fixed (remove it from the baseline): `{e['check']}` ({e['reason']})" for e in b["fixed"]]
-        out += [f"- known: `{e['check']}`: {e['reason']}" for e in b["known"]]
+        out += [f"- known: {e['entry']} ({len(e['checks'])} checks): {e['reason']}" for e in entries]
         out += [f"- not judged in this run: `{name}`" for name in b["not_judged"]]
         return out
 
@@ -261,9 +311,10 @@ class Results:
         c = self.comparison
         if c is None:
             return []
-        out = ["", f"## Changes since {c['previous']}", ""]
-        out.append(f"- new failures ({len(c['new_failures'])}): " + _codes(c["new_failures"]))
-        out.append(f"- fixed ({len(c['fixed'])}): " + _codes(c["fixed"]))
+        out = ["", f"## Changes since the previous run ({c['previous']})", ""]
+        newly = c["new_failures"]
+        out.append(f"- newly failing since the previous run ({len(newly)}): " + _codes(newly))
+        out.append(f"- fixed since the previous run ({len(c['fixed'])}): " + _codes(c["fixed"]))
         out.append(f"- still failing: {len(c['still_failing'])}")
         for ch in c["changed"]:
             out.append(f"- `{ch['check']}`: {ch['before']} -> {ch['now']}")
@@ -281,6 +332,18 @@ class Results:
         from conformance.htmlreport import render
 
         return render(self)
+
+
+def _identity_line(meta: dict[str, Any]) -> str:
+    """Which server, judged by what, in one line (the whole identity is under "Server and contract")."""
+    parts = [str(meta["base URL"])] if meta.get("base URL") else []
+    parts += [f"era {meta['era']}"] if meta.get("era") else []
+    if meta.get("kit version"):
+        parts.append(f"chat-contract-kit {meta['kit version']}")
+    if meta.get("contract sha256"):
+        parts.append(f"contract sha256 {str(meta['contract sha256'])[:12]}")
+    parts += [str(meta["finished"])] if meta.get("finished") else []
+    return " · ".join(parts)
 
 
 def _codes(names: list[str]) -> str:

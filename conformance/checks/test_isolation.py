@@ -1,10 +1,11 @@
 """isolation: a second user can neither read, continue, rename, delete, rate, stop nor list another's data.
 
-`isolation.owned` covers every operation of the contract: where the contract scopes an operation's
-resource to the end user (`x-resource-owner: end-user`), another user's ids must be 404. Operations
-on the app's own data (`x-resource-owner: app`: annotations, app feedbacks, end users, app info) are
-shared by every user of the app, so there is no isolation between users to judge there. The
-dedicated checks below judge some operations further (nothing changed afterwards).
+`isolation.owned` covers the operations of the contract that scope their resource to the end user
+(`x-resource-owner: end-user`): another user's ids must be 404. The dedicated checks below judge the
+others of them, with their after-effects (nothing changed afterwards). Operations on the app's own
+data (`x-resource-owner: app`: annotations, app feedbacks, end users, app info) are shared by every
+user of the app, so there is no isolation between users to judge there: they are not checks of this
+area at all (not collected, never reported as skipped).
 """
 
 from __future__ import annotations
@@ -75,6 +76,15 @@ def _intruding_request(op: contract.Operation, ids: dict[str, str], intruder: st
     return {"method": op.method, "path": path, **kwargs}
 
 
+def _owned_here(op: contract.Operation) -> bool:
+    """An operation isolation.owned judges: scoped to the end user, and no dedicated check of its own."""
+    owned = op.spec.get("x-resource-owner") == "end-user" and op.tag == "chat-app"
+    return owned and op.operation_id not in DEEPER
+
+
+OWNED = [o for o in OPS if _owned_here(o)]
+
+
 @check(
     "isolation.owned",
     "on every operation the contract scopes to a user, another user's resource is 404",
@@ -84,15 +94,8 @@ def _intruding_request(op: contract.Operation, ids: dict[str, str], intruder: st
         "another user's id answers 404 `not_found`"
     ),
 )
-@pytest.mark.parametrize("op", OPS, ids=[o.operation_id for o in OPS])
+@pytest.mark.parametrize("op", OWNED, ids=[o.operation_id for o in OWNED])
 def test_owned(op: contract.Operation, request: pytest.FixtureRequest) -> None:
-    owner_of = op.spec.get("x-resource-owner")
-    if op.operation_id in DEEPER:
-        pytest.skip(f"judged with its after-effects by {DEEPER[op.operation_id]}")
-    if owner_of == "app":
-        pytest.skip("the app's own data (x-resource-owner: app): shared by every user, no isolation to judge")
-    if owner_of != "end-user" or op.tag != "chat-app":
-        pytest.skip("the contract does not scope this operation's resource to an end user")
     app: ChatApp = request.getfixturevalue("app")
     owner: dict[str, Any] = request.getfixturevalue("owner")
     intruder: str = request.getfixturevalue("intruder")
@@ -100,6 +103,10 @@ def test_owned(op: contract.Operation, request: pytest.FixtureRequest) -> None:
     req = _intruding_request(op, _owned_ids(app, owner), intruder)
     ex = client.call(req.pop("method"), req.pop("path"), **req)
     expect_error(ex, op, 404, "not_found")
+
+
+if not OWNED:  # an era whose contract leaves it nothing (2023): no placeholder parametrized over nothing
+    del test_owned
 
 
 @pytest.fixture(scope="module")

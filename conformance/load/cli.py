@@ -16,6 +16,7 @@ import signal
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import gevent
@@ -28,17 +29,10 @@ from locust.util.timespan import parse_timespan
 from conformance.http import Client
 from conformance.load import invariants
 from conformance.load.context import ATTRIBUTE, LoadContext, Settings, context_of
-from conformance.load.report import (
-    LoadReport,
-    figure_lines,
-    invariant_lines,
-    parse_threshold,
-    threshold_records,
-    timing_summary,
-)
+from conformance.load.report import LoadReport, figures_from, judge_thresholds, parse_threshold, percentile
 from conformance.load.users import ChatAppUser
 from conformance.options import EXIT_OK, EXIT_USAGE, Options
-from conformance.results import Results
+from conformance.results import KEPT, Results
 from conformance.run import Run
 
 LOG = logging.getLogger("chat-conformance.load")
@@ -48,7 +42,9 @@ SETTINGS_KEY = "chat_load_settings"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    from conformance.cli import OneLineParser
+
+    p = OneLineParser(
         prog="chat-conformance load",
         description="Conformance under load: Locust users that behave like chat app users, every answer "
         "judged against openapi.yaml, invariants checked over the whole run.",
@@ -109,6 +105,16 @@ def build_parser() -> argparse.ArgumentParser:
     dist.add_argument("--worker", action="store_true", help="run as a Locust worker of --master-host")
     dist.add_argument("--master-host", default="127.0.0.1", help="worker: the master's address")
     dist.add_argument("--master-port", type=int, default=5557, help="worker: the master's port")
+    p.add_argument(
+        "--status-every",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="print a status line this often during the run (default 5; -q prints none)",
+    )
+    p.add_argument(
+        "--locust-html", metavar="FILE", help="also write Locust's own HTML report (its charts) to FILE"
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
     return p
 
@@ -141,6 +147,8 @@ def validate(ns: argparse.Namespace) -> None:
         raise UsageError("--users and --expect-workers must be at least 1, --spawn-rate above 0")
     if ns.max_chat_calls is not None and ns.max_chat_calls < 0:
         raise UsageError("--max-chat-calls must not be negative")
+    if not 0 < ns.status_every <= 600:
+        raise UsageError("--status-every must be above 0 and at most 600 seconds")
     low, sep, high = ns.think_time.partition("-")
     try:
         ns.think = (float(low), float(high or low))
@@ -196,6 +204,54 @@ def _stop_on_signals(stop: Event) -> None:
         gevent.signal_handler(sig, stop.set)
 
 
+class Watch:
+    """During the run: the users every second (for the report's charts) and, every --status-every
+    seconds, one status line (users, requests and their rate, latency, failures, findings so far)."""
+
+    def __init__(self, runner: Any, ctx: LoadContext, every: float):
+        self.runner, self.ctx, self.every = runner, ctx, every
+        self.started = time.time()
+        self.samples: list[tuple[float, int]] = []
+        self.greenlet: Any = None
+        self._cursor = 0
+        self._totals: Counter[str] = Counter()
+
+    def start(self) -> Watch:
+        self.started = time.time()
+        self.greenlet = gevent.spawn(self._run)
+        return self
+
+    def stop(self) -> None:
+        if self.greenlet is not None:
+            self.greenlet.kill()
+        self.samples.append((time.time(), self.runner.user_count))
+
+    def _run(self) -> None:
+        last = time.monotonic()
+        while True:
+            gevent.sleep(1.0)
+            self.samples.append((time.time(), self.runner.user_count))
+            if time.monotonic() - last >= self.every - 0.05:
+                LOG.info(self.line(time.monotonic() - last))
+                last = time.monotonic()
+
+    def line(self, window: float) -> str:
+        """One status line over what was observed since the last one."""
+        items = self.ctx.observations.items
+        new, self._cursor = items[self._cursor :], len(items)
+        requests = [o for o in new if o["kind"] == "request"]
+        self._totals.update(o["kind"] for o in new)
+        self._totals["failed"] += sum(1 for o in requests if o["failed"])
+        p95 = percentile([o["ms"] for o in requests], 0.95)
+        shown = "-" if p95 is None else f"{p95:.0f} ms"
+        return (
+            f"{time.time() - self.started:5.0f} s  users {self.runner.user_count:>4}  requests "
+            f"{self._totals['request']:>6} ({len(requests) / max(window, 0.001):.1f}/s, p95 {shown})  "
+            f"failed {self._totals['failed']}  streams {self._totals['stream']}  "
+            f"findings {self._totals['finding']}"
+        )
+
+
 def _harness_errors(env: Environment) -> list[str]:
     errors: list[str] = []
 
@@ -215,13 +271,30 @@ def run_local(ns: argparse.Namespace) -> int:
     stop = Event()
     _stop_on_signals(stop)
     started = time.monotonic()
-    LOG.info("%d users for %s", ns.users, ns.run_time)
+    LOG.info(
+        "chat-conformance load: %d users for %s against %s; a status line every %g s",
+        ns.users,
+        ns.run_time,
+        settings.base_url,
+        ns.status_every,
+    )
+    _history(ns, env)
     runner.start(ns.users, ns.spawn_rate)
+    watch = Watch(runner, context_of(env), ns.status_every).start()
     stop.wait(ns.run_seconds)
     runner.stop()
+    watch.stop()
     duration = time.monotonic() - started
     runner.quit()
-    return conclude(ns, env, settings, duration, workers=0, errors=errors)
+    return conclude(ns, env, settings, duration, workers=0, errors=errors, watch=watch)
+
+
+def _history(ns: argparse.Namespace, env: Environment) -> None:
+    """With --locust-html, Locust's own history for its charts (it keeps none unless asked)."""
+    if ns.locust_html:
+        from locust.stats import stats_history
+
+        gevent.spawn(stats_history, env.runner)
 
 
 def run_master(ns: argparse.Namespace) -> int:
@@ -260,9 +333,17 @@ def run_master(ns: argparse.Namespace) -> int:
             return EXIT_USAGE
         gevent.sleep(0.1)
     workers = set(c.id for c in runner.clients.ready)
-    LOG.info("%d workers connected; %d users for %s", len(workers), ns.users, ns.run_time)
+    LOG.info(
+        "%d workers connected; %d users for %s; a status line every %g s",
+        len(workers),
+        ns.users,
+        ns.run_time,
+        ns.status_every,
+    )
     started = time.monotonic()
+    _history(ns, env)
     runner.start(ns.users, ns.spawn_rate)
+    watch = Watch(runner, ctx, ns.status_every).start()
     stop.wait(ns.run_seconds)
     # Each worker stops its users (they finish their task within --stop-timeout), sends its final
     # report (test_stop, below) and exits; the master waits for every final report, then quits.
@@ -271,11 +352,12 @@ def run_master(ns: argparse.Namespace) -> int:
     while not workers <= finals and time.monotonic() < wait_until:
         gevent.sleep(0.05)
     duration = time.monotonic() - started
+    watch.stop()
     missing = workers - finals
     runner.quit()
     if missing:
         errors.append(f"{len(missing)} worker(s) sent no final report: their last observations are missing")
-    return conclude(ns, env, settings, duration, workers=len(workers), errors=errors)
+    return conclude(ns, env, settings, duration, workers=len(workers), errors=errors, watch=watch)
 
 
 def run_worker(ns: argparse.Namespace) -> int:
@@ -320,45 +402,26 @@ def run_worker(ns: argparse.Namespace) -> int:
 
 
 def figures_of(
-    env: Environment, ctx: LoadContext, duration: float, users: int, workers: int
+    ctx: LoadContext, duration: float, users: int, workers: int, watch: Watch | None = None
 ) -> dict[str, Any]:
-    stats = env.runner.stats
-
-    def row(entry: Any, name: str) -> dict[str, Any]:
-        requests = entry.num_requests
-        return {
-            "name": name,
-            "method": entry.method,
-            "requests": requests,
-            "failures": entry.num_failures,
-            "rps": requests / duration if duration else 0.0,
-            "error_rate": 100.0 * entry.num_failures / requests if requests else 0.0,
-            "avg": entry.avg_response_time if requests else None,
-            **{
-                p: entry.get_response_time_percentile(f) if requests else None
-                for p, f in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
-            },
-            "max": entry.max_response_time if requests else None,
-        }
-
-    streams = ctx.observations.of("stream")
+    """The report's figures from the users' observations (conformance.load.report), and how the users
+    were spread over the workers."""
     stem = f"{ctx.settings.user_prefix}-{ctx.settings.run_id}-"
     by_worker = Counter(
         o["user"].removeprefix(stem).split("-")[0] if workers else "local"
         for o in ctx.observations.of("user")
     )
-    return {
-        "users": users,
-        "workers": workers,
-        "users_by_worker": dict(sorted(by_worker.items())),
-        "duration_s": duration,
-        "operations": [row(e, e.name) for _k, e in sorted(stats.entries.items())],
-        "total": row(stats.total, "all operations"),
-        "streams": {
-            "ttft": timing_summary([s["ttft_ms"] for s in streams if s["ttft_ms"] is not None]),
-            "token_interval": timing_summary([i for s in streams for i in s["intervals_ms"]]),
-        },
-    }
+    started = watch.started if watch is not None else time.time() - duration
+    samples = watch.samples if watch is not None else []
+    figures = figures_from(ctx.observations.items, duration, users, workers, started, samples)
+    return {**figures, "users_by_worker": dict(sorted(by_worker.items()))}
+
+
+def identity() -> dict[str, str]:
+    """The judge's identity, as in the conformance report: the kit's version, the contract's sha256."""
+    from conformance.plugin import identity as of_the_kit
+
+    return of_the_kit()
 
 
 def conclude(
@@ -368,6 +431,7 @@ def conclude(
     duration: float,
     workers: int,
     errors: list[str],
+    watch: Watch | None = None,
 ) -> int:
     ctx = context_of(env)
     observations = ctx.observations.items
@@ -383,9 +447,10 @@ def conclude(
         Run(prefix=settings.user_prefix, run_id=settings.run_id),
         keep=settings.keep,
     )
-    figures = figures_of(env, ctx, duration, ns.users, workers)
+    figures = figures_of(ctx, duration, ns.users, workers, watch)
     verdicts = invariants.judge_run(observations, finals, figures["total"]["requests"])
-    records = invariants.records(verdicts) + threshold_records(ns.thresholds, figures)
+    records = invariants.records(verdicts)
+    thresholds = judge_thresholds(ns.thresholds, figures)
     created = {o["conversation_id"] for o in observations if o["kind"] == "conversation"}
     meta: dict[str, Any] = {
         "base URL": settings.base_url,
@@ -409,18 +474,27 @@ def conclude(
             )
         ),
         "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+        **identity(),
     }
+    if settings.keep:  # the evidence replays against it (the report says so, Results.replay_note)
+        meta[KEPT] = f"the conversations of the users {settings.user_prefix}-{settings.run_id}-*"
     problems = [p for f in finals for p in f.cleanup_problems]
     if problems:
         meta["cleanup problems"] = "; ".join(problems[:5])
     if errors:
         meta["load harness errors"] = "; ".join(dict.fromkeys(errors))
-    report = LoadReport(figures, records, meta)
+    report = LoadReport(figures, records, meta, thresholds)
     for path in ns.report:
         report.write(path)
     if ns.junitxml:
         report.write_junit(ns.junitxml)
-    print("\n".join(["== chat-conformance load", *figure_lines(figures), "", *invariant_lines(records)]))
+    if ns.locust_html:
+        from locust.html import get_html_report
+
+        target = Path(ns.locust_html)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(get_html_report(env, show_download_link=False), encoding="utf-8")
+    print("\n".join(report.lines()))
     if errors:
         print("load harness errors: " + "; ".join(list(dict.fromkeys(errors))[:5]), file=sys.stderr)
     return report.exit_status()

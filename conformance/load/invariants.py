@@ -59,6 +59,17 @@ CHECKS: list[tuple[str, str, str]] = [
 ]
 
 
+# What a broken invariant is, as a defect: the title of its cause in the report (the rule, not one
+# instance's message; the message counts the violations and names the first).
+DEFECTS = {
+    judge.RESPONSES: "answers under load break the contract (status or schema)",
+    judge.STREAMS: "streams under load break off or end without their terminal event",
+    ACKED: "acknowledged messages are missing from history, there twice, or out of order",
+    ISOLATION: "a user is shown another user's conversations or messages",
+    PAGINATION: "paging while conversations are written returns an item twice",
+}
+
+
 @dataclass
 class Final:
     """What the final read-back found for one user."""
@@ -267,6 +278,8 @@ def records(verdicts: list[Verdict], examples: int = 3) -> list[Record]:
                     message=first["message"] + more,
                     expected=first.get("expected") or v.contract,
                     evidence=list(dict.fromkeys(evidence)),
+                    cause=f"load: {v.check} {subject}".strip(),
+                    cause_title=DEFECTS[v.check] + (f": {subject}" if subject else ""),
                 )
             )
     return out

@@ -10,6 +10,7 @@ conformance.load.judge; what the user created and saw goes into the process's ob
 from __future__ import annotations
 
 import random
+import time
 from typing import Any
 
 from locust import User, task
@@ -70,8 +71,19 @@ class ChatAppUser(User):
 
     # ------------------------------------------------------------------ recording
 
-    def record(self, name: str, method: str, ex: Exchange, problem: judge.Finding | None) -> None:
-        """Time the answer into Locust's statistics and keep the finding, if any."""
+    def record(
+        self,
+        name: str,
+        method: str,
+        ex: Exchange,
+        problem: judge.Finding | None,
+        latency_ms: float | None = None,
+    ) -> None:
+        """Time the answer (the report's figures, and Locust's statistics) and keep the finding, if any.
+
+        `latency_ms` is what the user waited for when it is not the whole exchange (a stream's first
+        token); Locust's own statistics get the whole exchange, as Locust times requests.
+        """
         exception: Exception | None = None
         if problem is not None:
             exception = Violation(f"{problem['check']}: status {ex.status}")
@@ -80,10 +92,18 @@ class ChatAppUser(User):
             exception = ConnectionError("no answer")
         elif ex.status >= 400:
             exception = Violation(f"refused under load: {ex.status}")
+        total_ms = ex.elapsed * 1000
+        self.ctx.observations.add(
+            "request",
+            name=name,
+            ms=round(total_ms if latency_ms is None else latency_ms, 2),
+            at=round(time.time(), 3),
+            failed=exception is not None,
+        )
         self.environment.events.request.fire(
             request_type=method,
             name=name,
-            response_time=ex.elapsed * 1000,
+            response_time=total_ms,
             response_length=len(ex.text),
             exception=exception,
             context={"user": self.user},
@@ -148,16 +168,22 @@ class ChatAppUser(User):
     def say_streaming(self, query: str, conversation_id: str) -> None:
         s: StreamResult = self.app.stream(self.user, query, conversation_id)
         problem = judge.judge_stream(s)
-        self.record("sendChatMessage (streaming)", "POST", s.exchange, problem)
+        streamed = s.exchange.content_type == "text/event-stream"
+        ttft, intervals = judge.stream_timings(s) if streamed else (None, [])
+        self.record("sendChatMessage (streaming)", "POST", s.exchange, problem, latency_ms=ttft)
         events = judge.payloads(s)
         for event in events:  # learn the conversation as soon as the stream names it, even if it breaks
             if event.get("conversation_id"):
                 self.remember(event["conversation_id"])
                 break
-        if s.exchange.content_type == "text/event-stream":
-            ttft, intervals = judge.stream_timings(s)
+        if streamed:
             self.ctx.observations.add(
-                "stream", ttft_ms=ttft, intervals_ms=intervals, complete=problem is None, reason=s.end_reason
+                "stream",
+                ttft_ms=ttft,
+                intervals_ms=intervals,
+                total_ms=round(s.exchange.elapsed * 1000, 2),
+                complete=problem is None,
+                reason=s.end_reason,
             )
         end = next((e for e in events if e.get("event") == "message_end"), None)
         if problem is None and end is not None:

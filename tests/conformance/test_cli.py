@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,8 +15,11 @@ import pytest
 import requests
 
 from conformance.cli import build_parser, pytest_args
+from conformance.data import contract_path
+from conformance.htmlreport import curl_line
 from conformance.options import Options
 from conformance.results import Record, Results
+from tests.conformance.gallery import BROKEN
 from tests.conformance.harness import KEY, ROOT, mock_app, outcomes, run_suite, serve
 
 
@@ -227,3 +233,89 @@ def test_pyargs_form_of_the_plugin(root: str, tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout[-2000:]
     assert "2 passed" in proc.stdout
+
+
+CURSOR_IGNORED = next(v for v in BROKEN if v.name == "cursor_ignored")
+
+
+def test_the_terminal_leads_with_the_run_and_its_causes(tmp_path: Path) -> None:
+    """A start line (server, era, contract hash, areas), a line per area as it finishes, then the causes
+    with one line per failed check, the scores and the verdict; no dots, no block per failure that
+    repeats the evidence (that is in the files, or with -v)."""
+    with serve(CURSOR_IGNORED.make(mock_app())) as server:
+        doc = run_suite(server, "chat,history,isolation", "--report", str(tmp_path / "r.html"))
+        verbose = subprocess.run(
+            [sys.executable, "-m", "conformance", "--base-url", server + "/v1", "--api-key", KEY, "-v",
+             "--only", "history", "--request-timeout", "2", "--max-examples", "0"],
+            capture_output=True, text=True, env=_env(), cwd=tmp_path, timeout=120,
+        )  # fmt: skip
+    lines = doc["output"].splitlines()
+    digest = hashlib.sha256(contract_path().read_bytes()).hexdigest()[:12]
+    start = f"chat-conformance: judging {server}/v1, era current, contract sha256 {digest}"
+    assert lines[0].startswith(start), doc["output"]
+    assert lines[0].endswith("3 areas: chat, history, isolation")
+    areas = [line.split()[0] for line in lines if line.startswith("  ") and " score " in line]
+    assert areas == ["chat", "history", "isolation"]  # one line each, as each finishes
+    assert not any(set(line) <= set(".sFx") and line for line in lines), "a line of dots"
+    assert "FAILURES" not in doc["output"] and "short test summary" not in doc["output"]
+    causes, scores = lines.index(next(x for x in lines if "failures by root cause" in x)), lines.index(
+        next(x for x in lines if "score per area" in x)
+    )
+    assert causes < scores < lines.index(next(x for x in lines if x.startswith("verdict: FAIL")))
+    failed = [r for r in doc["results"] if r["outcome"] == "failed"]
+    entries = [line for line in lines[causes:scores] if line.startswith("     history.")]
+    assert len(entries) == len(failed) == 16  # one line per failed check, under its cause
+    assert f"is in {tmp_path / 'r.html'}, " in doc["output"] and ", or run with -v" in doc["output"]
+    assert len(lines) < len(failed) + 30
+    assert "FAILURES" in verbose.stdout and "answer: 200 application/json" in verbose.stdout  # -v: all of it
+    assert "test_history.py::test_complete[1] FAILED" in verbose.stdout  # and every check is listed
+
+
+def test_no_placeholder_skips(root: str) -> None:
+    """isolation.owned is a check of the operations it judges only: the app's own data and the
+    operations a dedicated check judges are no skipped checks of it."""
+    doc = run_suite(root, "isolation")
+    owned = [r for r in doc["results"] if r["check"] == "isolation.owned"]
+    assert sorted(r["subject"] for r in owned) == [
+        "getSuggestedQuestions", "listConversationVariables", "updateConversationVariable"
+    ]  # fmt: skip
+    skips = [r for r in doc["results"] if r["outcome"] == "skipped"]
+    skipped = {f"{r['check']}[{r['subject']}]": r["message"] for r in skips}
+    assert {r["subject"]: r["outcome"] for r in owned if r["outcome"] != "skipped"} == {
+        "getSuggestedQuestions": "passed", "listConversationVariables": "passed"
+    }  # fmt: skip
+    # what is left skipped says something about this server and run: an app without variables, and
+    # the checks of another app's key, not requested here
+    assert skipped.pop("isolation.owned[updateConversationVariable]").endswith("(the app has none)")
+    assert {name.split("[")[0] for name in skipped} == {"isolation.other_app"}
+
+
+def test_keep_leaves_the_data_so_the_evidence_replays(tmp_path: Path) -> None:
+    """The curl line of a failure replays to the answer the report shows with --keep; without it the
+    run deleted the conversation, the replay differs, and the report said so."""
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    with serve(CURSOR_IGNORED.make(mock_app())) as server:
+        replays = {}
+        for keep in (True, False):
+            report = tmp_path / f"keep-{keep}.html"
+            doc = run_suite(server, "history", "--report", str(report), *(["--keep"] if keep else []))
+            unknown = next(r for r in doc["results"] if r["check"] == "history.unknown_first_id")
+            request, answer = unknown["evidence"][0].splitlines()[:2]
+            shown = json.loads(answer[answer.index("{") :])  # `  answer: 200 application/json {...}`
+            env = {**os.environ, "API_KEY": KEY}
+            curl = ["bash", "-c", curl_line(request)]
+            replay = subprocess.run(curl, capture_output=True, text=True, env=env, timeout=30)
+            replays[keep] = json.loads(replay.stdout) == shown
+            said = report.read_text()
+            if keep:
+                assert "replay against the same data" in said
+                assert "data left on the server (--keep)" in doc["meta"]
+            else:
+                assert "run with --keep to leave the data for a replay" in said
+                assert doc["meta"]["conversations created and deleted"] >= 1
+    assert replays == {True: True, False: False}
+
+
+def test_help_names_the_load_mode() -> None:
+    assert "chat-conformance load --help" in " ".join(build_parser().format_help().split())

@@ -1,8 +1,10 @@
 """The HTML report in a real browser: Debian's chromium renders it headless, its numbers match the JSON.
 
-Two real runs (a server with one bug, and the correct mock) write HTML and JSON reports; chromium
-loads each from a file:// URL, once for its DOM (--dump-dom: the page as the browser built it) and
-once for a screenshot (the banner's colour is read from the PNG's pixels). Without chromium the test
+Real runs (a server with one bug, one that behaves like Dify 1.12.1 with its several defects, and the
+correct mock) write HTML and JSON reports; chromium loads each from a file:// URL, for its DOM
+(--dump-dom: the page as the browser built it), for a screenshot (the banner's colour is read from the
+PNG's pixels), and for the layout at 1280x900 (where the first cause card is: a copy of the page with a
+probe script, the report itself has none). Without chromium the test
 is skipped, except under CI=true, where chromium is installed by .ci/run and its absence is a failure.
 """
 
@@ -26,9 +28,11 @@ import pytest
 
 from conformance.data import contract_path
 from tests.conformance.gallery import BROKEN
-from tests.conformance.harness import mock_app, run_suite, serve
+from tests.conformance.gallery.reference import dify_1_12_1
+from tests.conformance.harness import OTHER_APP_ARGS, mock_app, run_suite, serve
 
 AREAS = "chat,history,parameters"
+REFERENCE_AREAS = "auth,chat,streaming,history,conversations,feedback,variables,lifecycle,isolation"
 FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -112,11 +116,17 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tupl
     tmp = tmp_path_factory.mktemp("reports")
     out = {}
     broken = next(v for v in BROKEN if v.name == "cursor_ignored")
-    for name, app in (("broken", broken.make(mock_app())), ("correct", mock_app())):
+    runs = (
+        ("broken", broken.make(mock_app()), AREAS, ()),
+        ("correct", mock_app(), AREAS, ()),
+        ("reference", dify_1_12_1(None), REFERENCE_AREAS, OTHER_APP_ARGS),
+    )
+    for name, app, areas, extra in runs:
         with serve(app) as root:
             run_suite(
-                root, AREAS, "--report", str(tmp / f"{name}.html"), "--report", str(tmp / f"{name}.json")
-            )
+                root, areas, "--report", str(tmp / f"{name}.html"), "--report", str(tmp / f"{name}.json"),
+                *extra,
+            )  # fmt: skip
         out[name] = (tmp / f"{name}.html", json.loads((tmp / f"{name}.json").read_text()))
     yield out
 
@@ -184,3 +194,41 @@ def test_the_report_is_self_contained(reports: dict[str, tuple[Path, dict[str, A
     assert "<script" not in text and "<link" not in text and "@import" not in text
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", text)
     assert "url(" not in text  # no fonts or images fetched by the stylesheet
+
+
+PROBE = """<script>
+const card = document.querySelector('[data-cause]'), banner = document.querySelector('[data-verdict]');
+const box = (e) => { const r = e.getBoundingClientRect(); return [r.top, r.bottom]; };
+document.body.setAttribute('data-layout', JSON.stringify({
+  banner: box(banner), card: card && box(card), title: card && box(card.querySelector('summary')),
+  height: document.documentElement.scrollHeight}));
+</script>"""
+
+
+def layout(page: Path, tmp: Path) -> dict[str, Any]:
+    """Where the banner and the first cause card are, in CSS pixels, as chromium lays the page out in
+    a 1280x900 window (a copy of the page with a probe script: the report itself has none)."""
+    probed = tmp / f"probed-{page.name}"
+    probed.write_text(page.read_text().replace("</body>", PROBE + "</body>"))
+    shown = browse(probed, tmp, "--dump-dom")
+    found = re.search(r'data-layout="([^"]*)"', shown.stdout)
+    assert found, shown.stderr[-2000:]
+    return json.loads(found.group(1).replace("&quot;", '"'))
+
+
+@pytest.mark.parametrize("name", ["broken", "reference"])
+def test_a_fail_report_shows_the_verdict_and_the_first_cause_on_its_first_screen(
+    name: str, reports: dict[str, tuple[Path, dict[str, Any]]], tmp_path: Path
+) -> None:
+    """At 1280x900 the first screen holds the verdict and the whole title of the first cause's card
+    (the largest cause): a reader sees what failed without scrolling (issue 22: it was at y=1,300)."""
+    page, doc = reports[name]
+    assert doc["verdict"].startswith("FAIL") and doc["causes"]
+    where = layout(page, tmp_path)
+    assert where["banner"][0] == 0
+    assert where["card"] is not None and where["title"][1] <= 900, where
+    dom = Collect()
+    dom.feed(browse(page, tmp_path, "--dump-dom").stdout)
+    title = next(e for e in dom.elements if e.get("data-cause") == "1")["text"]
+    assert doc["causes"][0]["title"] in title
+    assert doc["causes"][0]["title"] in dom.one("data-verdict")["text"]  # the verdict names it too

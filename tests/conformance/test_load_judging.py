@@ -12,7 +12,8 @@ import pytest
 from conformance.http import Exchange, StreamResult
 from conformance.load import invariants, judge
 from conformance.load.invariants import Final
-from conformance.load.report import parse_threshold, threshold_records
+from conformance.load.report import judge_thresholds, parse_threshold, percentile, series, timing_summary
+from conformance.results import Results
 from conformance.sse import parse
 from tests.conformance.harness import ROOT
 
@@ -138,6 +139,7 @@ FIGURES = {
     "streams": {
         "ttft": {"p50": 300, "p95": 700, "p99": 800},
         "token_interval": {"p50": 30, "p95": 40, "p99": 90},
+        "duration": {"p50": 3000, "p95": 4000, "p99": 4100, "max": 4200},
     },
 }
 
@@ -154,20 +156,54 @@ FIGURES = {
         ("listMessages:p99>0.2s", False),
         ("ttft_p95>600ms", True),
         ("token_interval_p99>100ms", False),
+        ("stream_p99>4s", True),
         ("nosuch:p99>1ms", False),
     ],
 )
 def test_thresholds(rule: str, breached: bool) -> None:
-    [record] = threshold_records([parse_threshold(rule)], FIGURES)
-    assert (record.outcome == "failed") is breached, record.message
+    [verdict] = judge_thresholds([parse_threshold(rule)], FIGURES)
+    assert (verdict["verdict"] == "breached") is breached, verdict["message"]
+    assert verdict["verdict"] in ("ok", "breached", "no data")  # a rule that did not trip is "ok"
 
 
-def test_threshold_on_an_operation_that_never_ran_is_skipped_with_the_names() -> None:
-    [record] = threshold_records([parse_threshold("listMesages:p99>1s")], FIGURES)
-    assert record.outcome == "skipped" and "(operations: listMessages)" in record.message
+def test_threshold_on_an_operation_that_never_ran_says_no_data_with_the_names() -> None:
+    [verdict] = judge_thresholds([parse_threshold("listMesages:p99>1s")], FIGURES)
+    assert verdict["verdict"] == "no data" and "(operations: listMessages)" in verdict["message"]
+
+
+def test_one_exact_percentile_method_never_above_the_max() -> None:
+    """Nearest rank: a percentile is a time some request took (Locust's rounded buckets printed
+    `p99 4000` beside `max 4025`)."""
+    assert percentile(list(range(1, 101)), 0.99) == 99 and percentile(list(range(1, 101)), 0.5) == 50
+    assert percentile([4025.0, 3998.7, 12.5], 0.99) == 4025.0  # the largest of three: no rounding
+    assert percentile([8.5] + [1.0] * 99, 0.99) == 1.0 and percentile([8.5] + [1.0] * 99, 0.995) == 8.5
+    assert percentile([], 0.5) is None
+    values = [0.3 * i * i % 977 for i in range(1, 5000)]
+    summary = timing_summary(values)
+    assert summary["p50"] <= summary["p95"] <= summary["p99"] <= summary["max"] == max(values)
+    assert summary["p99"] in values
+
+
+def test_series_over_time_in_buckets() -> None:
+    requests = [{"at": 100.0 + t, "ms": 10.0 * (t + 1), "failed": t == 3} for t in range(8)]
+    s = series(requests, [(100.0, 0), (101.5, 5), (105.0, 5), (107.9, 2)], started=100.0, duration=8.0)
+    assert s["bucket_s"] == 1 and [p["t"] for p in s["points"]] == list(range(1, 9))
+    assert [p["rps"] for p in s["points"]] == [1.0] * 8
+    assert [p["errors_per_s"] for p in s["points"]] == [0, 0, 0, 1, 0, 0, 0, 0]
+    assert [p["users"] for p in s["points"]] == [0, 5, 5, 5, 5, 5, 5, 2]
+    assert s["points"][0]["p99"] == 10.0
 
 
 @pytest.mark.parametrize("rule", ["p99", "p99>>1", "p42>1ms", "error_rate>1ms", "p99>fast"])
 def test_bad_thresholds_are_refused(rule: str) -> None:
     with pytest.raises(ValueError, match="--fail-on"):
         parse_threshold(rule)
+
+
+def test_a_load_cause_is_titled_by_its_rule_not_by_one_instance() -> None:
+    obs = acks(A, C1, "m1", "m2", "m3") + acks(B, C2, "n1", "n2")
+    finals = [Final(A, listed=[C1], histories={C1: ["m1"]}), Final(B, listed=[C2], histories={C2: ["n2"]})]
+    records = invariants.records(invariants.judge_run(obs, finals, requests=10))
+    [cause] = Results(records).causes()
+    assert cause.title == invariants.DEFECTS[invariants.ACKED]
+    assert "m2" not in cause.title and "m2 is missing" in cause.failed[0].message  # the instance: below
