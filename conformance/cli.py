@@ -12,6 +12,8 @@ import os
 import sys
 import textwrap
 
+from conformance import __version__
+
 # conformance.options is imported inside the functions: `chat-conformance load` must import Locust
 # (which monkey-patches ssl and sockets with gevent) before anything imports requests.
 
@@ -32,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chat-conformance",
         description="Judge a Chat App API (and optionally conversational / chat completions) "
-        "implementation against openapi.yaml.",
+        "implementation against openapi.yaml. Under load (Locust users, invariants over the whole run): "
+        "chat-conformance load --help.",
         epilog=textwrap.fill(f"Areas: {', '.join(AREAS)}. Extra pytest arguments may follow '--'.")
         + "\n\nExit status:\n"
         + "\n".join(f"  {code}  {meaning}" for code, meaning in EXIT_CODES),
@@ -45,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             parser.add_argument(*flags, dest=dest, default=default, type=kind, help=help_text)
     parser.add_argument("--junitxml", help="write a JUnit XML file (for CI)")
+    parser.add_argument("--version", action="version", version=f"chat-conformance {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="list every check")
     return parser
 
@@ -71,6 +75,15 @@ def pytest_args(ns: argparse.Namespace, extra: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["load"]:  # `chat-conformance load ...`: conformance under load, on Locust
+        import importlib.util
+
+        if importlib.util.find_spec("locust") is None:
+            print(
+                "chat-conformance: error: `chat-conformance load` needs Locust, which this install lacks: "
+                "pip install 'chat-contract-kit[load]'",
+                file=sys.stderr,
+            )
+            return 2
         from conformance.load.cli import main as load_main
 
         return load_main(argv[1:])

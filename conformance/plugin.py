@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.metadata
 import re
 import time
 import xml.etree.ElementTree as ET
@@ -21,13 +20,14 @@ import pytest
 import requests
 import urllib3.exceptions
 
-from conformance import baseline, compare, contract, offered, reference
+from conformance import __version__, baseline, compare, contract, offered, reference
 from conformance.bounds import BoundedAdapter, Budget, Limits, Silence
 from conformance.causes import Blocked, Cause
 from conformance.chatapp import ChatApp
 from conformance.checking import SHOULD, CheckFailed
 from conformance.contract import Operation
 from conformance.data import contract_path
+from conformance.fuzzing import missing_engine
 from conformance.http import Client
 from conformance.options import (
     AREAS,
@@ -122,6 +122,9 @@ def preflight(opts: Options, budget: Budget | None = None) -> tuple[int, str] | 
         opts.areas()
     except ValueError as exc:
         return EXIT_USAGE, f"chat-conformance: {exc}"
+    no_fuzzer = missing_engine(opts.effective_areas(), opts.max_examples)
+    if no_fuzzer:
+        return EXIT_USAGE, f"chat-conformance: {no_fuzzer}"
     if opts.era not in contract.eras():
         return EXIT_USAGE, f"chat-conformance: --era {opts.era!r} is not one of {', '.join(contract.eras())}"
     for flag, value in opts.surface_urls():
@@ -248,12 +251,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 def identity() -> dict[str, str]:
     """What judged: the kit's version and the sha256 of the contract it judged by (openapi.yaml)."""
-    try:
-        version = importlib.metadata.version("chat-contract-kit")
-    except importlib.metadata.PackageNotFoundError:
-        version = "unknown (not installed)"
     digest = hashlib.sha256(contract_path().read_bytes()).hexdigest()
-    return {"kit version": version, "contract sha256": digest}
+    return {"kit version": __version__, "contract sha256": digest}
 
 
 def _area_of_module(path: Path) -> str | None:

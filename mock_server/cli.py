@@ -11,6 +11,7 @@ import sys
 import tempfile
 from typing import Any
 
+from mock_server import __version__
 from mock_server.config import DEFAULT_API_KEY, MockConfig, keys_from_env
 
 # Realistic pacing for people; the app factory's defaults (all 0) are for tests.
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve a stateful, streaming mock of the Chat App, conversational and chat completions "
         "APIs, driven by openapi.yaml. To record a real app and serve it offline: chat-mock record --help.",
     )
+    p.add_argument("--version", action="version", version=f"chat-mock {__version__}")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=5001)
     p.add_argument(

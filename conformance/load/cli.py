@@ -25,6 +25,7 @@ from locust import argument_parser
 from locust.env import Environment
 from locust.util.timespan import parse_timespan
 
+from conformance import __version__
 from conformance.http import Client
 from conformance.load import invariants
 from conformance.load.context import ATTRIBUTE, LoadContext, Settings, context_of
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         "threshold; 2 usage error; 3 nothing answers at --base-url; 6 the API key was refused; 7 the base "
         "URL answered 404.",
     )
+    p.add_argument("--version", action="version", version=f"chat-conformance {__version__}")
     p.add_argument("--base-url", help="Chat App API base URL, e.g. http://127.0.0.1:5001/v1")
     p.add_argument("--api-key", help="API key of the Chat App (sent as Authorization: Bearer)")
     p.add_argument("-u", "--users", type=int, default=10, help="peak number of concurrent users (default 10)")
