@@ -18,6 +18,7 @@ import yaml
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from conformance import formats
 from conformance.data import contract_path
 from conformance.eras import DEFAULT_ERA, declared_eras, view
 
@@ -30,8 +31,16 @@ _selected = {"era": DEFAULT_ERA}
 
 @cache
 def whole_document() -> dict[str, Any]:
-    """openapi.yaml as written: every era, with its markers."""
-    return yaml.safe_load(contract_path().read_text(encoding="utf-8"))
+    """openapi.yaml as written: every era, with its markers. A format the suite cannot assert would
+    pass any value in silence: such a contract is refused (conformance.formats)."""
+    doc = yaml.safe_load(contract_path().read_text(encoding="utf-8"))
+    unknown = formats.unasserted(doc)
+    if unknown:
+        raise ValueError(
+            f"{contract_path()}: format(s) {', '.join(unknown)} cannot be asserted by the suite "
+            "(conformance/formats.py holds the ones it asserts)"
+        )
+    return doc
 
 
 def eras() -> list[str]:
@@ -91,7 +100,7 @@ def validator(schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
         return hit[1]
     wrapped = {"$id": CONTRACT_URI + "#fragment", **_rebase(schema)}
     built = jsonschema.Draft202012Validator(
-        wrapped, registry=_registry(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+        wrapped, registry=_registry(), format_checker=formats.FORMAT_CHECKER
     )
     if len(_VALIDATORS) >= _VALIDATORS_MAX:
         _VALIDATORS.clear()
@@ -310,7 +319,7 @@ def _event_validators(item_schema: dict[str, Any]) -> dict[str, Any]:
         for event, target in content.get("discriminator", {}).get("mapping", {}).items():
             try:
                 out[event] = jsonschema.Draft202012Validator(
-                    _inline({"$ref": target}), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+                    _inline({"$ref": target}), format_checker=formats.FORMAT_CHECKER
                 )
             except RecursionError:
                 out[event] = validator({"$ref": target})
