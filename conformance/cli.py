@@ -87,13 +87,15 @@ def main(argv: list[str] | None = None) -> int:
         from conformance.load.cli import main as load_main
 
         return load_main(argv[1:])
+    from conformance.options import API_KEY_ENV
+
     extra: list[str] = []
     if "--" in argv:
         cut = argv.index("--")
         argv, extra = argv[:cut], argv[cut + 1 :]
     ns = build_parser().parse_args(argv)
-    if not ns.base_url or not ns.api_key:
-        build_parser().error("--base-url and --api-key are required")
+    if not ns.base_url or not (ns.api_key or os.environ.get(API_KEY_ENV)):
+        build_parser().error(f"--base-url and --api-key (or ${API_KEY_ENV}) are required")
     import pytest
 
     return int(pytest.main(pytest_args(ns, extra)))

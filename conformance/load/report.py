@@ -215,7 +215,7 @@ class LoadReport:
         failures = sum(1 for r in self.records if r.outcome == "failed")
         suite = ET.Element(
             "testsuite",
-            name="chat-conformance-load",
+            name="chat-conformance.load",
             tests=str(len(self.records)),
             failures=str(failures),
             errors="0",
