@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import os
 import re
 import time
@@ -56,6 +57,11 @@ BASELINE_KEY = pytest.StashKey["list[baseline.Entry]"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    if importlib.util.find_spec("pytest_timeout") is None:
+        # a checkout's pytest config (pyproject.toml) sets pytest-timeout's `timeout` for the project's
+        # own tests; run there from an install without pytest-timeout, pytest would warn of an unknown
+        # option on every run. Known here, it means nothing: the suite's bounds are its own (--max-time).
+        parser.addini("timeout", "pytest-timeout's per-test timeout (not installed: unused)", default=None)
     group = parser.getgroup("chat-conformance", "chat API conformance suite")
     for flag, dest, default, kind, help_text in OPTIONS:
         # another plugin (e.g. pytest-base-url) may own the flag; its value is then read by dest
