@@ -124,3 +124,12 @@ def test_hypothesis_keeps_nothing_in_the_checkout() -> None:
 
     where = storage_directory("examples")
     assert not Path(getattr(where, "path", where)).resolve().is_relative_to(ROOT)
+
+
+def test_the_readmes_commands_name_files_that_exist() -> None:
+    """curl's `-F file=@PATH` in README.md (run from the checkout) reads a file the checkout has."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    uploads = re.findall(r"file=@([^;'\s]+)", readme)
+    assert uploads
+    for path in uploads:
+        assert (ROOT / path).is_file(), path
