@@ -41,7 +41,7 @@ def is_date_time(instance: object) -> bool:
     if not isinstance(instance, str):
         return True
     match = _DATE_TIME_RE.match(instance)
-    return bool(match) and _real_date(*match.groups()[:3])
+    return match is not None and _real_date(*match.groups()[:3])
 
 
 @FORMAT_CHECKER.checks("date")
@@ -49,7 +49,7 @@ def is_date(instance: object) -> bool:
     if not isinstance(instance, str):
         return True
     match = _DATE_RE.match(instance)
-    return bool(match) and _real_date(*match.groups())
+    return match is not None and _real_date(*match.groups())
 
 
 @FORMAT_CHECKER.checks("time")

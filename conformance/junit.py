@@ -52,10 +52,10 @@ def regroup(path: str | Path) -> None:
             case.set("classname", f"{PREFIX}.{area}")
             by_area[area].append(case)
     out = ET.Element("testsuites", name=PREFIX)
-    totals = defaultdict(float)
+    totals: defaultdict[str, float] = defaultdict(float)
     for area in sorted(by_area):
         cases = by_area[area]
-        counts = defaultdict(int)
+        counts: defaultdict[str, int] = defaultdict(int)
         for case in cases:
             counts[_outcome(case)] += 1
         seconds = sum(float(c.get("time", "0") or 0) for c in cases)

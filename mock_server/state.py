@@ -70,12 +70,13 @@ class MockState:
     stops: StopWatcher
     started_at: float = field(default_factory=time.time)
     operations: dict[str, Operation] = field(default_factory=dict)
-    pool: ConnectionPool | None = None
-    journal: Journal | None = None
+    # set by build_state before the app serves anything (a state is never used half-built)
+    pool: ConnectionPool = None  # type: ignore[assignment]
+    journal: Journal = None  # type: ignore[assignment]
     temp_store: bool = False  # db_path is a private temp file, removed with the app
     _faults_cache: tuple[tuple[int, int], list[dict[str, Any]]] | None = None
     apps: Apps | None = None  # which app (mode, parameters, replies) each API key is
-    vocabulary: StreamVocabulary | None = None  # the contract's event types, roles and modes
+    vocabulary: StreamVocabulary = None  # type: ignore[assignment]  # the contract's event types, roles and modes
     link_key: bytes = field(default=b"", repr=False)  # signs file links (config.link_key, else random)
 
     @functools.cached_property

@@ -127,7 +127,7 @@ def _http_date(timestamp: float | None = None) -> str:
     return _date_cache[1]
 
 
-_GUNICORN_IP_IN_ALLOW_LIST = getattr(message, "_ip_in_allow_list", None)
+_GUNICORN_IP_IN_ALLOW_LIST: Any = getattr(message, "_ip_in_allow_list", None)
 _trusted_peers: dict[tuple[str, int, int], bool] = {}
 
 
@@ -177,6 +177,7 @@ class _OneSendResponse(wsgi.Response):
     """gunicorn's response, holding the header block back until the first body bytes go out."""
 
     _held = b""
+    headers_sent: bool  # gunicorn's, set in its __init__
 
     def process_headers(self, headers: Any) -> None:
         """gunicorn's checks (two regular expressions, strip, hop-by-hop test) once per distinct

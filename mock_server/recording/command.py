@@ -167,7 +167,7 @@ def main(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
-    server.daemon_threads = True
+    server.daemon_threads = True  # type: ignore[attr-defined]  # threaded=True: a ThreadedWSGIServer
     base = f"http://{args.host}:{server.server_port}{settings.base_path}"
     print(
         f"chat-mock record: {base} -> {scrub_url(args.upstream)}, recording into {out} "
