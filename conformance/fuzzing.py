@@ -285,7 +285,7 @@ def _register_binary_serializers() -> None:
             for enc in (media.get("encoding") or {}).values():
                 types.update(t.strip() for t in str(enc.get("contentType", "")).split(",") if t.strip())
     if types:
-        schemathesis.serializer(*sorted(types))(binary_serializer)
+        schemathesis.serializer(*sorted(types))(binary_serializer)  # type: ignore[arg-type]  # its own
 
 
 def _own_user(case: Any, user: str, form: list[dict[str, Any]] | None) -> None:

@@ -318,7 +318,11 @@ def run_worker(ns: argparse.Namespace) -> int:
     env.events.test_stop.add_listener(on_test_stop)
     stop = Event()
     _stop_on_signals(stop)
-    gevent.spawn(lambda: (stop.wait(), runner.quit()))
+    def quit_on_stop() -> None:
+        stop.wait()
+        runner.quit()
+
+    gevent.spawn(quit_on_stop)
     runner.greenlet.join()
     return EXIT_OK
 
@@ -329,6 +333,7 @@ def run_worker(ns: argparse.Namespace) -> int:
 def figures_of(
     env: Environment, ctx: LoadContext, duration: float, users: int, workers: int
 ) -> dict[str, Any]:
+    assert env.runner is not None  # the run that ended had one
     stats = env.runner.stats
 
     def row(entry: Any, name: str) -> dict[str, Any]:
