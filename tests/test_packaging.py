@@ -133,3 +133,40 @@ def test_the_readmes_commands_name_files_that_exist() -> None:
     assert uploads
     for path in uploads:
         assert (ROOT / path).is_file(), path
+
+
+def test_every_third_party_import_of_the_packages_is_declared() -> None:
+    """Each distribution the packages import is a declared dependency (of the plain install, or of
+    the extra whose feature imports it), never one that merely happens to be installed."""
+    import ast
+    import importlib.metadata
+
+    from packaging.requirements import Requirement
+
+    declared = {
+        Requirement(r).name.lower().replace("_", "-")
+        for r in importlib.metadata.requires("chat-contract-kit") or []
+        if 'extra == "dev"' not in r and "extra == 'dev'" not in r
+    }
+    owners = importlib.metadata.packages_distributions()
+    stdlib = set(sys.stdlib_module_names)
+    ours = {"mock_server", "conformance", "payload_conversions"}
+    missing: dict[str, str] = {}
+    for package in ours:
+        for path in (ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = (
+                    [a.name for a in node.names]
+                    if isinstance(node, ast.Import)
+                    else [node.module or ""]
+                    if isinstance(node, ast.ImportFrom) and not node.level
+                    else []
+                )
+                for name in names:
+                    top = name.split(".")[0]
+                    if not top or top in stdlib or top in ours or top == "__future__":
+                        continue
+                    dists = {d.lower().replace("_", "-") for d in owners.get(top, [top])}
+                    if not dists & declared:
+                        missing[top] = str(path.relative_to(ROOT))
+    assert not missing, f"imported but not declared in pyproject.toml: {missing}"
