@@ -229,8 +229,11 @@ def _wait_for_server(url: str, opts: Options) -> None:
     headers = {"Authorization": f"Bearer {opts.api_key}"}
     while (left := deadline - time.monotonic()) > 0:
         try:
-            with session.get(
-                url, headers=headers, timeout=(min(opts.request_timeout, 10.0, left), opts.request_timeout)
+            with session.get(  # the status is all it needs: the body stays unread
+                url,
+                headers=headers,
+                timeout=(min(opts.request_timeout, 10.0, left), opts.request_timeout),
+                stream=True,
             ) as resp:
                 if resp.status_code not in STARTING_STATUSES:
                     return
