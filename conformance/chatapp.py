@@ -80,7 +80,7 @@ def reads_files(parameters: dict[str, Any]) -> bool:
     config = parameters.get("file_upload")
     if not isinstance(config, dict):
         return False
-    image = config.get("image") if isinstance(config.get("image"), dict) else {}
+    image = given if isinstance(given := config.get("image"), dict) else {}
     return bool(config.get("enabled") or image.get("enabled"))
 
 
@@ -89,7 +89,7 @@ def accepts_files(parameters: dict[str, Any]) -> bool:
     config = parameters.get("file_upload")
     if not isinstance(config, dict):
         return False
-    image = config.get("image") if isinstance(config.get("image"), dict) else {}
+    image = given if isinstance(given := config.get("image"), dict) else {}
     methods = set(
         config.get("allowed_file_upload_methods") or image.get("transfer_methods") or ["local_file"]
     )

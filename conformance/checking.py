@@ -8,7 +8,7 @@ plugin turns into the 1-2 line explanation of the report.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -83,7 +83,9 @@ def _ev(items: Iterable[Any]) -> list[str]:
     return out
 
 
-def fail(message: str, *evidence: Any, expected: str | None = None, cause: Cause | None = None) -> None:
+def fail(
+    message: str, *evidence: Any, expected: str | None = None, cause: Cause | None = None
+) -> NoReturn:
     raise CheckFailed(message, _ev(evidence), expected, cause)
 
 

@@ -13,6 +13,8 @@ import sys
 import textwrap
 from typing import NoReturn
 
+from conformance import __version__
+
 # conformance.options is imported inside the functions: `chat-conformance load` must import Locust
 # (which monkey-patches ssl and sockets with gevent) before anything imports requests.
 
@@ -56,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             parser.add_argument(*flags, dest=dest, default=default, type=kind, help=help_text)
     parser.add_argument("--junitxml", help="write a JUnit XML file (for CI)")
+    parser.add_argument("--version", action="version", version=f"chat-conformance {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="list every check")
     return parser
 
@@ -84,16 +87,27 @@ def pytest_args(ns: argparse.Namespace, extra: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["load"]:  # `chat-conformance load ...`: conformance under load, on Locust
+        import importlib.util
+
+        if importlib.util.find_spec("locust") is None:
+            print(
+                "chat-conformance: error: `chat-conformance load` needs Locust, which this install lacks: "
+                "pip install 'chat-contract-kit[load]'",
+                file=sys.stderr,
+            )
+            return 2
         from conformance.load.cli import main as load_main
 
         return load_main(argv[1:])
+    from conformance.options import API_KEY_ENV
+
     extra: list[str] = []
     if "--" in argv:
         cut = argv.index("--")
         argv, extra = argv[:cut], argv[cut + 1 :]
     ns = build_parser().parse_args(argv)
-    if not ns.base_url or not ns.api_key:
-        build_parser().error("--base-url and --api-key are required")
+    if not ns.base_url or not (ns.api_key or os.environ.get(API_KEY_ENV)):
+        build_parser().error(f"--base-url and --api-key (or ${API_KEY_ENV}) are required")
     import pytest
 
     return int(pytest.main(pytest_args(ns, extra)))

@@ -95,7 +95,7 @@ def compare(previous: dict[str, Any], now: Results, label: str = "") -> Comparis
                     str(r.get("outcome")),
                 )
             )
-    meta = previous.get("meta") if isinstance(previous.get("meta"), dict) else {}
+    meta = given if isinstance(given := previous.get("meta"), dict) else {}
     when = ", ".join(str(meta[k]) for k in ("finished", "run id") if k in meta)
     result = Comparison(previous=f"{label}{f' ({when})' if when else ''}" or "the previous run")
     after = {_key(r.check, r.subject): r.outcome for r in now.records}

@@ -19,6 +19,7 @@ import yaml
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from conformance import formats
 from conformance.data import contract_path
 from conformance.eras import DEFAULT_ERA, declared_eras, view
 
@@ -31,8 +32,16 @@ _selected = {"era": DEFAULT_ERA}
 
 @cache
 def whole_document() -> dict[str, Any]:
-    """openapi.yaml as written: every era, with its markers."""
-    return yaml.safe_load(contract_path().read_text(encoding="utf-8"))
+    """openapi.yaml as written: every era, with its markers. A format the suite cannot assert would
+    pass any value in silence: such a contract is refused (conformance.formats)."""
+    doc = yaml.safe_load(contract_path().read_text(encoding="utf-8"))
+    unknown = formats.unasserted(doc)
+    if unknown:
+        raise ValueError(
+            f"{contract_path()}: format(s) {', '.join(unknown)} cannot be asserted by the suite "
+            "(conformance/formats.py holds the ones it asserts)"
+        )
+    return doc
 
 
 def eras() -> list[str]:
@@ -93,7 +102,7 @@ def validator(schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
         return hit[1]
     wrapped = {"$id": CONTRACT_URI + "#fragment", **_rebase(schema)}
     built = jsonschema.Draft202012Validator(
-        wrapped, registry=_registry(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+        wrapped, registry=_registry(), format_checker=formats.FORMAT_CHECKER
     )
     if len(_VALIDATORS) >= _VALIDATORS_MAX:
         _VALIDATORS.clear()
@@ -113,8 +122,8 @@ def fast_validator(schema: dict[str, Any]) -> Any:
     """jsonschema_rs's compiled validator for a fragment of the contract (None: it cannot take it).
 
     It answers "valid?" in microseconds where jsonschema walks the schema in Python for a few hundred
-    (a load run judges thousands of answers and events a second). It checks every format it knows,
-    whatever is installed, where jsonschema checks only those with a checker package present.
+    (a load run judges thousands of answers and events a second). Formats are the suite's own
+    (conformance.formats), as for jsonschema: both engines judge alike.
     """
     hit = _FAST.get(id(schema))
     if hit is not None and hit[0] is schema:
@@ -124,6 +133,7 @@ def fast_validator(schema: dict[str, Any]) -> Any:
             {"$schema": "https://json-schema.org/draft/2020-12/schema", **_rebase(schema)},
             registry=_rs_registry(),
             validate_formats=True,
+            formats=formats.checkers(),
         )
     except Exception:  # a schema jsonschema_rs cannot compile: jsonschema alone judges it
         built = None
@@ -168,10 +178,9 @@ def resolve(node: Any) -> Any:
 def schema_errors(schema: dict[str, Any], instance: Any, limit: int = 3) -> list[str]:
     """Short, readable validation errors (path: message).
 
-    The answer is judged by both engines and the stricter one stands: jsonschema_rs first (a valid
-    answer, the usual case, costs microseconds), then jsonschema for its messages; where only
-    jsonschema_rs finds a fault (a format jsonschema has no checker installed for: `date-time`
-    without rfc3339-validator), its own messages are given, so every install judges alike.
+    jsonschema_rs answers first (a valid answer, the usual case, costs microseconds), then jsonschema
+    gives the messages of an invalid one (both assert the suite's own formats, conformance.formats);
+    should jsonschema find nothing, jsonschema_rs's own messages stand.
     """
     if _fast_valid(schema, instance):
         return []
@@ -376,7 +385,7 @@ def _event_validators(item_schema: dict[str, Any]) -> dict[str, Any]:
             try:
                 out[event] = (
                     jsonschema.Draft202012Validator(
-                        _inline(ref), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+                        _inline(ref), format_checker=formats.FORMAT_CHECKER
                     ),
                     ref,
                 )

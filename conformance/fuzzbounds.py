@@ -19,6 +19,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from conformance import contract
+from conformance.formats import FORMAT_CHECKER
 
 MARKER = "x-fuzz-bound"
 RELAXED_URI = "urn:chat-contract-kit:openapi-without-fuzz-bounds"
@@ -86,7 +87,7 @@ def _valid(schema: dict[str, Any], value: Any, registry: Registry) -> bool:
     hit = _VALIDATORS.get(id(schema))
     if hit is None or hit[0] is not schema:
         wrapped = {"$id": RELAXED_URI + "#fragment", **_rebase(schema)}
-        checker = jsonschema.Draft202012Validator.FORMAT_CHECKER
+        checker = FORMAT_CHECKER
         built = jsonschema.Draft202012Validator(wrapped, registry=registry, format_checker=checker)
         hit = _VALIDATORS[id(schema)] = (schema, built)  # the entry keeps the fragment alive
     return hit[1].is_valid(value)

@@ -121,7 +121,7 @@ def _join_fuzzing(groups: dict[str, Group]) -> None:
     """A fuzzing finding that a named check already explains (the same operation answering the same
     wrong status) joins that check's cause instead of a heading of its own; the other findings of a
     fuzzing cause stay in it."""
-    named = {
+    named: dict[tuple[str, int | None], str] = {
         (r.cause_where, r.cause_status): key
         for key, g in groups.items()
         if not key.startswith(FUZZ_PREFIX)

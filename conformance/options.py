@@ -28,6 +28,8 @@ AREAS = (
     "fuzz",
 )
 
+API_KEY_ENV = "CHAT_CONFORMANCE_API_KEY"  # the key when --api-key is not given
+
 # The exit statuses of a run (CLI and plugin alike); the preflight ones stop the run before any check.
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_KEY_REFUSED, EXIT_NOT_FOUND = 0, 1, 2, 3, 6, 7
 EXIT_BUDGET = 8  # 4 and 5 are pytest's own (usage error, nothing collected)
@@ -42,8 +44,8 @@ EXIT_CODES: list[tuple[int, str]] = [
     ),
     (
         EXIT_USAGE,
-        "usage error: a missing or malformed option or URL, an unknown area, or an area in --only "
-        "whose surface URL was not given",
+        "usage error: a missing or malformed option or URL, an unknown area, an area in --only "
+        "whose surface URL was not given, or fuzzing asked of an install without schemathesis",
     ),
     (EXIT_UNREACHABLE, "nothing answers at --base-url (connection refused, unknown host, connect timeout)"),
     (
@@ -74,7 +76,14 @@ EXIT_CODES: list[tuple[int, str]] = [
 # (flag, dest, default, type, help); the CLI and the plugin both build their parsers from this list.
 OPTIONS: list[tuple[str, str, object, type, str]] = [
     ("--base-url", "base_url", None, str, "Chat App API base URL, e.g. http://127.0.0.1:5001/v1"),
-    ("--api-key", "api_key", None, str, "API key of the Chat App (sent as Authorization: Bearer)"),
+    (
+        "--api-key",
+        "api_key",
+        None,
+        str,
+        "API key of the Chat App (sent as Authorization: Bearer); default: $CHAT_CONFORMANCE_API_KEY "
+        "(a key in the environment shows neither in `ps` nor in a CI log's command line)",
+    ),
     (
         "--other-app-key",
         "other_app_key",
@@ -126,6 +135,14 @@ OPTIONS: list[tuple[str, str, object, type, str]] = [
         "current",
         str,
         "era of the Chat App API to judge: current (today's Dify, default) or 2023 (the 2023 documents)",
+    ),
+    (
+        "--wait-for-server",
+        "wait_for_server",
+        0.0,
+        float,
+        "seconds: retry the preflight until the server answers (nothing listening yet, or a 502/503/504 "
+        "from a proxy in front of it) or this time is up; for a server started just before (default 0)",
     ),
     ("--only", "only", None, str, f"comma-separated areas to run ({', '.join(AREAS)})"),
     ("--skip", "skip_areas", None, str, "comma-separated areas to leave out"),
@@ -218,6 +235,7 @@ class Options:
     chat_completions_model: str = "gpt-4"
     upstream_journal_url: str | None = None
     era: str = "current"
+    wait_for_server: float = 0.0
     only: str | None = None
     skip_areas: str | None = None
     user_prefix: str = "conformance"

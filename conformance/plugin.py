@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.metadata
+import importlib.util
+import os
 import re
 import time
 import xml.etree.ElementTree as ET
@@ -21,15 +22,17 @@ import pytest
 import requests
 import urllib3.exceptions
 
-from conformance import baseline, compare, contract, offered, reference, terminal
+from conformance import __version__, baseline, compare, contract, junit, offered, reference, terminal
 from conformance.bounds import BoundedAdapter, Budget, Limits, Silence
 from conformance.causes import Blocked, Cause
 from conformance.chatapp import ChatApp
 from conformance.checking import SHOULD, CheckFailed
 from conformance.contract import Operation
 from conformance.data import contract_path
+from conformance.fuzzing import missing_engine
 from conformance.http import Client
 from conformance.options import (
+    API_KEY_ENV,
     AREAS,
     EXIT_FAILED,
     EXIT_KEY_REFUSED,
@@ -54,6 +57,11 @@ BASELINE_KEY = pytest.StashKey["list[baseline.Entry]"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    if importlib.util.find_spec("pytest_timeout") is None:
+        # a checkout's pytest config (pyproject.toml) sets pytest-timeout's `timeout` for the project's
+        # own tests; run there from an install without pytest-timeout, pytest would warn of an unknown
+        # option on every run. Known here, it means nothing: the suite's bounds are its own (--max-time).
+        parser.addini("timeout", "pytest-timeout's per-test timeout (not installed: unused)", default=None)
     group = parser.getgroup("chat-conformance", "chat API conformance suite")
     for flag, dest, default, kind, help_text in OPTIONS:
         # another plugin (e.g. pytest-base-url) may own the flag; its value is then read by dest
@@ -70,6 +78,8 @@ def options_from(config: pytest.Config) -> Options:
     values: dict[str, Any] = {}
     for _flag, dest, default, _kind, _help in OPTIONS:
         values[dest] = config.getoption(dest, default=default)
+    if not values["api_key"]:  # a secret: from the environment rather than the command line
+        values["api_key"] = os.environ.get(API_KEY_ENV) or None
     return Options(**values)
 
 
@@ -123,11 +133,14 @@ def preflight(opts: Options, budget: Budget | None = None) -> tuple[int, str] | 
     key (every request 401) or a wrong base path (every request 404), or nothing listening.
     """
     if not opts.base_url or not opts.api_key:
-        return EXIT_USAGE, "chat-conformance: --base-url and --api-key are required"
+        return EXIT_USAGE, f"chat-conformance: --base-url and --api-key (or ${API_KEY_ENV}) are required"
     try:
         opts.areas()
     except ValueError as exc:
         return EXIT_USAGE, f"chat-conformance: {exc}"
+    no_fuzzer = missing_engine(opts.effective_areas(), opts.max_examples)
+    if no_fuzzer:
+        return EXIT_USAGE, f"chat-conformance: {no_fuzzer}"
     if opts.era not in contract.eras():
         return EXIT_USAGE, f"chat-conformance: --era {opts.era!r} is not one of {', '.join(contract.eras())}"
     for flag, value in opts.surface_urls():
@@ -156,6 +169,8 @@ def preflight(opts: Options, budget: Budget | None = None) -> tuple[int, str] | 
         )
     base = opts.base_url.rstrip("/")
     url = base + "/parameters"
+    if opts.wait_for_server > 0:
+        _wait_for_server(url, opts)
     session = requests.Session()  # bounded like every exchange: a status line that drips must not hang it
     limits = Limits(wall_time=opts.stream_timeout, budget=budget)  # its silence counts (bounds.Silence)
     session.mount("http://", BoundedAdapter(limits))
@@ -171,8 +186,10 @@ def preflight(opts: Options, budget: Budget | None = None) -> tuple[int, str] | 
     except requests.RequestException as exc:
         if not _unreachable(exc):
             return None  # it answers, but slowly or oddly: judging that is the checks' job
+        waited = f" (waited {opts.wait_for_server:g} s)" if opts.wait_for_server > 0 else ""
         return EXIT_UNREACHABLE, (
-            f"chat-conformance: nothing answers at {opts.base_url}: {_reason(exc, opts.request_timeout)}"
+            f"chat-conformance: nothing answers at {opts.base_url}{waited}: "
+            f"{_reason(exc, opts.request_timeout)}"
         )
     if status in (401, 403):
         return EXIT_KEY_REFUSED, (
@@ -209,6 +226,36 @@ class Stop(pytest.exit.Exception):  # type: ignore[misc, name-defined]
 
 Stop.__name__ = Stop.__qualname__ = "chat-conformance"
 
+STARTING_STATUSES = (502, 503, 504)  # a proxy or load balancer in front of a server still starting
+WAIT_STEP_S = 0.5
+
+
+def _wait_for_server(url: str, opts: Options) -> None:
+    """--wait-for-server: retry GET {base}/parameters until it answers (anything but a gateway's
+    502/503/504), or until the time is up; the preflight then judges the server as usual. For a server
+    started just before the suite (a CI job): without it, a fast runner exits 3 on a server still
+    starting. These tries are not the run's: they count toward no silence (bounds.Silence)."""
+    deadline = time.monotonic() + opts.wait_for_server
+    session = requests.Session()
+    adapter = BoundedAdapter(Limits(wall_time=min(opts.stream_timeout, opts.wait_for_server)))
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    headers = {"Authorization": f"Bearer {opts.api_key}"}
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            with session.get(  # the status is all it needs: the body stays unread
+                url,
+                headers=headers,
+                timeout=(min(opts.request_timeout, 10.0, left), opts.request_timeout),
+                stream=True,
+            ) as resp:
+                if resp.status_code not in STARTING_STATUSES:
+                    return
+        except requests.RequestException as exc:
+            if not _unreachable(exc):
+                return  # it answers, oddly: the preflight and the checks judge that
+        time.sleep(max(0.0, min(WAIT_STEP_S, deadline - time.monotonic())))
+
 
 def _could_not_start(config: pytest.Config, opts: Options, message: str) -> None:
     """Write the requested report, results and JUnit files saying the run could not start."""
@@ -227,8 +274,9 @@ def _could_not_start(config: pytest.Config, opts: Options, message: str) -> None
         )
     xmlpath = getattr(config.option, "xmlpath", None)
     if xmlpath:
-        suite = ET.Element("testsuite", name="chat-conformance", tests="1", errors="1", failures="0")
-        case = ET.SubElement(suite, "testcase", classname="chat-conformance", name="preflight")
+        where = "chat-conformance.preflight"
+        suite = ET.Element("testsuite", name=where, tests="1", errors="1", failures="0")
+        case = ET.SubElement(suite, "testcase", classname=where, name="preflight")
         ET.SubElement(case, "error", message="the run could not start: " + message).text = message
         root = ET.Element("testsuites")
         root.append(suite)
@@ -263,12 +311,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 def identity() -> dict[str, str]:
     """What judged: the kit's version and the sha256 of the contract it judged by (openapi.yaml)."""
-    try:
-        version = importlib.metadata.version("chat-contract-kit")
-    except importlib.metadata.PackageNotFoundError:
-        version = "unknown (not installed)"
     digest = hashlib.sha256(contract_path().read_bytes()).hexdigest()
-    return {"kit version": version, "contract sha256": digest}
+    return {"kit version": __version__, "contract sha256": digest}
 
 
 def _area_of_module(path: Path) -> str | None:
@@ -427,7 +471,12 @@ class Verdict:
             _judge_against_history(results, opts)
             if session.exitstatus in (EXIT_OK, EXIT_FAILED):
                 session.exitstatus = _exit_status(results)
-        return (yield)
+        try:
+            return (yield)
+        finally:  # pytest and the run control have written the JUnit file: one suite per area
+            xmlpath = getattr(session.config.option, "xmlpath", None)
+            if opts is not None and opts.base_url and xmlpath and Path(xmlpath).is_file():
+                junit.regroup(xmlpath)
 
 
 def _exit_status(results: Results) -> int:

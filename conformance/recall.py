@@ -36,7 +36,7 @@ def compare(payloads: Iterable[dict[str, Any]], item: dict[str, Any]) -> Recall:
     last: dict[tuple[str, str], dict[str, Any]] = {}  # (event type, match value) -> its last state
     table = rules()
     for p in payloads:
-        rule = table.get(p.get("event")) if isinstance(p.get("event"), str) else None
+        rule = table.get(event) if isinstance(event := p.get("event"), str) else None
         if rule is not None and p.get(rule["match"]) is not None:
             last[(p["event"], str(p[rule["match"]]))] = p
     for (event, key), p in last.items():

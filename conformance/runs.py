@@ -66,7 +66,7 @@ class RunCheck:
         event = payload.get("event")
         self._owner(i, payload)
         rule = rules().get(event) if isinstance(event, str) else None
-        if rule is None:
+        if rule is None or not isinstance(event, str):
             return
         self.judged += 1
         if "opens" in rule:

@@ -11,6 +11,7 @@ import sys
 import tempfile
 from typing import Any
 
+from mock_server import __version__
 from mock_server.config import DEFAULT_API_KEY, MockConfig, keys_from_env
 
 # Realistic pacing for people; the app factory's defaults (all 0) are for tests.
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve a stateful, streaming mock of the Chat App, conversational and chat completions "
         "APIs, driven by openapi.yaml. To record a real app and serve it offline: chat-mock record --help.",
     )
+    p.add_argument("--version", action="version", version=f"chat-mock {__version__}")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=5001)
     p.add_argument(
@@ -227,21 +229,23 @@ def check_inputs(cfg: MockConfig) -> str | None:
 
 
 def describe_keys(cfg: MockConfig) -> str:
-    """The accepted keys with the app each one is, e.g. `app-mock-agent-key=agent(agent-chat)`."""
+    """The accepted keys with the app each one is, e.g. `app-mock-agent-key=agent(agent-chat)`; in an
+    era without app modes (2023) every key is the default app, and the line says so once."""
     from mock_server.apps import Apps, load_apps
     from mock_server.contract import Contract
     from mock_server.fixtures import load_fixtures
-    from mock_server.state import recorded_for
+    from mock_server.state import has_modes, recorded_for
 
     fixtures_dir = cfg.fixtures_path()
     canned = load_apps(fixtures_dir, load_fixtures(fixtures_dir).raw_app)
-    recorded = recorded_for(cfg, Contract(cfg.contract_file(), cfg.era), canned, exchanges=False)
-    apps = Apps(canned + recorded.apps, recorded.bindings)
-    described = []
-    for key in cfg.accepted_keys(apps.keys, [a.key for a in recorded.apps]):
-        app = apps.for_key(key)
-        described.append(f"{key}={app.name}({app.mode})")
-    return ",".join(described)
+    contract = Contract(cfg.contract_file(), cfg.era)
+    recorded = recorded_for(cfg, contract, canned, exchanges=False)
+    apps = Apps(canned + recorded.apps, recorded.bindings, has_modes(contract))
+    keys = cfg.accepted_keys(apps.keys, [a.key for a in recorded.apps])
+    if not apps.modes:
+        note = f" (the {cfg.era} era has no app modes: every key is the {apps.default.name} app)"
+        return ",".join(keys) + note
+    return ",".join(f"{key}={apps.for_key(key).name}({apps.for_key(key).mode})" for key in keys)
 
 
 def _one_line(exc: Exception) -> str:
@@ -260,7 +264,12 @@ def main(argv: list[str] | None = None) -> int:
         return record(argv[1:])
     args = build_parser().parse_args(argv)
     cfg = config_from_args(args)
-    problem = cfg.problem() or check_inputs(cfg)
+    problem = (
+        cfg.problem()
+        or check_inputs(cfg)
+        or (None if args.dev else gunicorn_problem())
+        or port_in_use(args.host, args.port)
+    )
     if problem:
         print(f"chat-mock: error: {problem}", file=sys.stderr, flush=True)
         return 2
@@ -302,8 +311,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _refuse_port_in_use(host: str, port: int) -> None:
-    """With reuse_port each worker binds its own socket, and a second server on the same port would
+def port_in_use(host: str, port: int) -> str | None:
+    """Why nothing can listen on host:port (one line), checked before the start-up line is printed.
+
+    With reuse_port each worker binds its own socket, and a second server on the same port would
     silently share its connections; a plain bind (SO_REUSEADDR only) fails while anything listens."""
     import socket
 
@@ -313,7 +324,19 @@ def _refuse_port_in_use(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            raise SystemExit(f"chat-mock: error: cannot listen on {host}:{port}: {exc.strerror}") from exc
+            return f"cannot listen on {host}:{port}: {exc.strerror}"
+    return None
+
+
+def gunicorn_problem() -> str | None:
+    """Why the installed gunicorn cannot run the mock's worker (one line), or None: the worker replaces
+    some of gunicorn's internals and checks they exist as it is imported (mock_server/worker.py)."""
+    try:
+        from mock_server import worker  # noqa: F401
+    except ImportError as exc:  # the worker's own GunicornMismatch says it all; else a module is gone
+        said = " ".join(str(exc).split())
+        return said if type(exc).__name__ == "GunicornMismatch" else f"gunicorn cannot run the worker: {said}"
+    return None
 
 
 def _serve_gunicorn(cfg: MockConfig, args: argparse.Namespace) -> None:
@@ -335,9 +358,8 @@ def _serve_gunicorn(cfg: MockConfig, args: argparse.Namespace) -> None:
         "keepalive": 5,
         "loglevel": args.log_level,
         "backlog": 4096,
+        "logger_class": "mock_server.worker.StartLogger",  # says where it listens (reuse_port)
     }
-
-    _refuse_port_in_use(args.host, args.port)
 
     class MockApplication(BaseApplication):
         def load_config(self) -> None:

@@ -201,7 +201,7 @@ class Composer:
         items: list[Piece | Event] = []
         thoughts: list[dict[str, Any]] = []
         files: list[AssistantFile] = []
-        text = [Piece(p) for p in self.pieces(answer)]
+        text: list[Piece | Event] = [Piece(p) for p in self.pieces(answer)]
         final = answer
         moderation = spec.get("moderation")
         if moderation:
@@ -498,7 +498,7 @@ class WorkflowRun:
         items = list(node.get("items") or [])
         self.index += 1
         self.steps += 1
-        base = {
+        base: dict[str, Any] = {
             "id": self.c.new_id(f"iteration-{node['id']}"),
             "node_id": str(node["id"]),
             "node_type": "iteration",

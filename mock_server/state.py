@@ -70,12 +70,13 @@ class MockState:
     stops: StopWatcher
     started_at: float = field(default_factory=time.time)
     operations: dict[str, Operation] = field(default_factory=dict)
-    pool: ConnectionPool | None = None
-    journal: Journal | None = None
+    # set by build_state before the app serves anything (a state is never used half-built)
+    pool: ConnectionPool = None  # type: ignore[assignment]
+    journal: Journal = None  # type: ignore[assignment]
     temp_store: bool = False  # db_path is a private temp file, removed with the app
     _faults_cache: tuple[tuple[int, int], list[dict[str, Any]]] | None = None
     apps: Apps | None = None  # which app (mode, parameters, replies) each API key is
-    vocabulary: StreamVocabulary | None = None  # the contract's event types, roles and modes
+    vocabulary: StreamVocabulary = None  # type: ignore[assignment]  # the contract's event types, roles and modes
     link_key: bytes = field(default=b"", repr=False)  # signs file links (config.link_key, else random)
 
     @functools.cached_property
@@ -186,7 +187,7 @@ def build_state(config: MockConfig) -> MockState:
     fixtures = load_fixtures(config.fixtures_path())
     canned = load_apps(config.fixtures_path(), fixtures.raw_app)
     recorded = recorded_for(config, contract, canned)
-    apps = Apps(canned + recorded.apps, recorded.bindings, _has_modes(contract))
+    apps = Apps(canned + recorded.apps, recorded.bindings, has_modes(contract))
     config.api_keys = config.accepted_keys(apps.keys, [a.key for a in recorded.apps])
     db_path = config.store
     temp_store = not db_path
@@ -223,7 +224,7 @@ def recorded_for(
     """The recorded apps of `--app-dir` and `--app KEY=DIR` (mock_server/recording); AppError when
     one cannot be served. Eras without app modes (2023) have none."""
     names = {a.name for a in canned}
-    if not _has_modes(contract):
+    if not has_modes(contract):
         if config.app_dirs or any(is_directory_binding(v, names) for v in config.app_bindings.values()):
             raise AppError(f"--app-dir: recorded apps are served in the current era only, not {config.era}")
         return RecordedApps(bindings=dict(config.app_bindings))
@@ -238,7 +239,7 @@ def recorded_for(
     )
 
 
-def _has_modes(contract: Contract) -> bool:
+def has_modes(contract: Contract) -> bool:
     """Whether the served era knows app modes (the blocking answer names its `mode`; 2023's did not)."""
     answer = contract.doc.get("components", {}).get("schemas", {}).get("ChatAppAnswer", {})
     return "mode" in answer.get("properties", {})

@@ -11,7 +11,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -153,9 +153,9 @@ class StreamPlan:
     """What a paced stream sends; the surface-specific parts are callables."""
 
     head: list[bytes]  # frames before the first piece (e.g. the OpenAI role chunk)
-    pieces: list[str | Extra]
+    pieces: Sequence[str | Extra]
     piece_frame: Callable[[str], bytes]
-    end_frames: Callable[[list[str], bool], list[bytes | Wait]]  # (pieces sent, stopped) -> terminal frames
+    end_frames: Callable[[list[str], bool], Sequence[bytes | Wait]]  # (pieces sent, stopped) -> the end
     error_frames: Callable[[], list[bytes]] = lambda: []  # the terminal error of an `error_after` fault
     ping: bytes = PING_FRAME
     stopped: Callable[[], bool] = lambda: False
@@ -268,11 +268,11 @@ def paced(
             if (yield from cut(due(final=count == total))):
                 return
         finished = not stopped
-        for frame in plan.end_frames(sent, stopped):
-            if isinstance(frame, Wait):
+        for end in plan.end_frames(sent, stopped):
+            if isinstance(end, Wait):
                 if not stopped:
-                    yield from wait_until(frame.at)
+                    yield from wait_until(end.at)
                 continue
-            yield frame
+            yield end
     finally:
         plan.on_done(sent, finished)

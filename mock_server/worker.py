@@ -32,13 +32,70 @@ from typing import Any
 
 import gevent
 from gevent.server import StreamServer
-from gunicorn import util
+from gunicorn import glogging, util
+from gunicorn.http import errors as http_errors
 from gunicorn.http import message, wsgi
-from gunicorn.http.errors import ParseException
 from gunicorn.workers import ggevent
 from werkzeug.exceptions import RequestTimeout
 
 from mock_server.errors import ApiError, envelope, surface_for_path
+
+# gunicorn's internals this module replaces in the worker (_serve) or builds on. They are no public API:
+# an upgrade may move one, so they are checked as this module is imported, and chat-mock refuses to
+# start with one line naming what is missing (not a traceback in each worker, nor a worker that
+# quietly answers differently). Two more are used only where they exist (gunicorn >= 25 and >= 27).
+GUNICORN_NAMES = (
+    (glogging, "glogging", "Logger"),
+    (ggevent, "ggevent", "StreamServer"),
+    (ggevent, "ggevent", "GeventWorker"),
+    (message, "http.message", "Request.parse"),
+    (util, "util", "write_error"),
+    (util, "util", "http_date"),
+    (util, "util", "write_nonblock"),
+    (util, "util", "is_hoppish"),
+    (util, "util", "to_bytestring"),
+    (wsgi, "http.wsgi", "WSGIErrorsWrapper"),
+    (wsgi, "http.wsgi", "Response"),
+    (http_errors, "http.errors", "ParseException"),
+)
+
+
+class GunicornMismatch(ImportError):
+    """The installed gunicorn lacks a name the worker replaces or builds on (one line: what and why)."""
+
+
+def missing_gunicorn_names() -> list[str]:
+    """The dotted names of GUNICORN_NAMES that the installed gunicorn does not have."""
+    missing = []
+    for module, where, dotted in GUNICORN_NAMES:
+        target: Any = module
+        for part in dotted.split("."):
+            target = getattr(target, part, None)
+        if target is None:
+            missing.append(f"gunicorn.{where}.{dotted}")
+    return missing
+
+
+def _check_gunicorn() -> None:
+    missing = missing_gunicorn_names()
+    if missing:
+        import importlib.metadata
+
+        try:
+            version = importlib.metadata.version("gunicorn")
+            requires = importlib.metadata.requires("chat-contract-kit") or []
+            wanted = next((r for r in requires if r.startswith("gunicorn")), "")
+        except importlib.metadata.PackageNotFoundError:
+            version, wanted = "?", ""
+        fix = f"; install the gunicorn the kit supports: pip install '{wanted}'" if wanted else ""
+        raise GunicornMismatch(
+            f"gunicorn {version} lacks {', '.join(missing)}, which mock_server/worker.py replaces or "
+            f"builds on{fix}"
+        )
+
+
+_check_gunicorn()
+ParseException = http_errors.ParseException
 
 MAX_ACCEPT = 100  # gevent's default
 BODY_TIMEOUT_S = 5.0  # set by chat-mock (--body-timeout) before gunicorn forks the workers; 0 = none
@@ -70,7 +127,7 @@ def _http_date(timestamp: float | None = None) -> str:
     return _date_cache[1]
 
 
-_GUNICORN_IP_IN_ALLOW_LIST = getattr(message, "_ip_in_allow_list", None)
+_GUNICORN_IP_IN_ALLOW_LIST: Any = getattr(message, "_ip_in_allow_list", None)
 _trusted_peers: dict[tuple[str, int, int], bool] = {}
 
 
@@ -120,6 +177,7 @@ class _OneSendResponse(wsgi.Response):
     """gunicorn's response, holding the header block back until the first body bytes go out."""
 
     _held = b""
+    headers_sent: bool  # gunicorn's, set in its __init__
 
     def process_headers(self, headers: Any) -> None:
         """gunicorn's checks (two regular expressions, strip, hop-by-hop test) once per distinct
@@ -347,3 +405,14 @@ class GeventWorker(ggevent.GeventWorker):
             super().handle_error(req, client, addr, exc)
         finally:
             _ERROR_PATHS.pop(client, None)
+
+
+class StartLogger(glogging.Logger):
+    """gunicorn's logger, saying where the server listens: with reuse_port the master holds no socket
+    (each worker binds its own), so gunicorn's `Listening at: %s (%s)` names no address."""
+
+    def info(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        if msg.startswith("Listening at:") and args and not args[0]:
+            where = ",".join(f"http://{bind}" for bind in self.cfg.bind)
+            args = (where, *args[1:])
+        super().info(msg, *args, **kwargs)

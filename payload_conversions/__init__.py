@@ -20,6 +20,7 @@ from payload_conversions.tags import parse_message_tags, trim_content
 
 __all__ = [
     "CHAT_ROLES",
+    "__version__",
     "ConversionError",
     "chat_completion_request",
     "chat_completion_to_conversational",
@@ -35,3 +36,16 @@ __all__ = [
     "trim_content",
     "unescape_content",
 ]
+
+
+def _installed_version() -> str:
+    """The kit's version, from the one place it is written (pyproject.toml, via the installed metadata)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("chat-contract-kit")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+__version__ = _installed_version()

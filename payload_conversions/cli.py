@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from payload_conversions import __version__
 from payload_conversions.builtin_templates import BUILTIN_TEMPLATES, SEED_PAYLOAD, builtin_template
 from payload_conversions.errors import ConversionError
 from payload_conversions.pipeline import TEMPLATE_FORMS, completion_from_reply, run_pipeline
@@ -38,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Conversational payload -> prompt template -> chat completion request -> "
         "conversational response.",
     )
+    parser.add_argument("--version", action="version", version=f"chat-pipeline {__version__}")
     parser.add_argument(
         "payload",
         nargs="?",

@@ -158,10 +158,10 @@ def parse(template: str) -> Program:
             program.body.append(Mustache(_simple_path(match.group(2), template, start), False, strip, start))
         else:
             _statement(match.group(2).strip(), strip, start, template, stack)
-    if len(stack) > 1:
-        raise ConversionError(
-            f"{{{{#{stack[-1][1].name}}}}} at {_where(template, stack[-1][1].offset)} is never closed"
-        )
+    unclosed = stack[-1][1] if len(stack) > 1 else None  # every open level but the root has its block
+    if unclosed is not None:
+        where = _where(template, unclosed.offset)
+        raise ConversionError(f"{{{{#{unclosed.name}}}}} at {where} is never closed")
     _WhitespaceControl().program(root, is_root=True)
     return root
 

@@ -19,7 +19,6 @@ _OPEN_TAG = re.compile(r"<message((?:\s+[^\s=>/\"']+\s*=\s*(?:\"[^\"]*\"|'[^']*'
 _CLOSE_TAG = re.compile(r"</message\s*>")
 _ATTRIBUTE = re.compile(r"\s+([^\s=>/\"']+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
 _BLANK = re.compile(r"[ \t]*")
-_INDENT = re.compile(r"[ \t]*")
 
 
 def trim_content(raw: str) -> str:
@@ -41,7 +40,8 @@ def trim_content(raw: str) -> str:
     if last_break >= 0 and _BLANK.fullmatch(text, last_break + 1):
         text = text[:last_break]
     lines = text.split("\n")
-    indent = next((_INDENT.match(line).group(0) for line in lines if not _BLANK.fullmatch(line)), "")
+    first = next((line for line in lines if not _BLANK.fullmatch(line)), "")
+    indent = first[: len(first) - len(first.lstrip(" \t"))]  # its leading blanks
     if indent:
         lines = [line[len(indent) :] if line.startswith(indent) else line for line in lines]
     return "\n".join(lines)

@@ -15,7 +15,7 @@ import pytest
 
 from conformance.chatapp import ChatApp
 from conformance.checking import check, expect, expect_error, expect_json_body, expect_status
-from conformance.contract import era, operation, resolve
+from conformance.contract import Operation, era, operation, resolve
 from conformance.data import fixtures_dir, load_yaml
 from conformance.http import Client, Exchange
 from conformance.run import Run
@@ -54,7 +54,7 @@ def _samples() -> list[tuple[Path, str | None]]:
     return [(f, texts.get(f.name)) for f in files]
 
 
-def _post(client: Client, run: Run, files: dict | None) -> object:
+def _post(client: Client, run: Run, files: dict | None) -> Exchange:
     return client.call(
         "POST",
         "/audio-to-text",
@@ -174,7 +174,7 @@ AUDIO_MAGIC = {
 }
 
 
-def _speech_op() -> object:
+def _speech_op() -> Operation:
     """textToAudio, or a skip when the judged era's API does not have it (2023)."""
     try:
         op = operation("textToAudio")

@@ -111,7 +111,8 @@ def test_complete(walks: Callable[[int], Walk], owned: tuple[str, list[str]], li
         expected="every conversation exactly once across the pages",
     )
     extra = got - set(owned[1])
-    expect(not extra, f"conversations this user never created appeared: {sorted(extra)[:3]}", walk.last())
+    shown = sorted(extra, key=str)[:3]
+    expect(not extra, f"conversations this user never created appeared: {shown}", walk.last())
 
 
 @check(
@@ -132,7 +133,7 @@ def test_order(walks: Callable[[int], Walk], owned: tuple[str, list[str]], limit
     if got not in orders and set(got) == set(orders[0]):
         fail(
             f"the conversations are not most recently active first (limit={limit}): got "
-            f"{[orders[0].index(i) for i in got]}, wanted {list(range(len(got)))} (0 = the one "
+            f"{[orders[0].index(str(i)) for i in got]}, wanted {list(range(len(got)))} (0 = the one "
             f"continued last, then newest created first)",
             *walk.exchanges[:3],
             expected="descending updated_at at sub-second precision (the order in which the run "

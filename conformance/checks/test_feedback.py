@@ -144,7 +144,7 @@ def _app_feedbacks(client: Any, *message_ids: str) -> tuple[Exchange, list[dict[
     """The app's feedbacks on `message_ids`, as listed (newest first: fresh ones are on the first pages)."""
     op = contract.operation_or_skip("listAppFeedbacks")
     found: list[dict[str, Any]] = []
-    ex = None
+    ex: Exchange | None = None
     for page in range(1, 4):
         ex = client.call("GET", "/app/feedbacks", params={"page": page, "limit": 101})
         expect_status(ex, 200)
@@ -152,6 +152,7 @@ def _app_feedbacks(client: Any, *message_ids: str) -> tuple[Exchange, list[dict[
         found += [f for f in data if f.get("message_id") in message_ids]
         if len(data) < 101:
             break
+    assert ex is not None  # the first page was asked for
     return ex, found
 
 

@@ -23,6 +23,7 @@ from conformance.checking import (
     expect_error,
     expect_json_body,
     expect_status,
+    fail,
     needs,
 )
 from conformance.contract import operation, resolve
@@ -86,7 +87,8 @@ def _history_item(
     expect_status(ex, 200)
     body = expect_json_body(ex, HISTORY)
     item = next((m for m in body["data"] if m.get("id") == message_id), None)
-    expect(item is not None, f"message {message_id} is missing from its conversation's history", ex)
+    if item is None:
+        fail(f"message {message_id} is missing from its conversation's history", ex)
     return item, ex
 
 
@@ -252,7 +254,8 @@ def test_in_history(app: ChatApp, attached: dict[str, Any]) -> None:
     answer, record = attached["answer"], attached["record"]
     item, ex = _history_item(app, attached["user"], answer["conversation_id"], answer["id"])
     files = item.get("message_files")
-    expect(isinstance(files, list) and files, "the history item has no message_files", ex)
+    if not (isinstance(files, list) and files):
+        fail("the history item has no message_files", ex)
     local = [
         f
         for f in files

@@ -113,7 +113,7 @@ def test_complete(walks: Callable[[int], Walk], conversation: tuple[str, str, li
     extra = got - set(conversation[2])
     expect(
         not extra,
-        f"messages that were never sent in this conversation appeared: {sorted(extra)[:3]}",
+        f"messages that were never sent in this conversation appeared: {sorted(extra, key=str)[:3]}",
         walk.last(),
     )
 

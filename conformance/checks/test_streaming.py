@@ -121,7 +121,8 @@ def test_ends(streamed: StreamResult) -> None:
 def test_events_valid(streamed: StreamResult) -> None:
     _complete(streamed)
     schema = SEND.item_schema(200)
-    expect(schema is not None, "the contract has no itemSchema for sendChatMessage")
+    if schema is None:
+        fail("the contract has no itemSchema for sendChatMessage")
     expect(streamed.events, "the stream carried no events", streamed)
     for i, event in enumerate(streamed.events):
         errors = contract.item_errors(schema, event.item())
@@ -252,9 +253,9 @@ def test_app_mode(streamed: StreamResult, app: ChatApp) -> None:
     if app.mode is None:
         pytest.skip("the app's mode is unknown (no GET /info in the judged era, or no mode in it)")
     payloads = _payloads(_complete(streamed))
-    foreign = {}
+    foreign: dict[str, Any] = {}
     for p in payloads:
-        kind = grammar().kinds.get(p.get("event")) if isinstance(p.get("event"), str) else None
+        kind = grammar().kinds.get(event) if isinstance(event := p.get("event"), str) else None
         if kind is not None and kind.modes and app.mode not in kind.modes:
             foreign.setdefault(kind.name, kind.modes)
     expect(
@@ -344,7 +345,7 @@ def recalled(
     """Each judged stream (the long answer, then the provoking queries) with its history item's verdict."""
     user = run.user("stream")
     streams = [streamed] + [app.stream(user, q) for q in provoking_queries()]
-    out = []
+    out: list[tuple[StreamResult, Recall, Exchange | None]] = []
     for s in streams:
         payloads = _payloads(_complete(s))
         ids = [p.get("id") for p in payloads if grammar().role(p.get("event")) in (PIECE, TERMINAL_ROLE)]

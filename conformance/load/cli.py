@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import time
@@ -26,12 +27,13 @@ from locust import argument_parser
 from locust.env import Environment
 from locust.util.timespan import parse_timespan
 
+from conformance import __version__
 from conformance.http import Client
 from conformance.load import invariants
 from conformance.load.context import ATTRIBUTE, LoadContext, Settings, context_of
 from conformance.load.report import LoadReport, figures_from, judge_thresholds, parse_threshold, percentile
 from conformance.load.users import ChatAppUser
-from conformance.options import EXIT_OK, EXIT_USAGE, Options
+from conformance.options import API_KEY_ENV, EXIT_OK, EXIT_USAGE, Options
 from conformance.results import KEPT, Results
 from conformance.run import Run
 
@@ -52,8 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
         "threshold; 2 usage error; 3 nothing answers at --base-url; 6 the API key was refused; 7 the base "
         "URL answered 404.",
     )
+    p.add_argument("--version", action="version", version=f"chat-conformance {__version__}")
     p.add_argument("--base-url", help="Chat App API base URL, e.g. http://127.0.0.1:5001/v1")
-    p.add_argument("--api-key", help="API key of the Chat App (sent as Authorization: Bearer)")
+    p.add_argument(
+        "--api-key",
+        help="API key of the Chat App (sent as Authorization: Bearer); default: $CHAT_CONFORMANCE_API_KEY",
+    )
     p.add_argument("-u", "--users", type=int, default=10, help="peak number of concurrent users (default 10)")
     p.add_argument(
         "-r", "--spawn-rate", type=float, default=10.0, help="users started per second (default 10)"
@@ -139,10 +145,11 @@ def settings_from(ns: argparse.Namespace) -> Settings:
 
 
 def validate(ns: argparse.Namespace) -> None:
+    ns.api_key = ns.api_key or os.environ.get(API_KEY_ENV) or None  # a secret: kept off the command line
     if ns.master and ns.worker:
         raise UsageError("--master and --worker exclude each other")
     if not ns.worker and (not ns.base_url or not ns.api_key):
-        raise UsageError("--base-url and --api-key are required")
+        raise UsageError(f"--base-url and --api-key (or ${API_KEY_ENV}) are required")
     if ns.users < 1 or ns.spawn_rate <= 0 or ns.expect_workers < 1:
         raise UsageError("--users and --expect-workers must be at least 1, --spawn-rate above 0")
     if ns.max_chat_calls is not None and ns.max_chat_calls < 0:
@@ -393,7 +400,11 @@ def run_worker(ns: argparse.Namespace) -> int:
     env.events.test_stop.add_listener(on_test_stop)
     stop = Event()
     _stop_on_signals(stop)
-    gevent.spawn(lambda: (stop.wait(), runner.quit()))
+    def quit_on_stop() -> None:
+        stop.wait()
+        runner.quit()
+
+    gevent.spawn(quit_on_stop)
     runner.greenlet.join()
     return EXIT_OK
 

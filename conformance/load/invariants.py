@@ -77,7 +77,7 @@ class Final:
     user: str
     listed: list[str] = field(default_factory=list)
     listing_evidence: str = ""
-    histories: dict[str, list[str]] = field(default_factory=dict)
+    histories: dict[str, list[Any]] = field(default_factory=dict)  # ids as answered (maybe none)
     evidence: dict[str, str] = field(default_factory=dict)
     findings: list[dict[str, Any]] = field(default_factory=list)
     deleted: int = 0
@@ -91,7 +91,8 @@ def read_back(client: Client, run: Run, user: str, known: list[str], deleted: se
     try:
         walk = walk_conversations(app, user, FINAL_LIMIT, max_pages=len(known) // FINAL_LIMIT + 5)
         final.listed = [c["id"] for c in walk.items() if isinstance(c, dict)]
-        final.listing_evidence = walk.last().evidence() if walk.last() else ""
+        last = walk.last()
+        final.listing_evidence = last.evidence() if last else ""
     except CheckFailed as exc:
         final.findings.append(judge.finding(judge.RESPONSES, "listConversations", exc.message, exc.evidence))
     for conversation_id in dict.fromkeys(final.listed + [c for c in known if c not in deleted]):
@@ -103,7 +104,8 @@ def read_back(client: Client, run: Run, user: str, known: list[str], deleted: se
                 for m in page.get("data", [])
                 if isinstance(m, dict)
             ]
-            final.evidence[conversation_id] = walk.last().evidence() if walk.last() else ""
+            last = walk.last()
+            final.evidence[conversation_id] = last.evidence() if last else ""
         except CheckFailed as exc:
             if conversation_id in final.listed or "404" not in exc.message:
                 final.findings.append(

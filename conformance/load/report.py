@@ -449,7 +449,7 @@ class LoadReport:
             for t in self.thresholds
         ]
         failures = sum(1 for _, _, text, _ in cases if text)
-        suite = ET.Element("testsuite", name="chat-conformance-load", tests=str(len(cases)))
+        suite = ET.Element("testsuite", name="chat-conformance.load", tests=str(len(cases)))
         suite.set("failures", str(failures))
         suite.set("errors", "0")
         for name, check, failure, message in cases:

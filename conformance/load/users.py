@@ -222,7 +222,7 @@ class ChatAppUser(User):
                 return
             page = ex.json()
             data = [m for m in page["data"] if isinstance(m, dict)]
-            page_ids = [m.get("id") for m in data]
+            page_ids: list[Any] = [m.get("id") for m in data]
             self.seen("messages", page_ids, ex)
             if self.duplicates("history", ids, page_ids, ex, conversation_id):
                 return
@@ -248,7 +248,7 @@ class ChatAppUser(User):
                 return
             page = ex.json()
             data = [c for c in page["data"] if isinstance(c, dict)]
-            page_ids = [c.get("id") for c in data]
+            page_ids: list[Any] = [c.get("id") for c in data]
             self.seen("conversations", page_ids, ex)
             if self.duplicates("conversations", ids, page_ids, ex, ""):
                 return

@@ -1,8 +1,8 @@
 """Handlers by operationId; the app refuses to start if the contract names one that is missing here."""
 
-from __future__ import annotations
-
-from collections.abc import Callable
+# No `from __future__ import annotations` here: it would bind the name `annotations`, which is the
+# handlers module of that resource below.
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Response
@@ -38,7 +38,7 @@ CHAT_APP_MODULES = (
 )
 
 
-def _merge(*tables: dict[str, Callable[[Call], Response]]) -> dict[str, Callable[[Call], Response]]:
+def _merge(*tables: Mapping[str, Callable[[Call], Response]]) -> dict[str, Callable[[Call], Response]]:
     """One table; an operationId claimed by two modules is a programming error, caught at import."""
     merged: dict[str, Callable[[Call], Response]] = {}
     for table in tables:

@@ -36,9 +36,9 @@ def list_annotations(call: Call) -> Response:
 def create_annotation(call: Call) -> Response:
     annotation_id = str(uuid.uuid4())
     app_store.insert_annotation(call.db, call.key, annotation_id, call.body["question"], call.body["answer"])
-    return json_response(
-        app_store.annotation_row(app_store.get_annotation(call.db, call.key, annotation_id)), 201
-    )
+    written = app_store.get_annotation(call.db, call.key, annotation_id)
+    assert written is not None  # the row just inserted
+    return json_response(app_store.annotation_row(written), 201)
 
 
 def update_annotation(call: Call) -> Response:
@@ -47,7 +47,9 @@ def update_annotation(call: Call) -> Response:
         call.db, call.key, annotation_id, call.body["question"], call.body["answer"]
     ):
         raise ANNOTATION_NOT_FOUND
-    return json_response(app_store.annotation_row(app_store.get_annotation(call.db, call.key, annotation_id)))
+    written = app_store.get_annotation(call.db, call.key, annotation_id)
+    assert written is not None  # the row just updated
+    return json_response(app_store.annotation_row(written))
 
 
 def delete_annotation(call: Call) -> Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from flask import Response
@@ -281,7 +281,7 @@ def _chat_stream(
     def frames(payloads: list[dict[str, Any]]) -> list[bytes]:
         return [data_frame(p) for p in payloads if state.vocabulary.carries(p["event"], mode)]
 
-    def end_frames(sent: list[str], stopped: bool) -> list[bytes | Wait]:
+    def end_frames(sent: list[str], stopped: bool) -> Sequence[bytes | Wait]:
         so_far = "".join(sent)
         recorded = reply.ending(so_far, stopped) if reply.ending else None
         if recorded is not None:  # a recording's own end, with its timing (Wait marks)

@@ -188,7 +188,7 @@ def upload_file(call: Call) -> Response:
         mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
     kind = detected_kind(call.state, extension, mime)
     user = call.body.get("user") or DEFAULT_USER
-    upload = {
+    upload: dict[str, Any] = {
         "id": str(uuid.uuid4()),
         "name": name,
         "extension": extension,
@@ -254,7 +254,8 @@ def upload_settings(parameters: dict[str, Any]) -> dict[str, Any] | None:
     config = parameters.get("file_upload")
     if not isinstance(config, dict):
         return None
-    image = config.get("image") if isinstance(config.get("image"), dict) else {}
+    given = config.get("image")
+    image = given if isinstance(given, dict) else {}
     if config.get("enabled"):
         return {
             "types": set(

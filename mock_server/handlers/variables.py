@@ -80,9 +80,9 @@ def update_variable(call: Call) -> Response:
             "bad_request",
         )
     variables_store.set_value(call.db, row["id"], value)
-    return json_response(
-        variables_store.variable_row(variables_store.get_variable(call.db, conv["id"], row["id"]))
-    )
+    written = variables_store.get_variable(call.db, conv["id"], row["id"])
+    assert written is not None  # the row just updated
+    return json_response(variables_store.variable_row(written))
 
 
 HANDLERS = {

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from mock_server import __version__
 from mock_server.recording import layout
 
 ENV_KEY = "CHAT_MOCK_RECORD_API_KEY"  # the key, kept out of the process list
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Record a real Chat App through a transparent proxy, into a directory that "
         "`chat-mock --app-dir DIR` serves offline.",
     )
+    p.add_argument("--version", action="version", version=f"chat-mock {__version__}")
     p.add_argument(
         "--upstream", required=True, metavar="URL", help="the app's API base URL, e.g. https://api.dify.ai/v1"
     )
@@ -165,7 +167,7 @@ def main(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
-    server.daemon_threads = True
+    server.daemon_threads = True  # type: ignore[attr-defined]  # threaded=True: a ThreadedWSGIServer
     base = f"http://{args.host}:{server.server_port}{settings.base_path}"
     print(
         f"chat-mock record: {base} -> {scrub_url(args.upstream)}, recording into {out} "

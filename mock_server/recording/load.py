@@ -263,7 +263,7 @@ def _exchange(
     exchange = Exchange(
         name=name,
         query=body["query"],
-        inputs=body.get("inputs") if isinstance(body.get("inputs"), dict) else {},
+        inputs=inputs if isinstance(inputs := body.get("inputs"), dict) else {},
         streaming=body.get("response_mode") == "streaming",
         status=status,
         turn=turn if isinstance(turn, int) and not isinstance(turn, bool) else None,

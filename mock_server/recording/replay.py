@@ -242,7 +242,8 @@ def _plain_reply(answer: str, pieces: Callable[[str], list[str]]) -> Reply:
 
 def _recorded_error(exchange: Exchange) -> ApiError:
     body = exchange.body if isinstance(exchange.body, dict) else {}
-    message = body.get("message") if isinstance(body.get("message"), str) else str(exchange.body or "")
+    said = body.get("message")
+    message = said if isinstance(said, str) else str(exchange.body or "")
     extra = {k: v for k, v in body.items() if k not in {"code", "message", "status"}}
     headers = {k: v for k, v in exchange.headers.items() if k.lower() == "retry-after"}
     return ApiError(exchange.status, message, body.get("code"), headers=headers, extra=extra)

@@ -248,3 +248,73 @@ def test_create_app_temp_store_goes_with_the_app() -> None:
     del app
     gc.collect()
     assert _left_behind(store) == []
+
+
+# ---------- start-up: what it says, and what stops it before it says it is serving ----------
+
+
+def _run_mock(*args: str, prelude: str = "", cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`chat-mock ARGS` in a process of its own, after running `prelude` (e.g. to break gunicorn)."""
+    code = f"{prelude}\nfrom mock_server.cli import main\nraise SystemExit(main({list(args)!r}))\n"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.parametrize(
+    ("prelude", "named"),
+    [
+        ("import gunicorn.util as u\ndel u.http_date", "gunicorn.util.http_date"),
+        ("import gunicorn.workers.ggevent as g\ndel g.StreamServer", "gunicorn.ggevent.StreamServer"),
+        ("import gunicorn.http.wsgi as w\ndel w.WSGIErrorsWrapper", "gunicorn.http.wsgi.WSGIErrorsWrapper"),
+    ],
+)
+def test_a_gunicorn_without_a_name_the_worker_patches_stops_chat_mock_with_one_line(
+    tmp_path, prelude, named
+) -> None:
+    done = _run_mock("--port", str(free_port()), prelude=prelude, cwd=tmp_path)
+    assert done.returncode == 2
+    [line] = done.stderr.splitlines()  # one line: no start-up line, no traceback
+    assert line.startswith(f"chat-mock: error: gunicorn {_installed('gunicorn')} lacks {named}, ")
+    assert "install the gunicorn the kit supports: pip install 'gunicorn" in line
+
+
+def test_the_installed_gunicorn_has_every_name_the_worker_patches() -> None:
+    from mock_server import worker
+
+    assert worker.missing_gunicorn_names() == []
+
+
+def _installed(dist: str) -> str:
+    import importlib.metadata
+
+    return importlib.metadata.version(dist)
+
+
+def test_a_busy_port_is_one_error_line_before_any_serving_line(tmp_path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        for dev in ([], ["--dev"]):
+            done = _run_mock("--port", str(port), *dev, cwd=tmp_path)
+            assert done.returncode == 2
+            said = f"chat-mock: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+            assert done.stderr == said
+
+
+def test_the_2023_start_up_line_lists_keys_without_modes(monkeypatch) -> None:
+    monkeypatch.delenv("CHAT_MOCK_API_KEYS", raising=False)
+    described = describe_keys(config_from_args(build_parser().parse_args(["--era", "2023"])))
+    keys, note = described.split(" ", 1)
+    assert keys.split(",")[:3] == ["app-mock-dev-key", "app-mock-agent-key", "app-mock-chatflow-key"]
+    assert "agent-chat" not in described and "advanced-chat" not in described
+    assert note == "(the 2023 era has no app modes: every key is the chat app)"
+
+
+def test_gunicorn_says_where_it_listens(tmp_path) -> None:
+    with served_mock("--log-level", "info", cwd=tmp_path) as served:
+        pass
+    listening = [line for line in served.output.splitlines() if "Listening at:" in line]
+    assert listening and all(f"Listening at: {served.url} (" in line for line in listening), listening
