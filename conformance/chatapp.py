@@ -36,7 +36,6 @@ def long_answer_query() -> str:
     return str(max(entries, key=lambda a: len(str(a["answer"])))["query"])
 
 
-
 def blocking_modes() -> set[str]:
     """The app modes that answer in blocking mode (`x-app-modes` of the blocking answer's schema)."""
     schema = document()["components"]["schemas"].get("ChatAppAnswer") or {}

@@ -83,9 +83,7 @@ def _ev(items: Iterable[Any]) -> list[str]:
     return out
 
 
-def fail(
-    message: str, *evidence: Any, expected: str | None = None, cause: Cause | None = None
-) -> NoReturn:
+def fail(message: str, *evidence: Any, expected: str | None = None, cause: Cause | None = None) -> NoReturn:
     raise CheckFailed(message, _ev(evidence), expected, cause)
 
 

@@ -384,9 +384,7 @@ def _event_validators(item_schema: dict[str, Any]) -> dict[str, Any]:
             ref = {"$ref": target}  # kept in the entry: fast_validator caches by the schema's id
             try:
                 out[event] = (
-                    jsonschema.Draft202012Validator(
-                        _inline(ref), format_checker=formats.FORMAT_CHECKER
-                    ),
+                    jsonschema.Draft202012Validator(_inline(ref), format_checker=formats.FORMAT_CHECKER),
                     ref,
                 )
             except RecursionError:

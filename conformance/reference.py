@@ -60,7 +60,7 @@ def reference() -> tuple[str, tuple[Defect, ...]]:
 
 
 def label(record: Record) -> str:
-    """"<reference> fails this too: <defect>" for a failed, blocked or warned record one of the
+    """ "<reference> fails this too: <defect>" for a failed, blocked or warned record one of the
     reference's known defects explains; "" otherwise."""
     if record.outcome not in ("failed", "blocked", "warning"):
         return ""

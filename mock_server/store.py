@@ -22,7 +22,8 @@ from mock_server.app_store import APP_SCHEMA, APP_TABLES
 from mock_server.files_store import FILE_TABLES, FILES_SCHEMA
 from mock_server.variables_store import VARIABLE_TABLES, VARIABLES_SCHEMA
 
-SCHEMA = """
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS conversations (
     id TEXT PRIMARY KEY, api_key TEXT NOT NULL, user TEXT NOT NULL, name TEXT NOT NULL,
@@ -48,7 +49,11 @@ CREATE TABLE IF NOT EXISTS journal (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL,
     query TEXT NOT NULL, headers TEXT NOT NULL, body TEXT NOT NULL, status INTEGER NOT NULL,
     operation_id TEXT, duration_ms REAL NOT NULL);
-""" + FILES_SCHEMA + APP_SCHEMA + VARIABLES_SCHEMA
+"""
+    + FILES_SCHEMA
+    + APP_SCHEMA
+    + VARIABLES_SCHEMA
+)
 
 CHAT_TABLES = ("conversations", "messages", "stops", *FILE_TABLES, *APP_TABLES, *VARIABLE_TABLES)
 
@@ -375,9 +380,7 @@ def set_message_outcome(conn: sqlite3.Connection, message_id: str, **fields: Any
     if not fields:
         return
     names = list(fields)
-    values = [
-        jsoncodec.dumps_str(fields[n]) if n in MESSAGE_JSON_FIELDS else fields[n] for n in names
-    ]
+    values = [jsoncodec.dumps_str(fields[n]) if n in MESSAGE_JSON_FIELDS else fields[n] for n in names]
     conn.execute(
         f"UPDATE messages SET {', '.join(f'{n} = ?' for n in names)} WHERE id = ?", (*values, message_id)
     )

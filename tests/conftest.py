@@ -29,4 +29,3 @@ if settings is not None:
         "project", deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
     )
     settings.load_profile("project")
-

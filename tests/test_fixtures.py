@@ -610,7 +610,8 @@ def test_blocking_form_agrees_with_the_stream(entry: dict[str, Any]) -> None:
         content = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
         assert blocking["choices"][0]["message"]["content"] == content == answer
         assert {(c["id"], c["created"], c["model"]) for c in chunks} == {
-            (blocking["id"], blocking["created"], blocking["model"])}
+            (blocking["id"], blocking["created"], blocking["model"])
+        }
         assert blocking["usage"] == _usage(entry["query"], answer)
         usage_chunks = [c["usage"] for c in chunks if not c["choices"]]
         assert usage_chunks in ([], [blocking["usage"]])
@@ -623,7 +624,10 @@ def test_golden_stream_ids_match_the_seeded_history() -> None:
         blocking = json.loads(read_stream(name))
         conv_id, msg = seeded[blocking["id"]]
         assert (conv_id, msg["answer"], msg["created_at"]) == (
-            blocking["conversation_id"], blocking["answer"], blocking["created_at"])
+            blocking["conversation_id"],
+            blocking["answer"],
+            blocking["created_at"],
+        )
 
 
 def _chat_items(name: str = "die-hard.chat.sse") -> list[dict[str, Any]]:
@@ -688,7 +692,8 @@ COMPLETION_BREAKERS: dict[str, Callable[[list[dict[str, Any]]], list[dict[str, A
     "id changes": lambda it: _edit_payload(it, 2, id="chatcmpl-other"),
     "wrong object": lambda it: _edit_payload(it, 1, object="chat.completion"),
     "finish_reason early": lambda it: _edit_payload(
-        it, 1, choices=[{"index": 0, "delta": {"content": "It's"}, "finish_reason": "stop"}]),
+        it, 1, choices=[{"index": 0, "delta": {"content": "It's"}, "finish_reason": "stop"}]
+    ),
     "no choices key": lambda it: _drop_field(it, 1, "choices"),
 }
 

@@ -77,7 +77,9 @@ def _bad_mode(doc: dict[str, Any]) -> None:
 
 
 def _unknown_admits_known(doc: dict[str, Any]) -> None:
-    doc["components"]["schemas"]["ChatUnknownEvent"]["properties"]["event"]["not"]["enum"].remove("tts_message")
+    doc["components"]["schemas"]["ChatUnknownEvent"]["properties"]["event"]["not"]["enum"].remove(
+        "tts_message"
+    )
 
 
 @pytest.mark.parametrize("breaker", [_drop_mapping_entry, _drop_role, _bad_mode, _unknown_admits_known])
@@ -104,8 +106,18 @@ VALID = {
     "tts_message": {**BASE, "audio": "SUQz"},
     "tts_message_end": {**BASE, "audio": ""},
     "message_replace": {**BASE, "answer": "Sorry.", "reason": "output_moderation"},
-    "node_started": {**BASE, "workflow_run_id": "r1", "data": {
-        "id": "n1", "node_id": "start", "node_type": "start", "title": "Start", "index": 1, "created_at": 1}},
+    "node_started": {
+        **BASE,
+        "workflow_run_id": "r1",
+        "data": {
+            "id": "n1",
+            "node_id": "start",
+            "node_type": "start",
+            "title": "Start",
+            "index": 1,
+            "created_at": 1,
+        },
+    },
     "text_chunk": {**BASE, "data": {"text": "Die"}},
     "error": {k: v for k, v in BASE.items() if k != "task_id"} | {"status": 500, "code": "x", "message": "m"},
 }
@@ -118,8 +130,14 @@ def test_a_complete_event_is_valid(event: str) -> None:
 
 @pytest.mark.parametrize(
     ("event", "missing"),
-    [("message", "created_at"), ("message", "message_id"), ("agent_message", "task_id"),
-     ("tts_message", "audio"), ("node_started", "workflow_run_id"), ("error", "conversation_id")],
+    [
+        ("message", "created_at"),
+        ("message", "message_id"),
+        ("agent_message", "task_id"),
+        ("tts_message", "audio"),
+        ("node_started", "workflow_run_id"),
+        ("error", "conversation_id"),
+    ],
 )
 def test_a_known_event_without_a_field_real_servers_send_is_invalid(event: str, missing: str) -> None:
     payload = {k: v for k, v in {"event": event, **VALID[event]}.items() if k != missing}

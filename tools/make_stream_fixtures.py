@@ -73,7 +73,9 @@ class Sources:
         self.model = app["model"]
         self.seeded = {
             m["id"]: {"conversation_id": c["id"], "created_at": m["created_at"], "answer": m["answer"]}
-            for u in users["users"] for c in u["conversations"] for m in c["messages"]
+            for u in users["users"]
+            for c in u["conversations"]
+            for m in c["messages"]
         }
 
     def pieces(self, text: str) -> list[str]:
@@ -93,15 +95,20 @@ class Sources:
             amount = counts[f"{kind}_tokens"] * decimal.Decimal(self.model[f"{kind}_unit_price"]) * unit
             prices[kind] = amount.quantize(decimal.Decimal("0.0000001"), rounding=decimal.ROUND_HALF_UP)
         return {
-            "prompt_tokens": counts["prompt_tokens"], "prompt_unit_price": self.model["prompt_unit_price"],
-            "prompt_price_unit": self.model["price_unit"], "prompt_price": str(prices["prompt"]),
+            "prompt_tokens": counts["prompt_tokens"],
+            "prompt_unit_price": self.model["prompt_unit_price"],
+            "prompt_price_unit": self.model["price_unit"],
+            "prompt_price": str(prices["prompt"]),
             "completion_tokens": counts["completion_tokens"],
             "completion_unit_price": self.model["completion_unit_price"],
-            "completion_price_unit": self.model["price_unit"], "completion_price": str(prices["completion"]),
+            "completion_price_unit": self.model["price_unit"],
+            "completion_price": str(prices["completion"]),
             "total_tokens": counts["total_tokens"],
             "total_price": str(prices["prompt"] + prices["completion"]),
-            "currency": self.model["currency"], "latency": 0.0,
-            "time_to_first_token": 0.0, "time_to_generate": 0.0,
+            "currency": self.model["currency"],
+            "latency": 0.0,
+            "time_to_first_token": 0.0,
+            "time_to_generate": 0.0,
         }
 
     def chat_ids(self, entry: dict[str, Any]) -> dict[str, Any]:
@@ -132,7 +139,7 @@ def _with_extras(entry: dict[str, Any], frames: list[str], count: int) -> list[s
     if not 0 < keep["after"] < count:
         raise ValueError(f"{entry['file']}: keep_alive.after is not inside the stream")
     extra = [f"{line}\n\n" for line in keep["frames"]]
-    return [*frames[: keep["after"]], *extra, *frames[keep["after"]:]]
+    return [*frames[: keep["after"]], *extra, *frames[keep["after"] :]]
 
 
 def chat_stream(entry: dict[str, Any], src: Sources) -> tuple[str, dict[str, Any] | None]:
@@ -141,8 +148,12 @@ def chat_stream(entry: dict[str, Any], src: Sources) -> tuple[str, dict[str, Any
     query = entry["query"]
     answer = src.answer(query)
     pieces = src.pieces(answer)
-    head = {"task_id": ids["task_id"], "id": ids["message_id"], "message_id": ids["message_id"],
-            "conversation_id": ids["conversation_id"]}
+    head = {
+        "task_id": ids["task_id"],
+        "id": ids["message_id"],
+        "message_id": ids["message_id"],
+        "conversation_id": ids["conversation_id"],
+    }
     error = entry.get("error")
     if error:
         if not 0 < error["after"] < len(pieces):
@@ -155,16 +166,32 @@ def chat_stream(entry: dict[str, Any], src: Sources) -> tuple[str, dict[str, Any
     metadata = {"annotation_reply": None, "retriever_resources": [], "usage": usage}
     blocking = None
     if error:
-        frames.append(frame({
-            "event": "error", "task_id": ids["task_id"], "message_id": ids["message_id"],
-            "conversation_id": ids["conversation_id"], "created_at": created,
-            "status": error["status"], "code": error["code"], "message": error["message"],
-        }))
+        frames.append(
+            frame(
+                {
+                    "event": "error",
+                    "task_id": ids["task_id"],
+                    "message_id": ids["message_id"],
+                    "conversation_id": ids["conversation_id"],
+                    "created_at": created,
+                    "status": error["status"],
+                    "code": error["code"],
+                    "message": error["message"],
+                }
+            )
+        )
     else:
-        frames.append(frame({"event": "message_end", **head, "created_at": created, "metadata": metadata,
-                             "files": []}))
-        blocking = {"event": "message", **head, "mode": src.mode, "answer": answer,
-                    "metadata": metadata, "created_at": ids["created_at"]}
+        frames.append(
+            frame({"event": "message_end", **head, "created_at": created, "metadata": metadata, "files": []})
+        )
+        blocking = {
+            "event": "message",
+            **head,
+            "mode": src.mode,
+            "answer": answer,
+            "metadata": metadata,
+            "created_at": ids["created_at"],
+        }
     return "".join(frames), blocking
 
 
@@ -175,8 +202,12 @@ def completion_stream(entry: dict[str, Any], src: Sources) -> tuple[str, dict[st
     answer = src.answer(query)
     pieces = src.pieces(answer)
     usage = src.usage(query, answer)
-    head = {"id": entry["ids"]["id"], "object": "chat.completion.chunk", "created": entry["ids"]["created"],
-            "model": request["model"]}
+    head = {
+        "id": entry["ids"]["id"],
+        "object": "chat.completion.chunk",
+        "created": entry["ids"]["created"],
+        "model": request["model"],
+    }
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
         return frame({**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
@@ -188,7 +219,8 @@ def completion_stream(entry: dict[str, Any], src: Sources) -> tuple[str, dict[st
         frames.append(frame({**head, "choices": [], "usage": usage}))
     frames.append(frame("[DONE]"))
     blocking = {
-        **head, "object": "chat.completion",
+        **head,
+        "object": "chat.completion",
         "choices": [
             {"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"},
         ],

@@ -60,10 +60,29 @@ QUERIES = [
     "Any films like Heat?",
 ]
 NAMES = [
-    "Action classics", "Weekend picks", "Christmas films", "Sequels", "Best villains", "Film quotes",
-    "Soundtracks", "Heist movies", "Directors", "Date night", "Cop thrillers", "80s nostalgia",
-    "Rainy Sunday", "Family movie night", "Cult films", "Award winners", "Hidden gems",
-    "Remakes", "Stunts", "One-liners", "Book adaptations", "Double feature", "Movie trivia",
+    "Action classics",
+    "Weekend picks",
+    "Christmas films",
+    "Sequels",
+    "Best villains",
+    "Film quotes",
+    "Soundtracks",
+    "Heist movies",
+    "Directors",
+    "Date night",
+    "Cop thrillers",
+    "80s nostalgia",
+    "Rainy Sunday",
+    "Family movie night",
+    "Cult films",
+    "Award winners",
+    "Hidden gems",
+    "Remakes",
+    "Stunts",
+    "One-liners",
+    "Book adaptations",
+    "Double feature",
+    "Movie trivia",
 ]
 BOOKS = ["Die Hard", "Nothing Lasts Forever", "Heat", "The Long Kiss Goodnight", "Matilda", "book"]
 TONES = [None, "friendly", "formal", "pirate"]
@@ -122,8 +141,13 @@ class Builder:
         return msg
 
     def conversation(
-        self, name: str, inputs: dict[str, Any], times: list[int], queries: list[str] | None = None,
-        conv_id: str | None = None, messages: list[dict[str, Any]] | None = None,
+        self,
+        name: str,
+        inputs: dict[str, Any],
+        times: list[int],
+        queries: list[str] | None = None,
+        conv_id: str | None = None,
+        messages: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         conv_id = conv_id or self.uuid()
         if messages is None:
@@ -151,29 +175,52 @@ def build(answers_doc: dict[str, Any]) -> dict[str, Any]:
     b = Builder(answers_doc)
     die_hard_inputs = {"book": "Die Hard", "myName": "Lucy"}
     die_hard = b.conversation(
-        "Which movie is the best?", die_hard_inputs, [1705393001, 1705393042],
+        "Which movie is the best?",
+        die_hard_inputs,
+        [1705393001, 1705393042],
         conv_id="45701982-8118-4bc5-8e9b-64562b4555f2",
         messages=[
-            b.message("Which movie is the best?", die_hard_inputs, 1705393001,
-                      id="8c0fbed8-e2f9-49ff-9f0e-15a35bdd0e25", feedback={"rating": "like"}),
-            b.message("Can you explain why?", die_hard_inputs, 1705393042,
-                      id="059f87d9-15c0-473a-870c-fde95cdcc1e4", feedback=None),
+            b.message(
+                "Which movie is the best?",
+                die_hard_inputs,
+                1705393001,
+                id="8c0fbed8-e2f9-49ff-9f0e-15a35bdd0e25",
+                feedback={"rating": "like"},
+            ),
+            b.message(
+                "Can you explain why?",
+                die_hard_inputs,
+                1705393042,
+                id="059f87d9-15c0-473a-870c-fde95cdcc1e4",
+                feedback=None,
+            ),
         ],
     )
     club_inputs = {"book": "The Long Kiss Goodnight", "myName": "Sam", "tone": "formal"}
     film_club = b.conversation(
-        "Film club", club_inputs, b.times(1735689600, 47),
+        "Film club",
+        club_inputs,
+        b.times(1735689600, 47),
         conv_id="1c7e55fb-1ba2-4e10-81b5-30addcea2276",
     )
     empty = {
-        "id": "10799fb8-64f7-4296-bbf7-b42bfbe0ae54", "name": "New conversation",
-        "inputs": {"book": "book", "myName": "Lucy"}, "status": "normal", "introduction": INTRODUCTION,
-        "created_at": 1679667915, "updated_at": 1679667915, "messages": [],
+        "id": "10799fb8-64f7-4296-bbf7-b42bfbe0ae54",
+        "name": "New conversation",
+        "inputs": {"book": "book", "myName": "Lucy"},
+        "status": "normal",
+        "introduction": INTRODUCTION,
+        "created_at": 1679667915,
+        "updated_at": 1679667915,
+        "messages": [],
     }
     # The first four tie in pairs, for the documented order (updated_at desc, then created_at desc,
     # then id desc): the first two end together, the next two start and end together.
-    tied = [[1700000000, 1700000100], [1699996400, 1699999000, 1700000100],
-            [1720000000, 1720000050, 1720000200], [1720000000, 1720000060, 1720000200]]
+    tied = [
+        [1700000000, 1700000100],
+        [1699996400, 1699999000, 1700000100],
+        [1720000000, 1720000050, 1720000200],
+        [1720000000, 1720000060, 1720000200],
+    ]
     generated = []
     for i, name in enumerate(NAMES):
         if i < len(tied):
@@ -186,8 +233,12 @@ def build(answers_doc: dict[str, Any]) -> dict[str, Any]:
     heat = {"book": "Heat", "myName": "Lucy"}
     lucy = [
         b.conversation("Hello there", matilda, [1711000000, 1711000030], ["hello", "Recommend a film"]),
-        b.conversation("Directors", heat, b.times(1760000000, 3),
-                       ["Who directed Die Hard?", "Any films like Heat?", "Favourite actor?"]),
+        b.conversation(
+            "Directors",
+            heat,
+            b.times(1760000000, 3),
+            ["Who directed Die Hard?", "Any films like Heat?", "Favourite actor?"],
+        ),
     ]
     return {"users": [{"user": "abc-123", "conversations": abc}, {"user": "lucy-7", "conversations": lucy}]}
 

@@ -135,7 +135,7 @@ def test_missing_file(client: Client, run: Run, app: ChatApp) -> None:
     "a speech feature the app's /parameters switches off is refused with a 4xx error, never served or a 5xx",
     contract=(
         "audioToText / textToAudio: with `speech_to_text` / `text_to_speech` disabled in /parameters, "
-        "a 4xx in the error envelope (Dify: 400 `invalid_param` \"... is not enabled\")"
+        'a 4xx in the error envelope (Dify: 400 `invalid_param` "... is not enabled")'
     ),
 )
 def test_switched_off(client: Client, run: Run, app: ChatApp) -> None:

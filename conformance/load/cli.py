@@ -400,6 +400,7 @@ def run_worker(ns: argparse.Namespace) -> int:
     env.events.test_stop.add_listener(on_test_stop)
     stop = Event()
     _stop_on_signals(stop)
+
     def quit_on_stop() -> None:
         stop.wait()
         runner.quit()

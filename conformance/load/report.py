@@ -351,7 +351,7 @@ class LoadReport:
             return "".join(f'<td class="num">{esc(str(v))}</td>' for v in values)
 
         rows = "".join(
-            f"<tr{' class=total' if r is f['total'] else ''} data-operation=\"{esc(r['name'])}\">"
+            f'<tr{" class=total" if r is f["total"] else ""} data-operation="{esc(r["name"])}">'
             f"<td>{esc(r['name'])}</td>"
             + cells([r["requests"], r["failures"], f"{r['rps']:.1f}", *(_ms(r[k]) for k in LATENCIES)])
             + "</tr>"
@@ -369,7 +369,7 @@ class LoadReport:
         )
         said = {"passed": "holds", "failed": "VIOLATED"}
         invariants = "".join(
-            f'<tr><td><code>{esc(r.check)}{f"[{esc(r.subject)}]" if r.subject else ""}</code></td>'
+            f"<tr><td><code>{esc(r.check)}{f'[{esc(r.subject)}]' if r.subject else ''}</code></td>"
             f'<td class="{"ok" if r.outcome == "passed" else "bad"}">'
             f"{esc(said.get(r.outcome, r.outcome))}</td>"
             f"<td>{esc(r.message)}</td></tr>"

@@ -119,7 +119,7 @@ def test_stream_evidence_shows_the_first_and_the_last_frames_bounded() -> None:
     shown = body_excerpt(b"\n\n".join(frames) + b"\n\n")
     assert "piece 0" in shown and "piece 1" in shown  # the first frames
     assert "piece 499" in shown and "of 5040 chars not shown" in shown  # ... and the last (the defect)
-    assert shown.rstrip().endswith('xxx"}\'')  # a long frame keeps its end: cut in the middle
+    assert shown.rstrip().endswith("xxx\"}'")  # a long frame keeps its end: cut in the middle
     assert "frame(s) not shown" in shown and "piece 250" not in shown
     assert len(shown) < (FIRST_FRAMES + LAST_FRAMES) * (FRAME_CHARS + 40) + 100
 

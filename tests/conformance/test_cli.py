@@ -258,8 +258,9 @@ def test_the_terminal_leads_with_the_run_and_its_causes(tmp_path: Path) -> None:
     assert areas == ["chat", "history", "isolation"]  # one line each, as each finishes
     assert not any(set(line) <= set(".sFx") and line for line in lines), "a line of dots"
     assert "FAILURES" not in doc["output"] and "short test summary" not in doc["output"]
-    causes, scores = lines.index(next(x for x in lines if "failures by root cause" in x)), lines.index(
-        next(x for x in lines if "score per area" in x)
+    causes, scores = (
+        lines.index(next(x for x in lines if "failures by root cause" in x)),
+        lines.index(next(x for x in lines if "score per area" in x)),
     )
     assert causes < scores < lines.index(next(x for x in lines if x.startswith("verdict: FAIL")))
     failed = [r for r in doc["results"] if r["outcome"] == "failed"]

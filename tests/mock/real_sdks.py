@@ -27,24 +27,53 @@ def install(name: str, directory: Path) -> Path:
     target = directory / f"{name}-{PYTHON_SDKS[name]}"
     if not (target / "dify_client").is_dir():
         subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
-             "--target", str(target), f"{name}=={PYTHON_SDKS[name]}"],
-            check=True, capture_output=True, timeout=300,
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-deps",
+                "--target",
+                str(target),
+                f"{name}=={PYTHON_SDKS[name]}",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=300,
         )
     return target
 
 
-def run_session(name: str, target: Path, base_url: str, keys: dict[str, str], operations: list[str],
-                timeout: float = 120) -> list[dict[str, Any]]:
+def run_session(
+    name: str, target: Path, base_url: str, keys: dict[str, str], operations: list[str], timeout: float = 120
+) -> list[dict[str, Any]]:
     """Run sdk_sessions/<name>.py in isolated mode; the script puts `target` first on sys.path."""
     script = SESSIONS / f"{name.replace('-', '_')}.py"
-    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "HTTP_PROXY", "HTTPS_PROXY",
-                                                             "http_proxy", "https_proxy", "ALL_PROXY"}}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"PYTHONPATH", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"}
+    }
     env["NO_PROXY"] = "127.0.0.1,localhost"
-    argument = json.dumps({"sdk_dir": str(target), "base_url": base_url, "keys": keys,
-                           "operations": operations, "fixtures": str(ROOT / "fixtures")})
-    done = subprocess.run([sys.executable, "-I", str(script), argument], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=str(target))
+    argument = json.dumps(
+        {
+            "sdk_dir": str(target),
+            "base_url": base_url,
+            "keys": keys,
+            "operations": operations,
+            "fixtures": str(ROOT / "fixtures"),
+        }
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", str(script), argument],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=str(target),
+    )
     if done.returncode != 0:
         raise AssertionError(f"{name} session failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]

@@ -174,7 +174,10 @@ def test_a_chatflow_run_reports_what_dify_1_12_reports(client) -> None:
     by = {e["event"]: e for e in events}
     inputs = by["workflow_started"]["data"]["inputs"]
     assert {k: inputs[k] for k in ("book", "myName", "tone", "notes")} == {
-        "book": "Die Hard", "myName": None, "tone": "friendly", "notes": None
+        "book": "Die Hard",
+        "myName": None,
+        "tone": "friendly",
+        "notes": None,
     }
     assert inputs["sys.query"] == "And the sequel?" and inputs["sys.user_id"] == "u1"
     assert inputs["sys.dialogue_count"] == 2 and inputs["sys.files"] == []
@@ -186,12 +189,16 @@ def test_a_chatflow_run_reports_what_dify_1_12_reports(client) -> None:
     for e in events:
         if e["event"] == "node_started":
             assert (e["data"]["inputs_truncated"], e["data"]["loop_id"], e["data"]["agent_strategy"]) == (
-                False, None, None
+                False,
+                None,
+                None,
             )
         if e["event"] == "node_finished":
             data = e["data"]
             assert (data["inputs_truncated"], data["process_data_truncated"], data["outputs_truncated"]) == (
-                False, False, False
+                False,
+                False,
+                False,
             )
             assert data["loop_id"] is None and "agent_strategy" not in data
     assert all(e["from_variable_selector"] == ["llm", "text"] for e in events if e["event"] == "message")

@@ -50,9 +50,9 @@ def test_usage_latency_is_the_planned_duration_at_the_request_pacing(client) -> 
 
 def test_history_items_carry_todays_fields(client) -> None:
     body = chat(client, "Which movie is the best?").json
-    items = client.get(
-        f"/v1/messages?conversation_id={body['conversation_id']}&user=u1", headers=AUTH
-    ).json["data"]
+    items = client.get(f"/v1/messages?conversation_id={body['conversation_id']}&user=u1", headers=AUTH).json[
+        "data"
+    ]
     fields = ("message_files", "agent_thoughts", "retriever_resources", "status", "error")
     assert [items[0][k] for k in fields] == [[], [], [], "normal", None]
     assert items[0]["parent_message_id"] == "00000000-0000-0000-0000-000000000000"

@@ -126,15 +126,18 @@ def test_mock_stream_is_the_golden_stream_up_to_generated_ids(app, entry: dict[s
 def _fresh(frames: list[str]) -> list[str]:
     """The die-hard golden frames with new ids and a time of now, as a conformant server would write."""
     text = "\n\n".join(frames)
-    for old in ("2b8a1e3c-7d4f-4c1a-9e0b-5f6a7b8c9d01", "8c0fbed8-e2f9-49ff-9f0e-15a35bdd0e25",
-                "45701982-8118-4bc5-8e9b-64562b4555f2"):
+    for old in (
+        "2b8a1e3c-7d4f-4c1a-9e0b-5f6a7b8c9d01",
+        "8c0fbed8-e2f9-49ff-9f0e-15a35bdd0e25",
+        "45701982-8118-4bc5-8e9b-64562b4555f2",
+    ):
         text = text.replace(old, str(uuid.uuid4()))
     return text.replace("1705393001", str(int(time.time()))).split("\n\n")
 
 
 def _edit(frames: list[str], n: int, **changes: Any) -> list[str]:
     payload = {**json.loads(frames[n].removeprefix("data: ")), **changes}
-    return [*frames[:n], f"data: {compact(payload)}", *frames[n + 1:]]
+    return [*frames[:n], f"data: {compact(payload)}", *frames[n + 1 :]]
 
 
 def _same_task_and_message_id(frames: list[str]) -> list[str]:

@@ -381,7 +381,7 @@ def _upload_raw(base: str, filename: bytes, parts: int = 0) -> tuple[int, dict]:
     boundary = b"hostileboundary"
     part = b'--%s\r\nContent-Disposition: form-data; name="f%d"\r\n\r\nv\r\n'
     body = b"".join(part % (boundary, i) for i in range(parts))
-    body += b"--%s\r\nContent-Disposition: form-data; name=\"user\"\r\n\r\nnames\r\n" % boundary
+    body += b'--%s\r\nContent-Disposition: form-data; name="user"\r\n\r\nnames\r\n' % boundary
     body += (
         b'--%s\r\nContent-Disposition: form-data; name="file"; filename="%s"\r\n'
         b"Content-Type: image/png\r\n\r\n\x89PNG\r\n\x1a\n\r\n--%s--\r\n" % (boundary, filename, boundary)

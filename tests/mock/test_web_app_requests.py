@@ -86,4 +86,3 @@ def test_a_rename_without_an_id_matches_no_route(client: CheckedClient) -> None:
     """`POST /conversations//name`: no route matches (404, no `Allow: DELETE` of a merged path)."""
     resp = client.post("/v1/conversations//name", headers=AUTH, json={"name": "x", "user": "u1"})
     assert resp.status_code == 404 and "Allow" not in resp.headers
-

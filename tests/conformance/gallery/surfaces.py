@@ -119,6 +119,7 @@ BROKEN: list[Variant] = [
     ),
 ]
 
+
 def completions_take_any_n(app: App) -> App:
     """An OpenAI-style server that takes `n` above 1 (the mock makes one choice; `maximum: 1` is only
     its fuzzing range, SPEC_NOTES S15): answered as for one choice."""

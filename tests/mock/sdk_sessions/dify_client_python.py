@@ -23,22 +23,44 @@ def say(**observation):
 
 
 client = Client(api_key=ARGS["keys"]["chat"], api_base=ARGS["base_url"])
-blocking = client.chat_messages(models.ChatRequest(
-    query="Which movie is the best?", inputs={"book": "Die Hard"}, user=USER,
-    response_mode=models.ResponseMode.BLOCKING,
-))
+blocking = client.chat_messages(
+    models.ChatRequest(
+        query="Which movie is the best?",
+        inputs={"book": "Die Hard"},
+        user=USER,
+        response_mode=models.ResponseMode.BLOCKING,
+    )
+)
 usage = blocking.metadata.usage
-say(op="sendChatMessage", mode="blocking", answer=blocking.answer, app_mode=str(blocking.mode),
-    total_price=usage.total_price, currency=usage.currency, latency=usage.latency)
+say(
+    op="sendChatMessage",
+    mode="blocking",
+    answer=blocking.answer,
+    app_mode=str(blocking.mode),
+    total_price=usage.total_price,
+    currency=usage.currency,
+    latency=usage.latency,
+)
 
-events = list(client.chat_messages(models.ChatRequest(
-    query="Can you explain why?", inputs={"book": "Die Hard"}, user=USER,  # its ChatResponse has no
-    response_mode=models.ResponseMode.STREAMING,  # conversation_id, so this starts a new conversation
-)))
+events = list(
+    client.chat_messages(
+        models.ChatRequest(
+            query="Can you explain why?",
+            inputs={"book": "Die Hard"},
+            user=USER,  # its ChatResponse has no
+            response_mode=models.ResponseMode.STREAMING,  # conversation_id, so this starts a new conversation
+        )
+    )
+)
 kinds = [str(e.event) for e in events]
-say(op="sendChatMessage", mode="streaming", events=kinds,
+say(
+    op="sendChatMessage",
+    mode="streaming",
+    events=kinds,
     answer="".join(e.answer for e in events if str(e.event) == "message"),
-    end_created_at=events[-1].created_at, end_currency=events[-1].metadata.usage.currency)
+    end_created_at=events[-1].created_at,
+    end_currency=events[-1].metadata.usage.currency,
+)
 
 stopped = client.stop_chat_messages(events[0].task_id, models.StopRequest(user=USER))
 say(op="stopChatMessage", result=stopped.result)
@@ -56,8 +78,9 @@ with audio.open("rb") as handle:
 say(op="audioToText", text=text.text)
 
 if "/files/upload" in OPS:
-    upload = client.upload_files(("poster.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64, "image/png"),
-                                 models.UploadFileRequest(user=USER))
+    upload = client.upload_files(
+        ("poster.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64, "image/png"), models.UploadFileRequest(user=USER)
+    )
     say(op="uploadFile", name=upload.name, size=upload.size)
 
 if "/text-to-audio" in OPS:
@@ -69,9 +92,20 @@ for mode in ("agent", "chatflow", "voice"):  # the other apps' streams, through 
     if not key:
         continue
     other = Client(api_key=key, api_base=ARGS["base_url"])
-    streamed = list(other.chat_messages(models.ChatRequest(
-        query="Show me the Die Hard poster", inputs={"book": "Die Hard"}, user=USER,
-        response_mode=models.ResponseMode.STREAMING,
-    )))
-    say(op="sendChatMessage", mode="streaming", app=mode, events=[str(e.event) for e in streamed],
-        types=[type(e).__name__ for e in streamed])
+    streamed = list(
+        other.chat_messages(
+            models.ChatRequest(
+                query="Show me the Die Hard poster",
+                inputs={"book": "Die Hard"},
+                user=USER,
+                response_mode=models.ResponseMode.STREAMING,
+            )
+        )
+    )
+    say(
+        op="sendChatMessage",
+        mode="streaming",
+        app=mode,
+        events=[str(e.event) for e in streamed],
+        types=[type(e).__name__ for e in streamed],
+    )
