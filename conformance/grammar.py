@@ -131,7 +131,7 @@ def _grammar(era: str) -> Grammar:
     return Grammar(kinds)
 
 
-def annotations(marker: str) -> dict[str, dict[str, Any]]:
+def event_annotations(marker: str) -> dict[str, dict[str, Any]]:
     """event type -> the value of its schema's annotation `marker` (`x-run`, `x-history`), for every
     event type of the judged era that carries one."""
     out = {}

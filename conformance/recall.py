@@ -11,14 +11,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.grammar import REPLACE, annotations, grammar
+from conformance.grammar import REPLACE, event_annotations, grammar
 
 MARKER = "x-history"
 
 
 def rules() -> dict[str, dict[str, Any]]:
     """event type -> its `x-history` annotation (the judged era's contract)."""
-    return annotations(MARKER)
+    return event_annotations(MARKER)
 
 
 @dataclass

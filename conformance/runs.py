@@ -16,7 +16,7 @@ from functools import cache
 from typing import Any
 
 from conformance import contract
-from conformance.grammar import annotations
+from conformance.grammar import event_annotations
 
 MARKER = "x-run"
 _UNSET = object()
@@ -35,7 +35,7 @@ def value_at(payload: Any, path: str) -> Any:
 @cache
 def _rules(era: str) -> dict[str, dict[str, Any]]:
     """event type -> its `x-run` annotation, for the judged era (`era` keys the cache)."""
-    return annotations(MARKER)
+    return event_annotations(MARKER)
 
 
 def rules() -> dict[str, dict[str, Any]]:

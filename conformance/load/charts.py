@@ -64,7 +64,8 @@ def line_chart(title: str, unit: str, lines: dict[str, list[tuple[float, float |
     legend_x = WIDTH - RIGHT
     coloured = list(zip(lines.items(), COLOURS, strict=False))
     for (label, points), colour in reversed(coloured):
-        segments, current = [], []
+        segments: list[list[str]] = []
+        current: list[str] = []
         for t, v in points:
             if v is None:
                 segments, current = segments + ([current] if current else []), []
