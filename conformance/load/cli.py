@@ -60,6 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--api-key",
         help="API key of the Chat App (sent as Authorization: Bearer); default: $CHAT_CONFORMANCE_API_KEY",
     )
+    p.add_argument(
+        "--wait-for-server",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="retry the preflight until the server answers (nothing listening yet, or a 502/503/504 from a "
+        "proxy) or this time is up; for a server started just before (default 0)",
+    )
     p.add_argument("-u", "--users", type=int, default=10, help="peak number of concurrent users (default 10)")
     p.add_argument(
         "-r", "--spawn-rate", type=float, default=10.0, help="users started per second (default 10)"
@@ -188,7 +196,14 @@ def main(argv: list[str]) -> int:
         return run_worker(ns)
     from conformance.plugin import preflight  # the suite's own preflight: URL, key, base path
 
-    problem = preflight(Options(base_url=ns.base_url, api_key=ns.api_key, request_timeout=ns.timeout))
+    problem = preflight(
+        Options(
+            base_url=ns.base_url,
+            api_key=ns.api_key,
+            request_timeout=ns.timeout,
+            wait_for_server=ns.wait_for_server,
+        )
+    )
     if problem is not None:
         status, message = problem
         message = message.replace("chat-conformance:", "chat-conformance load:", 1)

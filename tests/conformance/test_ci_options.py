@@ -108,6 +108,16 @@ def test_wait_for_server_gives_up_when_the_time_is_up(tmp_path: Path) -> None:
     assert _judge(tmp_path, "--base-url", url, "--api-key", KEY, *QUICK).returncode == 3
 
 
+def test_load_waits_for_the_server_as_the_suite_does(tmp_path: Path) -> None:
+    """`chat-conformance load --wait-for-server`: the same preflight, retried; here nothing ever listens."""
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    start = time.monotonic()
+    proc = _judge(tmp_path, "load", "--base-url", url, "--api-key", KEY, "--wait-for-server", "2", "-q")
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert f"chat-conformance load: nothing answers at {url} (waited 2 s)" in proc.stderr
+    assert 2.0 <= time.monotonic() - start < 60
+
+
 def test_junit_has_one_suite_per_area_and_classnames_by_area(root: str, tmp_path: Path) -> None:
     junit = tmp_path / "j.xml"
     args = ("--only", "parameters,feedback", "--max-examples", "0", "--junitxml", str(junit))
