@@ -15,14 +15,12 @@ install. Not a test: it writes the images a person reads in README.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,16 +67,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for(port: int, process: subprocess.Popen[bytes], seconds: float = 30.0) -> None:
-    """Until the mock accepts connections (or stops, or the time is up)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and process.poll() is None:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-            return
-        time.sleep(0.2)
-    sys.exit(f"screenshots.py: chat-mock did not start on 127.0.0.1:{port}")
-
-
 def load_report(tmp: Path) -> Path:
     html = tmp / "load.html"
     port = free_port()
@@ -87,10 +75,9 @@ def load_report(tmp: Path) -> Path:
         cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        wait_for(port, mock)
         subprocess.run(
             ["chat-conformance", "load", "--base-url", f"http://127.0.0.1:{port}/v1",
-             "--api-key", "app-mock-dev-key",
+             "--api-key", "app-mock-dev-key", "--wait-for-server", "30",
              "--users", "50", "--spawn-rate", "10", "--run-time", "60s", "--report", str(html),
              "--fail-on", "p99>2s", "--fail-on", "ttft_p95>2s", "--fail-on", "error_rate>1%"],
             cwd=tmp, timeout=300, check=False,
