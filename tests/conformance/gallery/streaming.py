@@ -346,6 +346,19 @@ def short_answers(app: App) -> App:
     return wrap(app, path=r"/v1/chat-messages$", method="POST", request=shorten)
 
 
+def slow_first_token(app: App) -> App:
+    """A correct server that thinks for 0.8 s (a tool call, a slow model's first token), then sends the
+    long answer's pieces as fast as it generates them, and says so (usage.time_to_generate ~0)."""
+
+    def think_then_rush(env: Any, body: Any, query: dict[str, str]) -> Any:
+        if isinstance(body, dict) and body.get("query") == LONG_QUERY:
+            env["HTTP_X_MOCK_TTFT_MS"] = "800"
+            env["HTTP_X_MOCK_TOKEN_INTERVAL_MS"] = env["HTTP_X_MOCK_JITTER_MS"] = "0"
+        return body
+
+    return wrap(app, path=r"/v1/chat-messages$", method="POST", request=think_then_rush)
+
+
 BROKEN: list[Variant] = [
     Variant(
         "sse_frames_not_separated",
@@ -449,6 +462,12 @@ GOOD: list[Variant] = [
     ),
     Variant("fast_stream", "pieces streamed 2 ms apart", "streaming", _fast_mock(lambda app: app)),
     Variant("short_stream", "a short answer streamed fast (skipped, not failed)", "streaming", short_answers),
+    Variant(
+        "slow_first_token",
+        "a long wait for the first piece, then the pieces as fast as they are generated (stated in usage)",
+        "streaming",
+        slow_first_token,
+    ),
     Variant(
         "tts_after_message_end",
         "text-to-speech on: tts_message among the pieces and after message_end, then tts_message_end",
