@@ -28,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from conformance.data import parse_yaml
 from conformance.results import Record, Results
 
 
@@ -118,7 +119,7 @@ def _strings(value: Any) -> tuple[str, ...]:
 def load(path: str) -> list[Entry]:
     """The entries of a baseline file; BaselineError with the reason when it cannot be used."""
     try:
-        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        doc = parse_yaml(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise BaselineError(f"--baseline {path}: {exc.strerror or exc}") from exc
     except yaml.YAMLError as exc:

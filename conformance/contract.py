@@ -15,12 +15,11 @@ from typing import Any
 import jsonschema
 import jsonschema_rs
 import pytest
-import yaml
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from conformance import formats
-from conformance.data import contract_path
+from conformance.data import contract_path, parse_yaml
 from conformance.eras import DEFAULT_ERA, declared_eras, view
 
 CONTRACT_URI = "urn:chat-contract-kit:openapi"
@@ -34,7 +33,7 @@ _selected = {"era": DEFAULT_ERA}
 def whole_document() -> dict[str, Any]:
     """openapi.yaml as written: every era, with its markers. A format the suite cannot assert would
     pass any value in silence: such a contract is refused (conformance.formats)."""
-    doc = yaml.safe_load(contract_path().read_text(encoding="utf-8"))
+    doc = parse_yaml(contract_path().read_text(encoding="utf-8"))
     unknown = formats.unasserted(doc)
     if unknown:
         raise ValueError(

@@ -9,6 +9,15 @@ from typing import Any
 
 import yaml
 
+# libyaml's loader when PyYAML was built with it (its wheels are): the contract parses in ~0.06 s
+# instead of ~0.4 s, which every run of the suite pays at start; the same documents either way.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def parse_yaml(text: str) -> Any:
+    """YAML (or JSON) text as data, with the safe loader (libyaml's when installed)."""
+    return yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader
+
 
 def data_root() -> Path:
     """The directory holding openapi.yaml and fixtures/ (this package keeps its own copy of this)."""
@@ -37,4 +46,4 @@ def load_yaml(relative: str) -> Any:
     path = fixtures_dir() / relative
     if not path.is_file():
         return None
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    return parse_yaml(path.read_text(encoding="utf-8"))

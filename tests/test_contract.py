@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 from openapi_spec_validator.validation import OpenAPIV32SpecValidator
 
 from tests.contract import content_schema_errors, contract, operations, parse_sse, resolve, validator
@@ -111,3 +112,12 @@ def test_links_target_real_operations_and_parameters() -> None:
 def test_pagination_bounds_are_declared() -> None:
     limit = contract()["components"]["parameters"]["Limit"]["schema"]
     assert (limit["minimum"], limit["maximum"], limit["default"]) == (1, 100, 20)
+
+
+def test_the_suite_reads_the_contract_as_the_pure_python_loader_does() -> None:
+    """conformance.data.parse_yaml takes libyaml's loader when PyYAML has it (a run's start-up pays the
+    parse); the document must be the one the reference loader reads, value for value."""
+    from conformance.data import contract_path, parse_yaml
+
+    text = contract_path().read_text(encoding="utf-8")
+    assert parse_yaml(text) == yaml.safe_load(text)
