@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import Flask, g
 
-from mock_server import store
+from mock_server import app_store, store
 from mock_server.apps import AppError, Apps, load_apps
 from mock_server.config import MockConfig
 from mock_server.contract import Contract, Operation
@@ -74,6 +74,7 @@ class MockState:
     journal: Journal | None = None
     temp_store: bool = False  # db_path is a private temp file, removed with the app
     _faults_cache: tuple[tuple[int, int], list[dict[str, Any]]] | None = None
+    _reply_cache: tuple[tuple[int, int], dict[str, sqlite3.Row | None]] | None = None
     apps: Apps | None = None  # which app (mode, parameters, replies) each API key is
     vocabulary: StreamVocabulary | None = None  # the contract's event types, roles and modes
     link_key: bytes = field(default=b"", repr=False)  # signs file links (config.link_key, else random)
@@ -96,12 +97,24 @@ class MockState:
         return schema.get("x-error-codes") or {}
 
     def global_faults(self, conn: sqlite3.Connection) -> list[dict[str, Any]]:
-        """The stored faults, re-read only after a change (store.faults_version); cached per process."""
-        version = store.faults_version(conn)
+        """The stored faults, re-read only after a change (store.settings_version); cached per process."""
+        version = store.settings_version(conn)
         cached = self._faults_cache
         if cached is None or cached[0] != version:
             cached = self._faults_cache = (version, store.list_faults(conn))
         return cached[1]
+
+    def reply_setting(self, conn: sqlite3.Connection, key: str) -> sqlite3.Row | None:
+        """The app's annotation reply setting (None: never set), cached per process like the faults:
+        every chat message asks for it, and the query was a sixth of a blocking POST's SQLite time."""
+        version = store.settings_version(conn)
+        cached = self._reply_cache
+        if cached is None or cached[0] != version:
+            cached = self._reply_cache = (version, {})
+        settings = cached[1]
+        if key not in settings:  # one entry per API key the mock serves (others never get this far)
+            settings[key] = app_store.get_reply_setting(conn, key)
+        return settings[key]
 
     def connection(self) -> sqlite3.Connection:
         assert self.pool is not None
@@ -140,7 +153,7 @@ class MockState:
                 store.wipe(conn)
                 self.seed(conn)
                 store.set_meta(conn, "seeded", str(time.time()))
-            store.faults_changed(conn)
+            store.settings_changed(conn)
         finally:
             conn.close()
 
@@ -165,7 +178,10 @@ class MockState:
                     store.wipe(conn, journal=False, faults=False)
                 else:
                     _refuse_stored_ids(conn, users)
-                return self.seed(conn, users)
+                count = self.seed(conn, users)
+            if replace:  # the wipe removed the reply settings too
+                store.settings_changed(conn)
+            return count
         finally:
             conn.close()
 
@@ -270,7 +286,7 @@ def _validated_fixture_users(state: MockState) -> list[dict[str, Any]]:
 
 def remove_store_files(path: str) -> None:
     """Delete a SQLite file and its companions (-wal, -shm, faults marker, writer lock), if present."""
-    for suffix in ("", "-wal", "-shm", store.FAULTS_MARKER_SUFFIX, store.WRITER_LOCK_SUFFIX):
+    for suffix in ("", "-wal", "-shm", store.SETTINGS_MARKER_SUFFIX, store.WRITER_LOCK_SUFFIX):
         with contextlib.suppress(OSError):
             os.remove(path + suffix)
 

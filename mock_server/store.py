@@ -78,7 +78,7 @@ class RetryingConnection(sqlite3.Connection):
     serves) while another worker writes; time.sleep is patched by gevent and yields instead.
     """
 
-    faults_marker = ""  # see faults_version
+    settings_marker = ""  # see settings_version
     writer_fd = -1  # see transaction
 
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:  # type: ignore[override]
@@ -104,7 +104,7 @@ def connect(path: str) -> sqlite3.Connection:
         path, timeout=0, isolation_level=None, check_same_thread=False, factory=RetryingConnection
     )
     conn.row_factory = sqlite3.Row
-    conn.faults_marker = path + FAULTS_MARKER_SUFFIX  # type: ignore[attr-defined]
+    conn.settings_marker = path + SETTINGS_MARKER_SUFFIX  # type: ignore[attr-defined]
     # flock belongs to an open file: each connection opens its own (closed with it), so neither a
     # fork nor two connections of one process ever share a lock they think is theirs
     fd = os.open(path + WRITER_LOCK_SUFFIX, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -176,7 +176,7 @@ def init_schema(path: str) -> None:
                     conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
     finally:
         conn.close()
-    with open(path + FAULTS_MARKER_SUFFIX, "ab"):  # present from the start: a stat that fails
+    with open(path + SETTINGS_MARKER_SUFFIX, "ab"):  # present from the start: a stat that fails
         pass  # raises, and building that exception on every request cost more than the stat
 
 
@@ -495,24 +495,26 @@ def add_fault(
     return int(cur.lastrowid or 0)
 
 
-# Global faults change rarely but are consulted on every request: each change grows a marker file
-# beside the database, so a worker re-reads the table only when the marker's (inode, size) moved
-# (a stat instead of a query; file times are too coarse to tell two quick changes apart).
-FAULTS_MARKER_SUFFIX = "-faults"
+# Settings that change rarely but are consulted on every request (the global faults, the apps'
+# annotation reply switches): each change grows a marker file beside the database, so a worker
+# re-reads them only when the marker's (inode, size) moved (a stat instead of a query; file times are
+# too coarse to tell two quick changes apart). The file keeps the name it had when it covered faults
+# alone, so stores and their clean-up agree across versions.
+SETTINGS_MARKER_SUFFIX = "-faults"
 _MARKER_MAX = 1 << 16
 
 
-def faults_version(conn: sqlite3.Connection) -> tuple[int, int]:
+def settings_version(conn: sqlite3.Connection) -> tuple[int, int]:
     try:
-        st = os.stat(conn.faults_marker)  # type: ignore[attr-defined]
+        st = os.stat(conn.settings_marker)  # type: ignore[attr-defined]
     except OSError:
         return (0, 0)
     return (st.st_ino, st.st_size)
 
 
-def faults_changed(conn: sqlite3.Connection) -> None:
-    """Tell every worker that the faults table changed (call after the change is committed)."""
-    marker = conn.faults_marker  # type: ignore[attr-defined]
+def settings_changed(conn: sqlite3.Connection) -> None:
+    """Tell every worker that the faults or reply settings changed (call after the change is committed)."""
+    marker = conn.settings_marker  # type: ignore[attr-defined]
     try:
         if os.path.getsize(marker) >= _MARKER_MAX:  # start afresh: a new inode is a new version
             with open(marker + ".new", "wb") as fresh:
@@ -526,8 +528,8 @@ def faults_changed(conn: sqlite3.Connection) -> None:
 
 
 def _faults_written(conn: sqlite3.Connection) -> None:
-    if not conn.in_transaction:  # else the caller calls faults_changed after its COMMIT
-        faults_changed(conn)
+    if not conn.in_transaction:  # else the caller calls settings_changed after its COMMIT
+        settings_changed(conn)
 
 
 def list_faults(conn: sqlite3.Connection) -> list[dict[str, Any]]:
