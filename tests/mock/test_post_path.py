@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import io
+import json
 import re
 import uuid
 from typing import Any
 
 import pytest
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from mock_server import engine as engine_module
 from mock_server.config import MockConfig
 from mock_server.contract import Contract
 from mock_server.engine import Engine
 from mock_server.ids import random_id
+from mock_server.limits import BODY_KEY, InputError, read_body, too_large
 
 
 def test_random_ids_are_version_4_uuids_as_text() -> None:
@@ -76,3 +80,74 @@ def test_cached_pieces_and_counts_are_the_tokenizers(monkeypatch, tokenizer: str
     pieces = eng.pieces("a b c")
     pieces.append("changed")  # a caller's list is its own
     assert eng.pieces("a b c") == ["a", " b", " c"] or tokenizer != engine_module.DEFAULT_TOKENIZER
+
+
+def _request(body: bytes, declared: str | None, cap: int | None = 1024, chunked: bool = False) -> Any:
+    from werkzeug.wrappers import Request
+
+    environ = {"REQUEST_METHOD": "POST", "wsgi.input": io.BytesIO(body), "CONTENT_TYPE": "application/json"}
+    if declared is not None:
+        environ["CONTENT_LENGTH"] = declared
+    if chunked:
+        environ["HTTP_TRANSFER_ENCODING"] = "chunked"
+        environ["wsgi.input_terminated"] = True
+    request = Request(environ)
+    request.max_content_length = cap
+    return request
+
+
+def _outcome(read: Any, request: Any) -> Any:
+    try:
+        return read(request)
+    except Exception as exc:  # the kind of refusal, and the status it answers with
+        return type(exc).__name__, getattr(exc, "status", None) or getattr(exc, "code", None)
+
+
+def _werkzeugs(request: Any) -> bytes:
+    """What read_body did for every body before its one-read path (werkzeug's reader)."""
+    cap = request.max_content_length
+    try:
+        raw = request.get_data(cache=True)
+    except RequestEntityTooLarge as exc:
+        raise InputError(too_large(cap), status=413) from exc
+    if cap is not None and request.content_length is None and len(raw) >= cap:
+        raise InputError(too_large(cap), status=413)
+    return raw
+
+
+@pytest.mark.parametrize(
+    ("body", "declared", "cap", "chunked"),
+    [
+        (b'{"query": "hi"}', "15", 1024, False),  # the common case
+        (b'{"query": "hi"}', "15", None, False),  # no cap
+        (b"", "0", 1024, False),
+        (b"", None, 1024, False),
+        (b'{"query": "hi"}', "40", 1024, False),  # shorter than declared: the client went away
+        (b'{"query": "hi"}{"more": 1}', "15", 1024, False),  # only what was declared
+        (b"x" * 2000, "2000", 1024, False),  # over the cap, refused from the header
+        (b"x" * 1024, "1024", 1024, False),  # exactly the cap
+        (b"x" * 2000, None, 1024, True),  # chunked, over the cap
+        (b'{"a": 1}', None, 1024, True),  # chunked, within it
+        (b'{"a": 1}', "+8", 1024, False),  # a length that is not plain digits
+        (b'{"a": 1}', " 8", 1024, False),
+    ],
+)
+def test_read_body_reads_what_werkzeugs_reader_read(
+    body: bytes, declared: str | None, cap: Any, chunked: bool
+) -> None:
+    want = _outcome(_werkzeugs, _request(body, declared, cap, chunked))
+    request = _request(body, declared, cap, chunked)
+    assert _outcome(read_body, request) == want
+    if isinstance(want, bytes):  # read once: the journal's later read gets the same bytes
+        assert request.environ[BODY_KEY] == want and read_body(request) == want
+
+
+def test_the_journal_keeps_a_validated_json_body(make_app) -> None:
+    from tests.mock.conftest import AUTH
+
+    app = make_app()
+    client = app.test_client()
+    body = {"inputs": {"book": "b"}, "query": "journal me", "user": "u-journal", "response_mode": "blocking"}
+    assert client.post("/v1/chat-messages", json=body, headers=AUTH).status_code == 200
+    entries = client.get("/_mock/journal").json["data"]
+    assert any(e["path"] == "/v1/chat-messages" and json.loads(e["body"]) == body for e in entries)
