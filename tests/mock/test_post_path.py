@@ -151,3 +151,28 @@ def test_the_journal_keeps_a_validated_json_body(make_app) -> None:
     assert client.post("/v1/chat-messages", json=body, headers=AUTH).status_code == 200
     entries = client.get("/_mock/journal").json["data"]
     assert any(e["path"] == "/v1/chat-messages" and json.loads(e["body"]) == body for e in entries)
+
+
+def test_history_keeps_its_order_after_the_newest_message_is_deleted(make_app) -> None:
+    """messages.seq is a plain rowid (no AUTOINCREMENT): a number freed by deleting the newest row
+    may be given again, and must still come after every message there is."""
+    from tests.mock.conftest import AUTH
+
+    client = make_app().test_client()
+
+    def send(query: str, conversation_id: str = "") -> str:
+        body = {"inputs": {"book": "b"}, "query": query, "user": "u-order", "response_mode": "blocking"}
+        resp = client.post(
+            "/v1/chat-messages", json={**body, "conversation_id": conversation_id}, headers=AUTH
+        )
+        assert resp.status_code == 200
+        return resp.json["conversation_id"]
+
+    kept = send("first")
+    send("second", kept)
+    doomed = send("newest, then deleted")
+    deleted = client.delete(f"/v1/conversations/{doomed}", json={"user": "u-order"}, headers=AUTH)
+    assert deleted.status_code == 204
+    send("third", kept)  # may take the deleted message's number
+    history = client.get(f"/v1/messages?conversation_id={kept}&user=u-order", headers=AUTH).json["data"]
+    assert [m["query"] for m in history] == ["first", "second", "third"]
