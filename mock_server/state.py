@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import Flask, g
 
-from mock_server import app_store, store
+from mock_server import app_store, pid, store
 from mock_server.apps import AppError, Apps, load_apps
 from mock_server.config import MockConfig
 from mock_server.contract import Contract, Operation
@@ -39,13 +39,13 @@ class ConnectionPool:
         self.path = path
         self.keep = keep
         self._idle: list[sqlite3.Connection] = []
-        self._pid = os.getpid()
+        self._pid = pid.current()
         self._lock = threading.Lock()
 
     def acquire(self) -> sqlite3.Connection:
         with self._lock:
-            if self._pid != os.getpid():  # inherited from the parent: never share across processes
-                self._idle, self._pid = [], os.getpid()
+            if self._pid != pid.current():  # inherited from the parent: never share across processes
+                self._idle, self._pid = [], pid.current()
             if self._idle:
                 return self._idle.pop()
         return store.connect(self.path)
@@ -54,7 +54,7 @@ class ConnectionPool:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         with self._lock:
-            if self._pid == os.getpid() and len(self._idle) < self.keep:
+            if self._pid == pid.current() and len(self._idle) < self.keep:
                 self._idle.append(conn)
                 return
         conn.close()
@@ -98,16 +98,25 @@ class MockState:
 
     def global_faults(self, conn: sqlite3.Connection) -> list[dict[str, Any]]:
         """The stored faults, re-read only after a change (store.settings_version); cached per process."""
-        version = store.settings_version(conn)
+        version = self.settings_version(conn)
         cached = self._faults_cache
         if cached is None or cached[0] != version:
             cached = self._faults_cache = (version, store.list_faults(conn))
         return cached[1]
 
+    def settings_version(self, conn: sqlite3.Connection) -> tuple[int, int]:
+        """store.settings_version, read once per request: a chat message asks for the faults and
+        then for the reply setting, and each read is a stat."""
+        ctx = g._get_current_object()  # once: each use of the proxy costs a context lookup
+        version = ctx.get("chat_mock_settings_version")
+        if version is None:
+            version = ctx.chat_mock_settings_version = store.settings_version(conn)
+        return version
+
     def reply_setting(self, conn: sqlite3.Connection, key: str) -> sqlite3.Row | None:
         """The app's annotation reply setting (None: never set), cached per process like the faults:
         every chat message asks for it, and the query was a sixth of a blocking POST's SQLite time."""
-        version = store.settings_version(conn)
+        version = self.settings_version(conn)
         cached = self._reply_cache
         if cached is None or cached[0] != version:
             cached = self._reply_cache = (version, {})

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from mock_server import jsoncodec
+from mock_server import jsoncodec, pid
 from mock_server.app_store import APP_SCHEMA, APP_TABLES
 from mock_server.files_store import FILE_TABLES, FILES_SCHEMA
 from mock_server.variables_store import VARIABLE_TABLES, VARIABLES_SCHEMA
@@ -29,7 +29,8 @@ from mock_server.variables_store import VARIABLE_TABLES, VARIABLES_SCHEMA
 # than splitting its middle; and messages.seq is a plain rowid (max + 1: still increasing for every
 # row there is) without AUTOINCREMENT, whose sqlite_sequence row was one more page per message. Stores
 # made before keep their own definitions (CREATE ... IF NOT EXISTS); the queries are the same.
-SCHEMA = """
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS conversations (
     id TEXT PRIMARY KEY, api_key TEXT NOT NULL, user TEXT NOT NULL, name TEXT NOT NULL,
@@ -55,7 +56,11 @@ CREATE TABLE IF NOT EXISTS journal (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL,
     query TEXT NOT NULL, headers TEXT NOT NULL, body TEXT NOT NULL, status INTEGER NOT NULL,
     operation_id TEXT, duration_ms REAL NOT NULL);
-""" + FILES_SCHEMA + APP_SCHEMA + VARIABLES_SCHEMA
+"""
+    + FILES_SCHEMA
+    + APP_SCHEMA
+    + VARIABLES_SCHEMA
+)
 
 CHAT_TABLES = ("conversations", "messages", "stops", *FILE_TABLES, *APP_TABLES, *VARIABLE_TABLES)
 
@@ -131,8 +136,8 @@ class _ProcessLock:
         self._lock = threading.Lock()
 
     def get(self) -> threading.Lock:
-        if self._pid != os.getpid():
-            self._pid, self._lock = os.getpid(), threading.Lock()
+        if self._pid != pid.current():
+            self._pid, self._lock = pid.current(), threading.Lock()
         return self._lock
 
 
@@ -382,9 +387,7 @@ def set_message_outcome(conn: sqlite3.Connection, message_id: str, **fields: Any
     if not fields:
         return
     names = list(fields)
-    values = [
-        jsoncodec.dumps_str(fields[n]) if n in MESSAGE_JSON_FIELDS else fields[n] for n in names
-    ]
+    values = [jsoncodec.dumps_str(fields[n]) if n in MESSAGE_JSON_FIELDS else fields[n] for n in names]
     conn.execute(
         f"UPDATE messages SET {', '.join(f'{n} = ?' for n in names)} WHERE id = ?", (*values, message_id)
     )

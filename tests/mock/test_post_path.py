@@ -12,15 +12,16 @@ import pytest
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from mock_server import engine as engine_module
+from mock_server import pid
 from mock_server.config import MockConfig
 from mock_server.contract import Contract
 from mock_server.engine import Engine
-from mock_server.ids import random_id
+from mock_server.ids import random_id, random_ids
 from mock_server.limits import BODY_KEY, InputError, read_body, too_large
 
 
 def test_random_ids_are_version_4_uuids_as_text() -> None:
-    ids = [random_id() for _ in range(2000)]
+    ids = [random_id() for _ in range(1000)] + [i for _ in range(250) for i in random_ids(4)]
     assert len(set(ids)) == len(ids)
     for text in ids:
         parsed = uuid.UUID(text)
@@ -176,3 +177,19 @@ def test_history_keeps_its_order_after_the_newest_message_is_deleted(make_app) -
     send("third", kept)  # may take the deleted message's number
     history = client.get(f"/v1/messages?conversation_id={kept}&user=u-order", headers=AUTH).json["data"]
     assert [m["query"] for m in history] == ["first", "second", "third"]
+
+
+def test_the_cached_pid_is_the_childs_after_a_fork() -> None:
+    import os
+
+    assert pid.current() == os.getpid()
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child reports what it sees, and leaves at once
+        os.write(write, f"{pid.current()} {os.getpid()}".encode())
+        os._exit(0)
+    os.close(write)
+    seen, real = map(int, os.read(read, 100).split())
+    os.close(read)
+    os.waitpid(child, 0)
+    assert seen == real == child != pid.current()
