@@ -9,7 +9,6 @@ import os
 import secrets
 import sqlite3
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,24 +39,31 @@ class ConnectionPool:
         self.keep = keep
         self._idle: list[sqlite3.Connection] = []
         self._pid = pid.current()
-        self._lock = threading.Lock()
+
+    # No lock: list.pop and list.append are atomic under the GIL, and a lock is Python code under
+    # gevent (two of them per request). Only a fresh child process resets the list.
 
     def acquire(self) -> sqlite3.Connection:
-        with self._lock:
-            if self._pid != pid.current():  # inherited from the parent: never share across processes
-                self._idle, self._pid = [], pid.current()
-            if self._idle:
-                return self._idle.pop()
-        return store.connect(self.path)
+        if self._pid != pid.current():  # inherited from the parent: never share across processes
+            self._idle, self._pid = [], pid.current()
+        try:
+            return self._idle.pop()
+        except IndexError:
+            return store.connect(self.path)
 
     def release(self, conn: sqlite3.Connection) -> None:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
-        with self._lock:
-            if self._pid == pid.current() and len(self._idle) < self.keep:
-                self._idle.append(conn)
+        if self._pid != pid.current():
+            conn.close()
+            return
+        self._idle.append(conn)
+        if len(self._idle) > self.keep:  # one over: close an idle one (popped: no one else has it)
+            try:
+                extra = self._idle.pop(0)
+            except IndexError:
                 return
-        conn.close()
+            extra.close()
 
 
 @dataclass

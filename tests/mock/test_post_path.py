@@ -193,3 +193,51 @@ def test_the_cached_pid_is_the_childs_after_a_fork() -> None:
     os.close(read)
     os.waitpid(child, 0)
     assert seen == real == child != pid.current()
+
+
+def test_the_pool_without_a_lock_never_hands_one_connection_to_two_holders(tmp_path) -> None:
+    import threading
+
+    from mock_server import store
+    from mock_server.state import ConnectionPool
+
+    path = str(tmp_path / "pool.sqlite3")
+    store.init_schema(path)
+    pool = ConnectionPool(path, keep=4)
+    held: set[int] = set()
+    guard = threading.Lock()
+    clashes: list[int] = []
+
+    def use() -> None:
+        for _ in range(200):
+            conn = pool.acquire()
+            with guard:
+                if id(conn) in held:
+                    clashes.append(id(conn))
+                held.add(id(conn))
+            conn.execute("SELECT 1").fetchone()
+            with guard:
+                held.discard(id(conn))
+            pool.release(conn)
+
+    threads = [threading.Thread(target=use) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not clashes and len(pool._idle) <= 4
+    first = pool.acquire()
+    pool.release(first)
+    assert pool.acquire() is first  # the last one released is the next one used
+
+
+@pytest.mark.parametrize("declared", [None, "", "0", "15", "007", " 15", "+15", "-3", "1_0", "١٥", "x"])
+@pytest.mark.parametrize("encoding", [None, "", "chunked", "gzip"])
+def test_has_body_is_werkzeugs_content_length_or_a_transfer_encoding(declared: Any, encoding: Any) -> None:
+    from mock_server.validation import _has_body
+
+    request = _request(b"", declared)
+    if encoding is not None:
+        request.environ["HTTP_TRANSFER_ENCODING"] = encoding
+    want = bool(request.content_length) or bool(request.environ.get("HTTP_TRANSFER_ENCODING"))
+    assert _has_body(request) is want
