@@ -241,3 +241,45 @@ def test_has_body_is_werkzeugs_content_length_or_a_transfer_encoding(declared: A
         request.environ["HTTP_TRANSFER_ENCODING"] = encoding
     want = bool(request.content_length) or bool(request.environ.get("HTTP_TRANSFER_ENCODING"))
     assert _has_body(request) is want
+
+
+def test_an_acknowledged_message_survives_kill_9_of_the_server(tmp_path) -> None:
+    """A blocking 200 comes after the COMMIT: with the WAL (synchronous=OFF), the committed frames
+    are in the file when the answer leaves, so killing every process of the server at once loses
+    none (only an OS crash could). The next start finds all of them, in order."""
+    import os
+    import signal
+
+    import requests
+
+    from tests.mock.conftest import AUTH
+    from tests.served import served_mock
+
+    store_path = str(tmp_path / "durable.sqlite3")
+    args = ("--store", store_path, "--ttft-ms", "0", "--token-interval-ms", "0", "--jitter-ms", "0")
+    sent, conv = [], ""
+    with served_mock(*args) as served:
+        for n in range(20):
+            body = {
+                "inputs": {"book": "b"},
+                "query": f"durable {n}",
+                "user": "u-kill",
+                "conversation_id": conv,
+            }
+            resp = requests.post(f"{served.url}/v1/chat-messages", json=body, headers=AUTH, timeout=30)
+            assert resp.status_code == 200
+            conv = resp.json()["conversation_id"]
+            sent.append(body["query"])
+        worker = requests.get(f"{served.url}/_mock/health", timeout=30).json()["pid"]
+        with open(f"/proc/{worker}/stat") as stat:
+            master = int(stat.read().rsplit(")", 1)[1].split()[1])
+        for pid_ in (worker, master):
+            os.kill(pid_, signal.SIGKILL)
+    with served_mock(*args) as served:
+        history = requests.get(
+            f"{served.url}/v1/messages",
+            params={"conversation_id": conv, "user": "u-kill", "limit": 100},
+            headers=AUTH,
+            timeout=30,
+        ).json()["data"]
+    assert [m["query"] for m in history] == sent
