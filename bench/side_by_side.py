@@ -706,6 +706,9 @@ def run_http(args: argparse.Namespace, skip: set[str], tmp: Path) -> list[tuple[
                     figure += f" (bare Flask: {ratio(same_stack.rps, p.rps):.2f}x)"
                 targets.append((f"{label}: req/s >= 2x Prism", figure, r_ >= 2))
                 targets.append((f"{label}: p99 <= Prism's", f"{m.p99:.0f} / {p.p99:.0f} ms", m.p99 <= p.p99))
+                if workers == 1 and math.isfinite(m.cpu_us) and math.isfinite(p.cpu_us):  # issue 24
+                    cpu = f"{m.cpu_us:.0f} / {p.cpu_us:.0f} us"
+                    targets.append((f"{label}: CPU per request <= Prism's", cpu, m.cpu_us <= p.cpu_us))
             for bw in (workers, 2) if workers == 1 else (2,):
                 b = figs.get((bare[bw], route))
                 if b:

@@ -25,7 +25,7 @@ from mock_server.errors import ApiError, error_response, surface_for_path
 from mock_server.faults import STREAM_KEYS, fault_error, parse_fault, pick_global
 from mock_server.handlers import HANDLERS, HTTP_ERROR_OVERRIDES, STREAMS, VALIDATION_OVERRIDES, Call
 from mock_server.handlers.files import signed_files_blueprint
-from mock_server.limits import OPERATION_BODY_BYTES, InputError, bounded, read_json
+from mock_server.limits import BODY_KEY, OPERATION_BODY_BYTES, InputError, bounded, read_json
 from mock_server.state import MockState, build_state, db, release_db, remove_store_files
 from mock_server.streaming import Pacing
 from mock_server.validation import environ_key, validate_request
@@ -279,7 +279,8 @@ def _journal_body(req: Request) -> str | bytes:
         parts = {k: v for k, v in req.form.items()}
         parts.update({k: f"<file {f.filename!r} {f.mimetype}>" for k, f in req.files.items()})
         return json.dumps(parts)
-    return req.get_data(cache=True)[:JOURNAL_BODY_LIMIT]
+    read = environ.get(BODY_KEY)  # a JSON body validation has read (limits.read_body)
+    return (read if read is not None else req.get_data(cache=True))[:JOURNAL_BODY_LIMIT]
 
 
 def _journal(

@@ -53,6 +53,9 @@ class Operation:
     # media type -> {top-level body property: its maxItems}: checked before the schema walk, whose work
     # grows with the list (10,000 `files` took seconds to refuse)
     body_item_limits: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
+    # top-level body property -> the default the contract declares for it (the first media type's
+    # that declares one): read once here, not walked per request
+    body_defaults: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def url_rule(self) -> str:
@@ -123,6 +126,16 @@ class Contract:
         found = {name: self.resolve(prop).get("maxItems") for name, prop in props.items()}
         return {name: most for name, most in found.items() if isinstance(most, int)}
 
+    def body_defaults(self, schemas: list[dict[str, Any]]) -> dict[str, Any]:
+        """{property: default} of the top-level properties of body schemas; the first schema's wins."""
+        out: dict[str, Any] = {}
+        for schema in schemas:
+            for name, prop in (self.resolve(schema).get("properties") or {}).items():
+                prop = self.resolve(prop)
+                if "default" in prop:
+                    out.setdefault(name, prop["default"])
+        return out
+
     def component_validator(self, name: str) -> jsonschema.Draft202012Validator:
         """A (cached) validator for components/schemas/<name>; KeyError when the contract has none."""
         cache = self.__dict__.setdefault("_component_validators", {})
@@ -176,6 +189,7 @@ class Contract:
                     raw=op,
                     body_quick_checks={mt: self.quick_check(m.get("schema", {})) for mt, m in media},
                     body_item_limits={mt: self.item_limits(m.get("schema", {})) for mt, m in content.items()},
+                    body_defaults=self.body_defaults([m.get("schema", {}) for m in content.values()]),
                 )
 
     def operation(self, operation_id: str) -> Operation:

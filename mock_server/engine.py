@@ -13,6 +13,8 @@ from typing import Any
 DEFAULT_TOKENIZER = r"\s*\S+|\s+$"
 DEFAULT_FALLBACK = "I am a mock assistant."
 MATCH_RULES = {"exact-casefold-strip"}
+CACHED_TEXT_MAX = 4096  # characters: longer texts are tokenized on each use
+CACHE_ENTRIES = 1024  # texts per cache (at most ~4 MB each for pieces and counts)
 
 
 def match_key(text: str) -> str:
@@ -42,6 +44,8 @@ class Engine:
                 self._suggested[match_key(str(entry["query"]))] = [str(q) for q in entry["suggested"]]
         self.default_suggestions = [str(q) for q in self.doc.get("suggested") or []]
         self.tokenizer = re.compile(self.doc.get("tokenizer", DEFAULT_TOKENIZER))
+        self._pieces: dict[str, tuple[str, ...]] = {}  # see _remember
+        self._counts: dict[str, int] = {}
         fallback = self.doc.get("fallback") or {}
         if isinstance(fallback, str):
             fallback = {"answers": [fallback]}
@@ -64,10 +68,29 @@ class Engine:
 
     def pieces(self, answer: str) -> list[str]:
         """Stream pieces whose concatenation is exactly `answer`."""
-        found = self.tokenizer.findall(answer)
-        if "".join(found) != answer:  # a tokenizer that drops characters would corrupt the answer
-            found = [answer]
-        return found or [""]
+        cached = self._pieces.get(answer)
+        if cached is None:
+            found = self.tokenizer.findall(answer)
+            if "".join(found) != answer:  # a tokenizer that drops characters would corrupt the answer
+                found = [answer]
+            cached = tuple(found or [""])
+            self._remember(self._pieces, answer, cached)
+        return list(cached)
 
     def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer.findall(text))
+        count = self._counts.get(text)
+        if count is None:
+            count = len(self.tokenizer.findall(text))
+            self._remember(self._counts, text, count)
+        return count
+
+    @staticmethod
+    def _remember(cache: dict[str, Any], text: str, value: Any) -> None:
+        """Keep what the tokenizer made of a short text: answers are canned and queries repeat, so
+        a chat message tokenized the same texts three times (pieces, then the usage's two counts).
+        Bounded: long texts are not kept, and a full cache starts afresh."""
+        if len(text) > CACHED_TEXT_MAX:
+            return
+        if len(cache) >= CACHE_ENTRIES:
+            cache.clear()
+        cache[text] = value

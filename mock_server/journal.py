@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import os
 import re
 import threading
 import time
@@ -23,7 +22,7 @@ from typing import Any
 
 from werkzeug.datastructures import EnvironHeaders
 
-from mock_server import store
+from mock_server import pid, store
 
 FLUSH_S = 0.025
 # The WSGI environ keys that carry request headers (what a request hands over, see `cooked`).
@@ -40,12 +39,12 @@ class Journal:
         self._pid = -1
 
     def _ensure_flusher(self) -> None:
-        if self._pid == os.getpid():
+        if self._pid == pid.current():
             return
         with self._lock:
-            if self._pid == os.getpid():
+            if self._pid == pid.current():
                 return
-            self._pid = os.getpid()
+            self._pid = pid.current()
             self._buffer, self._updates = [], []  # never flush entries inherited from a parent process
             thread = threading.Thread(
                 target=_flush_while_alive, args=(weakref.ref(self),), name="chat-mock-journal", daemon=True

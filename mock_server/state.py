@@ -9,7 +9,6 @@ import os
 import secrets
 import sqlite3
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 from flask import Flask, g
 
-from mock_server import store
+from mock_server import app_store, pid, store
 from mock_server.apps import AppError, Apps, load_apps
 from mock_server.config import MockConfig
 from mock_server.contract import Contract, Operation
@@ -39,25 +38,32 @@ class ConnectionPool:
         self.path = path
         self.keep = keep
         self._idle: list[sqlite3.Connection] = []
-        self._pid = os.getpid()
-        self._lock = threading.Lock()
+        self._pid = pid.current()
+
+    # No lock: list.pop and list.append are atomic under the GIL, and a lock is Python code under
+    # gevent (two of them per request). Only a fresh child process resets the list.
 
     def acquire(self) -> sqlite3.Connection:
-        with self._lock:
-            if self._pid != os.getpid():  # inherited from the parent: never share across processes
-                self._idle, self._pid = [], os.getpid()
-            if self._idle:
-                return self._idle.pop()
-        return store.connect(self.path)
+        if self._pid != pid.current():  # inherited from the parent: never share across processes
+            self._idle, self._pid = [], pid.current()
+        try:
+            return self._idle.pop()
+        except IndexError:
+            return store.connect(self.path)
 
     def release(self, conn: sqlite3.Connection) -> None:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
-        with self._lock:
-            if self._pid == os.getpid() and len(self._idle) < self.keep:
-                self._idle.append(conn)
+        if self._pid != pid.current():
+            conn.close()
+            return
+        self._idle.append(conn)
+        if len(self._idle) > self.keep:  # one over: close an idle one (popped: no one else has it)
+            try:
+                extra = self._idle.pop(0)
+            except IndexError:
                 return
-        conn.close()
+            extra.close()
 
 
 @dataclass
@@ -75,6 +81,7 @@ class MockState:
     journal: Journal = None  # type: ignore[assignment]
     temp_store: bool = False  # db_path is a private temp file, removed with the app
     _faults_cache: tuple[tuple[int, int], list[dict[str, Any]]] | None = None
+    _reply_cache: tuple[tuple[int, int], dict[str, sqlite3.Row | None]] | None = None
     apps: Apps | None = None  # which app (mode, parameters, replies) each API key is
     vocabulary: StreamVocabulary = None  # type: ignore[assignment]  # the contract's event types, roles and modes
     link_key: bytes = field(default=b"", repr=False)  # signs file links (config.link_key, else random)
@@ -97,12 +104,33 @@ class MockState:
         return schema.get("x-error-codes") or {}
 
     def global_faults(self, conn: sqlite3.Connection) -> list[dict[str, Any]]:
-        """The stored faults, re-read only after a change (store.faults_version); cached per process."""
-        version = store.faults_version(conn)
+        """The stored faults, re-read only after a change (store.settings_version); cached per process."""
+        version = self.settings_version(conn)
         cached = self._faults_cache
         if cached is None or cached[0] != version:
             cached = self._faults_cache = (version, store.list_faults(conn))
         return cached[1]
+
+    def settings_version(self, conn: sqlite3.Connection) -> tuple[int, int]:
+        """store.settings_version, read once per request: a chat message asks for the faults and
+        then for the reply setting, and each read is a stat."""
+        ctx = g._get_current_object()  # once: each use of the proxy costs a context lookup
+        version = ctx.get("chat_mock_settings_version")
+        if version is None:
+            version = ctx.chat_mock_settings_version = store.settings_version(conn)
+        return version
+
+    def reply_setting(self, conn: sqlite3.Connection, key: str) -> sqlite3.Row | None:
+        """The app's annotation reply setting (None: never set), cached per process like the faults:
+        every chat message asks for it, and the query was a sixth of a blocking POST's SQLite time."""
+        version = self.settings_version(conn)
+        cached = self._reply_cache
+        if cached is None or cached[0] != version:
+            cached = self._reply_cache = (version, {})
+        settings = cached[1]
+        if key not in settings:  # one entry per API key the mock serves (others never get this far)
+            settings[key] = app_store.get_reply_setting(conn, key)
+        return settings[key]
 
     def connection(self) -> sqlite3.Connection:
         assert self.pool is not None
@@ -141,7 +169,7 @@ class MockState:
                 store.wipe(conn)
                 self.seed(conn)
                 store.set_meta(conn, "seeded", str(time.time()))
-            store.faults_changed(conn)
+            store.settings_changed(conn)
         finally:
             conn.close()
 
@@ -166,7 +194,10 @@ class MockState:
                     store.wipe(conn, journal=False, faults=False)
                 else:
                     _refuse_stored_ids(conn, users)
-                return self.seed(conn, users)
+                count = self.seed(conn, users)
+            if replace:  # the wipe removed the reply settings too
+                store.settings_changed(conn)
+            return count
         finally:
             conn.close()
 
@@ -271,7 +302,7 @@ def _validated_fixture_users(state: MockState) -> list[dict[str, Any]]:
 
 def remove_store_files(path: str) -> None:
     """Delete a SQLite file and its companions (-wal, -shm, faults marker, writer lock), if present."""
-    for suffix in ("", "-wal", "-shm", store.FAULTS_MARKER_SUFFIX, store.WRITER_LOCK_SUFFIX):
+    for suffix in ("", "-wal", "-shm", store.SETTINGS_MARKER_SUFFIX, store.WRITER_LOCK_SUFFIX):
         with contextlib.suppress(OSError):
             os.remove(path + suffix)
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from mock_server import jsoncodec, store
+from mock_server import jsoncodec, pid, store
 
 PING_FRAME = b"event: ping\n\n"
 COMMENT_PING = b": ping\n\n"
@@ -84,12 +84,12 @@ class StopWatcher:
         self._lock = threading.Lock()
 
     def _ensure_poller(self) -> None:
-        if self._pid == os.getpid():
+        if self._pid == pid.current():
             return
         with self._lock:
-            if self._pid == os.getpid():
+            if self._pid == pid.current():
                 return
-            self._pid = os.getpid()
+            self._pid = pid.current()
             conn = store.connect(self.db_path)
             try:
                 row = conn.execute("SELECT COALESCE(MAX(seq), 0) AS s FROM stops").fetchone()

@@ -154,7 +154,7 @@ def validate_request(op: Operation, request: Request, path_args: dict[str, str])
 
 def _validate_body(op: Operation, request: Request, out: Validated) -> None:
     media_type = request.mimetype or ""
-    has_body = bool(request.content_length) or bool(request.environ.get("HTTP_TRANSFER_ENCODING"))
+    has_body = _has_body(request)
     if not has_body and not media_type:
         if op.body_required:
             raise ApiError(400, "body: a request body is required", "invalid_param", param="body")
@@ -188,6 +188,21 @@ def _validate_body(op: Operation, request: Request, out: Validated) -> None:
     if error is not None:
         raise schema_error(error)
     out.body = instance
+
+
+def _has_body(request: Request) -> bool:
+    """bool(request.content_length) or a Transfer-Encoding, read from the environ for the usual
+    plain-digits Content-Length (werkzeug's property parses the headers on each use); any other
+    value is werkzeug's to judge."""
+    environ = request.environ
+    if environ.get("HTTP_TRANSFER_ENCODING"):
+        return True
+    declared = environ.get("CONTENT_LENGTH")
+    if declared is None:
+        return False
+    if declared.isascii() and declared.isdigit():
+        return int(declared) > 0
+    return bool(request.content_length)
 
 
 def _form(request: Request) -> Any:

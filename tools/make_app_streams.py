@@ -22,7 +22,6 @@ import re
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,12 +54,12 @@ def app_key(app: str) -> str:
 
 @contextmanager
 def fixed_ids(ids: dict[str, Any]) -> Iterator[None]:
-    """The mock's chat handler draws message id, task id and (new conversations) conversation id, in
-    that order, and reads the clock once: give it the entry's."""
+    """The mock's chat handler draws message id, task id and a new conversation's id, in that order
+    (ids.random_ids, one call), and reads the clock once: give it the entry's."""
     drawn = iter([ids["message_id"], ids["task_id"], ids["conversation_id"]])
     clock = SimpleNamespace(time=lambda: float(ids["created_at"]), sleep=time.sleep)  # a stream yields
     with (
-        mock.patch("mock_server.handlers.chat.uuid", SimpleNamespace(uuid4=lambda: uuid.UUID(next(drawn)))),
+        mock.patch("mock_server.handlers.chat.random_ids", lambda count: [next(drawn) for _ in range(count)]),
         mock.patch("mock_server.handlers.chat.time", clock),
     ):
         yield

@@ -71,6 +71,7 @@ def set_annotation_reply(call: Call) -> Response:
             str(body["embedding_model_name"]),
         )
         app_store.insert_job(call.db, call.key, job_id, action)
+    store.settings_changed(call.db)  # every worker's cached reply setting (MockState.reply_setting)
     return json_response({"job_id": job_id, "job_status": "waiting"})
 
 
@@ -85,7 +86,7 @@ def get_annotation_reply_status(call: Call) -> Response:
 def annotation_reply(call: Call, query: str) -> tuple[str, str] | None:
     """(id, answer) of the annotation that answers `query`, or None: replies off, or no question
     similar enough. It only reads: count the hit (count_annotation_hit) where the reply is stored."""
-    setting = app_store.get_reply_setting(call.db, call.key)
+    setting = call.state.reply_setting(call.db, call.key)
     if setting is None or not setting["enabled"]:
         return None
     rows = app_store.annotation_questions(call.db, call.key)

@@ -11,7 +11,6 @@ from typing import Any
 
 from flask import Response
 
-from mock_server import app_store
 from mock_server.apps import merged
 from mock_server.handlers.base import Call, json_response
 
@@ -20,7 +19,7 @@ INFO_FIELDS = ("name", "description", "tags", "mode", "author_name")
 
 def get_parameters(call: Call) -> Response:
     parameters = call.app.parameters
-    setting = app_store.get_reply_setting(call.db, call.key)
+    setting = call.state.reply_setting(call.db, call.key)
     if setting is not None and "annotation_reply" in parameters:
         parameters = {**parameters, "annotation_reply": annotation_reply(setting)}
     return json_response(parameters)

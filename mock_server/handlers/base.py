@@ -55,15 +55,8 @@ def user_of(call: Call) -> str:
 
 def body_default(call: Call, name: str) -> Any:
     """A body field's value, or the default the contract (of the served era) declares for it."""
-    if name in call.body:
-        return call.body[name]
-    for schema in call.op.body_schemas.values():
-        prop = call.state.contract.resolve(
-            call.state.contract.resolve(schema).get("properties", {}).get(name, {})
-        )
-        if "default" in prop:
-            return prop["default"]
-    return None
+    body = call.body
+    return body[name] if name in body else call.op.body_defaults.get(name)
 
 
 def not_found(message: str) -> ApiError:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,7 +23,7 @@ from mock_server.handlers.base import (
     sse_response,
 )
 from mock_server.handlers.files import assistant_file_url, chat_files, store_assistant_files
-from mock_server.ids import app_id, end_user_id
+from mock_server.ids import app_id, end_user_id, random_ids
 from mock_server.naming import derive_name
 from mock_server.recording.replay import ReplayRequest
 from mock_server.replies import Composer, Piece, Reply, RunContext
@@ -96,11 +95,11 @@ def send_chat_message(call: Call) -> Response:
     conn = call.db
     now = time.time()  # stored with its fraction (order); answered in whole seconds
     engine = call.state.engine
-    message_id, task_id = str(uuid.uuid4()), str(uuid.uuid4())
+    message_id, task_id, new_id = random_ids(3)  # new_id: a new conversation's
     new_conversation = not conv_id
     if new_conversation:
         inputs = check_inputs(call, body.get("inputs") or {})
-        conv_id = str(uuid.uuid4())
+        conv_id = new_id
     common = {"task_id": task_id, "id": message_id, "message_id": message_id, "conversation_id": conv_id}
     # The answer is composed before the write lock is taken: every worker's writes queue for that
     # lock, so it must be held for the writes alone.

@@ -330,6 +330,25 @@ def test_annotation_reply_answers_a_matching_query(client: CheckedClient) -> Non
     assert chat(client, "Who are you?").json["answer"] != annotation["answer"]
 
 
+def test_every_worker_follows_the_reply_setting_and_its_wipes(make_app) -> None:
+    """Each worker caches the setting (MockState.reply_setting): a change made through another
+    worker, a reset and a fixtures replace must all reach it on its next message."""
+    a, b = CheckedClient(make_app()), CheckedClient(make_app())
+    annotation = _annotate(a, "Who are you?", "I am Film Buff, the annotated answer.")
+    assert chat(a, "Who are you?").json["answer"] != annotation["answer"]  # off, and now cached
+    assert b.post("/v1/apps/annotation-reply/enable", headers=AUTH, json=REPLY_BODY).status_code == 200
+    assert chat(a, "Who are you?").json["answer"] == annotation["answer"]
+    assert a.get("/v1/parameters", headers=AUTH).json["annotation_reply"]["enabled"] is True
+    assert b.client.post("/_mock/fixtures?replace=true", json={"users": []}).status_code == 200
+    assert a.get("/v1/parameters", headers=AUTH).json["annotation_reply"] == {"enabled": False}
+    annotation = _annotate(b, "Who are you?", "Annotated again.")
+    assert b.post("/v1/apps/annotation-reply/enable", headers=AUTH, json=REPLY_BODY).status_code == 200
+    assert chat(a, "Who are you?").json["answer"] == annotation["answer"]
+    assert b.client.post("/_mock/reset").status_code == 200
+    assert a.get("/v1/parameters", headers=AUTH).json["annotation_reply"] == {"enabled": False}
+    assert chat(a, "Who are you?").json["metadata"]["annotation_reply"] is None
+
+
 def test_annotation_reply_errors(client: CheckedClient) -> None:
     # an action outside the enum: 400 invalid_param, as Dify (chatflow/075-annotation_reply_bad_action.json)
     for body in (REPLY_BODY, {}):
