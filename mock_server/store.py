@@ -175,6 +175,24 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 
 def init_schema(path: str) -> None:
+    """Create (or bring up to date) the store's tables, one process at a time.
+
+    Every gunicorn worker runs this as it boots, on the same file: unserialized, two workers raced
+    (one found `meta` missing after its own CREATE, or both added the same new column and one
+    failed), and the worker that lost never booted. The writer flock makes the second wait until
+    the first has finished, so it finds the schema whole.
+    """
+    lock_fd = os.open(path + WRITER_LOCK_SUFFIX, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        _create_tables(path)
+    finally:
+        os.close(lock_fd)  # releases the flock
+    with open(path + SETTINGS_MARKER_SUFFIX, "ab"):  # present from the start: a stat that fails
+        pass  # raises, and building that exception on every request cost more than the stat
+
+
+def _create_tables(path: str) -> None:
     conn = connect(path)
     try:
         conn.execute("PRAGMA journal_mode = WAL")
@@ -189,8 +207,6 @@ def init_schema(path: str) -> None:
                     conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
     finally:
         conn.close()
-    with open(path + SETTINGS_MARKER_SUFFIX, "ab"):  # present from the start: a stat that fails
-        pass  # raises, and building that exception on every request cost more than the stat
 
 
 # ---------- conversations ----------

@@ -369,3 +369,37 @@ def test_a_write_transaction_holds_the_store_writer_lock(tmp_path) -> None:
     finally:
         os.close(other)
         conn.close()
+
+
+def _boot_store(path: str, errors) -> None:  # a gunicorn worker's start, in a forked process
+    from mock_server import store
+
+    try:
+        store.init_schema(path)
+        conn = store.connect(path)
+        with store.transaction(conn):
+            store.get_meta(conn, "seeded")
+        conn.close()
+    except Exception as exc:
+        errors.put(repr(exc))
+
+
+def test_workers_booting_together_on_a_new_store_all_boot(tmp_path) -> None:
+    """Three workers make the schema of one empty file at once, as gunicorn's do at start.
+
+    Unserialized, a third of such starts had a worker fail (a new column added twice, or `meta`
+    missing after its own CREATE), and CI once lost a run to a mock whose worker never booted."""
+    import multiprocessing
+
+    forks = multiprocessing.get_context("fork")
+    errors = forks.Queue()
+    for round_ in range(20):
+        path = tmp_path / f"new-{round_}.sqlite3"
+        path.touch()  # as mkstemp leaves it: an empty file
+        workers = [forks.Process(target=_boot_store, args=(str(path), errors)) for _ in range(3)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(30)
+        assert [w.exitcode for w in workers] == [0, 0, 0]
+        assert errors.empty(), errors.get()
