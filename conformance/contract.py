@@ -47,6 +47,12 @@ def eras() -> list[str]:
     return declared_eras(whole_document())
 
 
+def operation_ids(era: str) -> set[str]:
+    """Every operationId of `era`'s contract (of every surface)."""
+    paths = view(whole_document(), era).get("paths", {})
+    return {item[method]["operationId"] for item in paths.values() for method in METHODS if method in item}
+
+
 def use_era(era: str) -> None:
     """Judge `era` from now on (the plugin calls this before any check module is collected)."""
     view(whole_document(), era)  # raises ValueError for an era the contract does not know

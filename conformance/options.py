@@ -172,6 +172,14 @@ OPTIONS: list[tuple[str, str, object, type, str]] = [
     ("--max-examples", "max_examples", 5, int, "fuzzing: examples per operation (0 turns fuzzing off)"),
     ("--fuzz-max-time", "fuzz_max_time", 60.0, float, "fuzzing: at most this many seconds per surface"),
     (
+        "--fuzz-operations",
+        "fuzz_operations",
+        None,
+        str,
+        "fuzzing: comma-separated operationIds to fuzz (default: every operation of the surfaces given), "
+        "e.g. sendChatMessage,getConversations to re-check what was just fixed",
+    ),
+    (
         "--max-chat-calls",
         "max_chat_calls",
         None,
@@ -245,6 +253,7 @@ class Options:
     max_body_mb: float = DEFAULT_MAX_BODY_MB
     max_examples: int = 5
     fuzz_max_time: float = 60.0
+    fuzz_operations: str | None = None
     max_chat_calls: int | None = None
     report: list[str] | None = None
     results_json: str | None = None
@@ -266,6 +275,10 @@ class Options:
         if unknown:
             raise ValueError(f"unknown area(s): {', '.join(sorted(unknown))}; known: {', '.join(AREAS)}")
         return chosen
+
+    def fuzzed_operations(self) -> set[str] | None:
+        """The operationIds --fuzz-operations names (None: fuzz every operation)."""
+        return set(_split(self.fuzz_operations)) if self.fuzz_operations else None
 
     def surfaces(self) -> set[str]:
         """The contract tags whose servers were given."""

@@ -143,6 +143,12 @@ def preflight(opts: Options, budget: Budget | None = None) -> tuple[int, str] | 
         return EXIT_USAGE, f"chat-conformance: {no_fuzzer}"
     if opts.era not in contract.eras():
         return EXIT_USAGE, f"chat-conformance: --era {opts.era!r} is not one of {', '.join(contract.eras())}"
+    unknown_ops = sorted((opts.fuzzed_operations() or set()) - contract.operation_ids(opts.era))
+    if unknown_ops:  # a typo would otherwise fuzz nothing and read as a pass of everything named
+        return EXIT_USAGE, (
+            f"chat-conformance: --fuzz-operations names no operation of the {opts.era} contract: "
+            f"{', '.join(unknown_ops)} (operationIds as in openapi.yaml, e.g. sendChatMessage)"
+        )
     for flag, value in opts.surface_urls():
         try:
             parts = urlsplit(value)

@@ -41,6 +41,12 @@ def fuzz_run(options: Options, run: Run, app: ChatApp, budget: Budget) -> FuzzRu
     for op_id in APP_WRITES:
         result.skipped[op_id] = "not fuzzed: it writes the app's own data, which the suite did not create"
     exclude = exclude | APP_WRITES
+    named = options.fuzzed_operations()
+    if named is not None:
+        for op in OPS:
+            if op.operation_id not in named and op.operation_id not in exclude:
+                result.skipped[op.operation_id] = "not fuzzed: --fuzz-operations names other operations"
+                exclude = exclude | {op.operation_id}
     for op in OPS:
         why = reason_not_offered(app.client, op) if op.tag == "chat-app" else None
         if why:

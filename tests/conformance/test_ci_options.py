@@ -200,3 +200,18 @@ def test_help_names_load_and_the_key_variable() -> None:
     text = " ".join(build_parser().format_help().split())
     assert "chat-conformance load --help" in text
     assert "$CHAT_CONFORMANCE_API_KEY" in text and "--wait-for-server" in text and "--version" in text
+
+
+def test_fuzzing_narrowed_to_named_operations(root: str) -> None:
+    """--fuzz-operations fuzzes the operations it names and lists every other one as not fuzzed."""
+    from tests.conformance.harness import run_suite
+
+    named = {"listConversations", "renameConversation"}
+    doc = run_suite(root, "fuzz", "--max-examples", "1", "--fuzz-operations", ",".join(sorted(named)))
+    assert doc["exit_code"] == 0, doc["output"]
+    judged = {r["subject"]: r for r in doc["results"] if r["check"] == "fuzz.operation"}
+    assert {s for s, r in judged.items() if r["outcome"] == "passed"} == named
+    others = [r for s, r in judged.items() if s not in named]
+    assert len(others) > 20 and all(r["outcome"] == "skipped" for r in others)
+    reasons = {r["message"] for r in others}
+    assert "not fuzzed: --fuzz-operations names other operations" in reasons

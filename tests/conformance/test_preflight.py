@@ -133,3 +133,14 @@ def test_help_documents_exit_codes_and_report_formats() -> None:
     )
     for code in ("0", "1", "2", "3", "6", "7"):
         assert f"\n  {code}  " in text
+
+
+def test_an_unknown_operation_to_fuzz_is_a_usage_error(root: str, tmp_path: Path) -> None:
+    """A typo in --fuzz-operations would fuzz nothing and read as a pass: it stops the run instead."""
+    args = ("--base-url", root + "/v1", "--api-key", KEY, "--only", "fuzz", "--max-examples", "1")
+    proc = _judge(tmp_path, *args, "--fuzz-operations", "listConversations,sendChatMesage")
+    assert proc.returncode == 2
+    _one_clean_line(proc, "--fuzz-operations names no operation of the current contract: sendChatMesage")
+    proc = _judge(tmp_path, *args, "--era", "2023", "--fuzz-operations", "getAppInfo")
+    assert proc.returncode == 2  # an operation of today's API only
+    _one_clean_line(proc, "no operation of the 2023 contract: getAppInfo")
