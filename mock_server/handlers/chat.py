@@ -233,6 +233,7 @@ def _replayed(call: Call, common: dict[str, Any], created_at: int, streaming: bo
         end_user_id=end_user_id(call.key, user),
         url_of=lambda made: assistant_file_url(call, made),
         pieces=call.state.engine.pieces,
+        served_before=lambda exchanges: store.next_replay_turn(call.db, call.key, exchanges),
         release=release_db,
     )
     return call.app.recording.reply(request)
