@@ -38,6 +38,8 @@ class StreamVocabulary:
         self.roles: dict[str, str] = {}
         self.modes: dict[str, list[str]] = {}
         self.known: set[str] = {"message_end", "error"}  # the event types the served era has
+        # what an event carries when the server has no value for a field it always sends (`default`)
+        self.defaults: dict[str, dict[str, Any]] = {}
         for event, ref in mapping.items():
             name = ref.rsplit("/", 1)[-1]
             if name in schemas:
@@ -45,7 +47,15 @@ class StreamVocabulary:
             schema = schemas.get(name, {})
             self.roles[event] = schema.get("x-stream-role", "")
             self.modes[event] = list(schema.get("x-app-modes") or [])
+            self.defaults[event] = _declared_defaults(schema)
         self.blocking_modes = list(schemas.get("ChatAppAnswer", {}).get("x-app-modes") or [])
+        # which files `message_end` lists in a mode (x-listed-files): the message's, or the answer's
+        self.listed_files: dict[str, str] = {}
+        end = schemas.get(mapping.get("message_end", "").rsplit("/", 1)[-1], {})
+        for part in [end, *(end.get("allOf") or [])]:
+            listed = ((part.get("properties") or {}).get("files") or {}).get("x-listed-files") or {}
+            for what, modes in listed.items():
+                self.listed_files.update({m: str(what) for m in modes})
 
     def piece_event(self, mode: str) -> str:
         """The event type of the answer's pieces in `mode` (`message`, `agent_message`)."""
@@ -71,6 +81,18 @@ class StreamVocabulary:
 
     def answers_blocking(self, mode: str) -> bool:
         return not self.blocking_modes or mode in self.blocking_modes
+
+
+def _declared_defaults(schema: dict[str, Any]) -> dict[str, Any]:
+    """The `default` of each property an event schema declares inline (its own and its `allOf`
+    parts'): a field real servers send as that value when they have none (Dify serializes its
+    stream models whole, so an unset optional field is sent as null)."""
+    out: dict[str, Any] = {}
+    for part in [schema, *(schema.get("allOf") or [])]:
+        for name, prop in (part.get("properties") or {}).items():
+            if isinstance(prop, dict) and "default" in prop:
+                out[name] = prop["default"]
+    return out
 
 
 class Piece(NamedTuple):

@@ -56,13 +56,26 @@ CREATE TABLE IF NOT EXISTS journal (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL,
     query TEXT NOT NULL, headers TEXT NOT NULL, body TEXT NOT NULL, status INTEGER NOT NULL,
     operation_id TEXT, duration_ms REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS replay_turns (
+    api_key TEXT NOT NULL, exchanges TEXT NOT NULL, served INTEGER NOT NULL,
+    PRIMARY KEY (api_key, exchanges));
 """
     + FILES_SCHEMA
     + APP_SCHEMA
     + VARIABLES_SCHEMA
 )
 
-CHAT_TABLES = ("conversations", "messages", "stops", *FILE_TABLES, *APP_TABLES, *VARIABLE_TABLES)
+# replay_turns: how often each group of equally fitting recorded exchanges has answered (a reset
+# replays the sequences from their start)
+CHAT_TABLES = (
+    "conversations",
+    "messages",
+    "stops",
+    "replay_turns",
+    *FILE_TABLES,
+    *APP_TABLES,
+    *VARIABLE_TABLES,
+)
 
 # Columns added to `messages` after the first release: a store written by an older mock gains them.
 MESSAGE_COLUMNS_ADDED = {
@@ -408,6 +421,23 @@ def set_message_outcome(conn: sqlite3.Connection, message_id: str, **fields: Any
     conn.execute(
         f"UPDATE messages SET {', '.join(f'{n} = ?' for n in names)} WHERE id = ?", (*values, message_id)
     )
+
+
+def next_replay_turn(conn: sqlite3.Connection, key: str, exchanges: str) -> int:
+    """How many times this group of equally fitting recorded exchanges of the app of `key` has
+    answered before (0 the first time), counted once for every worker: each gunicorn worker loads
+    its own copy of a recording, and a count kept in the process gave a conversation's next turn
+    the answer another worker had already given."""
+    with transaction(conn):
+        row = conn.execute(
+            "SELECT served FROM replay_turns WHERE api_key = ? AND exchanges = ?", (key, exchanges)
+        ).fetchone()
+        served = int(row["served"]) if row else 0
+        conn.execute(
+            "INSERT OR REPLACE INTO replay_turns (api_key, exchanges, served) VALUES (?, ?, ?)",
+            (key, exchanges, served + 1),
+        )
+    return served
 
 
 def first_query(conn: sqlite3.Connection, conv_id: str) -> str | None:

@@ -160,7 +160,15 @@ def chat_stream(entry: dict[str, Any], src: Sources) -> tuple[str, dict[str, Any
             raise ValueError(f"{entry['file']}: error.after must leave a strict prefix of the pieces")
         pieces = pieces[: error["after"]]
     created = ids["created_at"]
-    frames = [frame({"event": "message", **head, "answer": p, "created_at": created}) for p in pieces]
+    # A chat app's pieces carry `from_variable_selector` as null (only a workflow's answer names a
+    # variable) and its message_end `files` null when the message has no files (Dify 1.12.1's
+    # easy-UI task pipeline; SPEC_NOTES K10).
+    frames = [
+        frame(
+            {"event": "message", **head, "answer": p, "from_variable_selector": None, "created_at": created}
+        )
+        for p in pieces
+    ]
     frames = _with_extras(entry, frames, len(pieces))
     usage = src.chat_usage(query, answer)
     metadata = {"annotation_reply": None, "retriever_resources": [], "usage": usage}
@@ -182,7 +190,9 @@ def chat_stream(entry: dict[str, Any], src: Sources) -> tuple[str, dict[str, Any
         )
     else:
         frames.append(
-            frame({"event": "message_end", **head, "created_at": created, "metadata": metadata, "files": []})
+            frame(
+                {"event": "message_end", **head, "created_at": created, "metadata": metadata, "files": None}
+            )
         )
         blocking = {
             "event": "message",

@@ -22,7 +22,12 @@ from mock_server.handlers.base import (
     not_found,
     sse_response,
 )
-from mock_server.handlers.files import assistant_file_url, chat_files, store_assistant_files
+from mock_server.handlers.files import (
+    assistant_file_url,
+    chat_files,
+    message_end_files,
+    store_assistant_files,
+)
 from mock_server.ids import app_id, end_user_id, random_ids
 from mock_server.naming import derive_name
 from mock_server.recording.replay import ReplayRequest
@@ -183,7 +188,8 @@ def send_chat_message(call: Call) -> Response:
             }
         )
     release_db()
-    return sse_response(_chat_stream(call, user, common, int(now), query, reply, annotation))
+    listed = message_end_files(call, call.state.vocabulary.listed_files.get(app.mode), attached, reply.files)
+    return sse_response(_chat_stream(call, user, common, int(now), query, reply, annotation, listed))
 
 
 # Real servers' refusal of a blocking request by app mode (a ValueError: 400 invalid_param).
@@ -233,6 +239,7 @@ def _replayed(call: Call, common: dict[str, Any], created_at: int, streaming: bo
         end_user_id=end_user_id(call.key, user),
         url_of=lambda made: assistant_file_url(call, made),
         pieces=call.state.engine.pieces,
+        served_before=lambda exchanges: store.next_replay_turn(call.db, call.key, exchanges),
         release=release_db,
     )
     return call.app.recording.reply(request)
@@ -266,6 +273,7 @@ def _chat_stream(
     query: str,
     reply: Reply,
     annotation: tuple[str, str] | None,
+    files: list[dict[str, Any]] | None,
 ):
     state = call.state
     task_id, message_id = common["task_id"], common["id"]
@@ -274,7 +282,14 @@ def _chat_stream(
     mode = call.app.mode
     piece_event = state.vocabulary.piece_event(call.app.mode)
     piece_frame = piece_template(
-        {"event": piece_event, **common, "answer": PIECE, **reply.piece_fields, "created_at": created_at}
+        {
+            "event": piece_event,
+            **common,
+            "answer": PIECE,
+            **state.vocabulary.defaults.get(piece_event, {}),
+            **reply.piece_fields,
+            "created_at": created_at,
+        }
     )
 
     def frames(payloads: list[dict[str, Any]]) -> list[bytes]:
@@ -291,7 +306,7 @@ def _chat_stream(
             **common,
             "created_at": created_at,
             "metadata": metadata or _metadata(call, query, so_far, annotation),
-            "files": [],
+            "files": files,
         }
         return frames([*reply.closing(so_far, stopped), end, *reply.trailing(stopped)])
 

@@ -386,6 +386,59 @@ def store_assistant_files(call: Call, user: str, message_id: str, made: list[Any
     files_store.insert_message_files(call.db, call.key, message_id, records)
 
 
+def message_end_files(
+    call: Call, listed: str | None, attached: list[dict[str, Any]], made: list[Any]
+) -> list[dict[str, Any]] | None:
+    """`message_end.files` for an app whose mode lists `listed` files (the contract's
+    `x-listed-files`): `message`, every file of the message (the user's attachments, then the files
+    the answer produced), null when there are none, as Dify's easy-UI task pipeline
+    (`_message_end_to_stream_response`, each file as `message_file_utils.prepare_file_dict` makes
+    it); `answer`, the files the answer produced, `[]` when none. Built while the request is
+    there: the signed URLs need its host."""
+    if listed is None or not serves_files(call.state):
+        return []
+    produced = [
+        _end_file(
+            call.state,
+            {"id": f.id, "type": f.type, "transfer_method": "tool_file", "filename": f.filename},
+            f.url,
+        )
+        for f in made
+    ]
+    if listed != "message":
+        return produced
+    listed_files = [_end_file(call.state, record, None) for record in attached] + produced
+    return listed_files or None
+
+
+def _end_file(state: MockState, record: dict[str, Any], url: str | None) -> dict[str, Any]:
+    """One file of `message_end.files`: uploads with their name, type and size; remote and tool
+    files with the name their URL (or the mock's file) gives and no size or type known (0,
+    `application/octet-stream`, as Dify reports them); `upload_file_id` is the message file's own
+    id when no upload backs it."""
+    method = record["transfer_method"]
+    local = method == "local_file"
+    if local:
+        url = signed_url(state, record["upload_file_id"])
+    elif method == "remote_url":
+        url = record["url"]
+    name = str(record.get("filename") or "file")
+    return {
+        "related_id": record["id"],
+        "extension": f".{_extension(name)}" if "." in name else "",
+        "filename": name,
+        "size": int(record.get("size") or 0) if local else 0,
+        "mime_type": (record.get("mime_type") or "application/octet-stream")
+        if local
+        else "application/octet-stream",
+        "transfer_method": method,
+        "type": record["type"],
+        "url": url or "",
+        "upload_file_id": record["upload_file_id"] if local else record["id"],
+        "remote_url": record["url"] if method == "remote_url" else "",
+    }
+
+
 def _message_file(state: MockState, row: Any) -> dict[str, Any]:
     local = row["transfer_method"] in ("local_file", "tool_file") and bool(row["upload_file_id"])
     return {

@@ -24,9 +24,7 @@ for the canned apps):
 from __future__ import annotations
 
 import difflib
-import itertools
 import re
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -119,6 +117,9 @@ class ReplayRequest:
     end_user_id: str
     url_of: Callable[[AssistantFile], str]  # the signed URL of a file the answer produced
     pieces: Callable[[str], list[str]]  # the mock's tokenizer (a blocking recording streamed)
+    # how often a group of equally fitting exchanges (named by their joined file names) has answered
+    # before, counted in the shared store: every worker holds its own copy of the recording
+    served_before: Callable[[str], int]
     release: Callable[[], None] = lambda: None  # let go of the database before a recorded wait
 
 
@@ -149,8 +150,6 @@ class Replay:
         self._by_key: dict[str, list[Exchange]] = {}
         for exchange in exchanges:
             self._by_key.setdefault(exchange.key, []).append(exchange)
-        self._served: dict[tuple[str, ...], itertools.count] = {}
-        self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ picking
 
@@ -175,9 +174,8 @@ class Replay:
         group = [e for s, _, e in scored if s == best]
         if len(group) == 1:
             return group[0]
-        with self._lock:  # equally good recordings answer in turn
-            counter = self._served.setdefault(tuple(e.name for e in group), itertools.count())
-            return group[next(counter) % len(group)]
+        # equally good recordings answer in turn, across every worker of the mock
+        return group[req.served_before("\n".join(e.name for e in group)) % len(group)]
 
     def _nearest(self, query: str) -> list[Exchange]:
         wanted = match_key(query)

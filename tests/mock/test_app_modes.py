@@ -9,6 +9,7 @@ every response goes through CheckedClient, so every event is validated against i
 from __future__ import annotations
 
 import base64
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from conformance.samples import tiny_png
 from tests.contract import contract, parse_sse
 from tests.mock.contract_check import CheckedClient
 from tests.mock.mp3 import mp3_frames
@@ -432,3 +434,58 @@ def test_a_stopped_agent_answer_keeps_what_was_sent_in_its_last_thought(make_app
     assert item["answer"] == answer_of(events) and 0 < len(item["answer"]) < 300
     assert item["agent_thoughts"][-1]["thought"] == item["answer"]
     assert item["agent_thoughts"][0]["tool"] == "film_search"
+
+
+# ---------------------------------------------------------------- Dify 1.12.1's easy-UI pipeline fields
+
+
+def test_chat_pieces_name_no_variable_and_agent_pieces_have_no_such_field(client) -> None:
+    """A chat app's `message` carries `from_variable_selector` as null (Dify's message event,
+    which only a workflow's answer fills); an agent's `agent_message` has no such field."""
+    chat = [e for e in stream(client, "chat", "Which movie is the best?") if e["event"] == "message"]
+    assert chat and all("from_variable_selector" in e and e["from_variable_selector"] is None for e in chat)
+    agent = [e for e in stream(client, "agent", "Who directed Die Hard?") if e["event"] == "agent_message"]
+    assert agent and all("from_variable_selector" not in e for e in agent)
+
+
+def test_a_chat_app_s_moderation_replacement_names_no_reason(client) -> None:
+    """Dify's easy-UI pipeline sends `message_replace` with its default `reason`, the empty string."""
+    replaced = [
+        e for e in stream(client, "chat", "How does Die Hard end?") if e["event"] == "message_replace"
+    ]
+    assert [e["reason"] for e in replaced] == [""]
+
+
+def test_message_end_files_are_the_message_s_in_chat_and_agent_apps(client) -> None:
+    """Chat and agent apps list every file of the message in `message_end.files` (the user's, then
+    the answer's), null when it has none; a chatflow lists its answer's files ([] when none)."""
+    assert stream(client, "chat", "Which movie is the best?")[-1]["files"] is None
+    assert stream(client, "agent", "Who directed Die Hard?")[-1]["files"] is None
+    assert stream(client, "chatflow", "Who directed Die Hard?")[-1]["files"] == []
+    upload = client.post(
+        "/v1/files/upload",
+        headers=auth("chat"),
+        data={"user": "u1", "file": (io.BytesIO(tiny_png()), "still.png", "image/png")},
+        content_type="multipart/form-data",
+    ).get_json()
+    attached = {"type": "image", "transfer_method": "local_file", "upload_file_id": upload["id"]}
+    events = stream(client, "chat", POSTER, files=[attached])
+    made = next(e for e in events if e["event"] == "message_file")
+    end = events[-1]
+    assert end["event"] == "message_end"
+    mine, produced = end["files"]
+    assert (mine["upload_file_id"], mine["filename"], mine["extension"], mine["transfer_method"]) == (
+        upload["id"],
+        "still.png",
+        ".png",
+        "local_file",
+    )
+    assert (mine["size"], mine["mime_type"], mine["remote_url"]) == (upload["size"], "image/png", "")
+    assert (produced["related_id"], produced["url"], produced["transfer_method"]) == (
+        made["id"],
+        made["url"],
+        "tool_file",
+    )
+    assert produced["upload_file_id"] == made["id"] and produced["filename"].endswith(".png")
+    agent_end = stream(client, "agent", POSTER)[-1]
+    assert [f["transfer_method"] for f in agent_end["files"]] == ["tool_file"]

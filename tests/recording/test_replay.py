@@ -247,6 +247,33 @@ def test_recordings_of_one_query_answer_in_turn(tmp_path: Path, upstream: Any) -
     assert statuses[0].get_json()["code"] == "too_many_requests"
 
 
+def test_recordings_answer_in_turn_across_workers(tmp_path: Path, upstream: Any) -> None:
+    """Two workers (two apps, each with its own copy of the recording) on one store: a query asked
+    again in a conversation gets the next recorded answer whichever worker serves it (a count kept
+    in each process gave the second turn the first turn's answer)."""
+    first = recorded_exchange(upstream, "Go on", turn=None)
+    second = recorded_exchange(upstream, "Go on", turn=None)
+    for exchange, text in ((first, "Part one."), (second, "Part two.")):
+        pieces = [e for e in exchange["response"]["events"] if e["data"]["event"] == "message"]
+        pieces[0]["data"]["answer"] = text
+        exchange["response"]["events"] = [pieces[0], exchange["response"]["events"][-1]]
+    directory = write_recording(tmp_path / "rec", [first, second], upstream)
+    store = str(tmp_path / "shared.sqlite3")
+    workers = [
+        create_app({"app_dirs": [str(directory)], "replay_speed": 0, "store": store}).test_client()
+        for _ in range(2)
+    ]
+    opened = events(send(workers[0], "Go on"))
+    conversation = opened[0]["conversation_id"]
+    again = send(workers[1], "Go on", conversation_id=conversation)
+    assert [answer_of_events(opened), answer_of(again)] == ["Part one.", "Part two."]
+    assert answer_of(send(workers[0], "Go on", conversation_id=conversation)) == "Part one."
+
+
+def answer_of_events(frames: list[dict[str, Any]]) -> str:
+    return "".join(e["answer"] for e in frames if e["event"] == "message")
+
+
 def test_one_mode_answers_from_the_other_when_only_it_was_recorded(tmp_path: Path, upstream: Any) -> None:
     streamed = recorded_exchange(upstream, "Which movie is the best?")
     blocking = recorded_exchange(upstream, "Who directed Die Hard?", streaming=False)
