@@ -11,8 +11,8 @@ model, far less than that). Used by isolation.stop and isolation.other_app[stopC
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pytest
@@ -78,16 +78,41 @@ def stop_at_first_piece(client: Client, user: str) -> tuple[Callable[[SseEvent],
     return stop_once, stops
 
 
+class _Beside:
+    """A stream made in a thread of its own while this one makes another. A daemon thread, so a run
+    stopped by a signal meanwhile exits at once instead of waiting for it (its exchange is bounded
+    like every other: a deadline, a body cap)."""
+
+    def __init__(self, make: Callable[[], StreamResult]) -> None:
+        self._made: list[StreamResult] = []
+        self._failed: list[BaseException] = []
+        self._thread = threading.Thread(
+            target=self._run, args=(make,), name="conformance-control", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, make: Callable[[], StreamResult]) -> None:
+        try:
+            self._made.append(make())
+        except BaseException as exc:  # a failure, skip or block: raised in the thread that waits
+            self._failed.append(exc)
+
+    def result(self) -> StreamResult:
+        self._thread.join()
+        if self._failed:
+            raise self._failed[0]
+        return self._made[0]
+
+
 def stop_by_intruder(app: ChatApp, owner: str, intruder_client: Client, intruder: str) -> ForeignStop:
     """The control stream and, at the same time, the owner's stream with the intruder's stop at its
     first piece. Side by side, not one after the other: each is a whole long answer (4 s on the mock's
     default pacing), and this check was a third of a default run. The control is asked by a user of
     its own, so a server that serves one stream per user at a time is judged as fairly as any."""
-    with ThreadPoolExecutor(1, thread_name_prefix="conformance-control") as pool:
-        pending = pool.submit(_stream, app, f"{owner}-control")
-        stop_once, stops = stop_at_first_piece(intruder_client, intruder)
-        stopped = _stream(app, owner, stop_once)
-        control = pending.result()
+    control_of = _Beside(lambda: _stream(app, f"{owner}-control"))
+    stop_once, stops = stop_at_first_piece(intruder_client, intruder)
+    stopped = _stream(app, owner, stop_once)
+    control = control_of.result()
     expect_status(control.exchange, 200, expected="sendChatMessage 200: a streamed answer")
     if _pieces(control) < MIN_CONTROL_PIECES:
         pytest.skip(
