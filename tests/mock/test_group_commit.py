@@ -185,3 +185,36 @@ def test_chat_messages_sent_at_once_each_get_their_own_answer_and_rows(make_app,
         conv = answer.json["conversation_id"]
         history = client.get(f"/v1/messages?user=u-gc&conversation_id={conv}", headers=AUTH).json["data"]
         assert [(m["id"], m["query"]) for m in history] == [(answer.json["message_id"], f"q{index}")]
+
+
+def test_two_workers_under_concurrent_chats_keep_every_acknowledged_message(tmp_path) -> None:
+    """gunicorn with 2 gevent workers, 48 blocking chats from 12 threads: each worker batches its
+    own writes (the flock orders the batches of both); every 200 is in history, with its query."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    from tests.mock.conftest import AUTH
+    from tests.served import served_mock
+
+    args = ("--workers", "2", "--store", str(tmp_path / "two.sqlite3"), "--ttft-ms", "0")
+    with served_mock(*args, "--token-interval-ms", "0", "--jitter-ms", "0", "--log-level", "error") as served:
+
+        def send(n: int) -> tuple[str, str, str, int]:
+            body = {"inputs": {"book": "b"}, "query": f"two {n}", "user": f"u-two-{n % 3}"}
+            with requests.Session() as session:
+                resp = session.post(f"{served.url}/v1/chat-messages", json=body, headers=AUTH, timeout=30)
+            data = resp.json()
+            return body["user"], data.get("conversation_id", ""), body["query"], resp.status_code
+
+        with ThreadPoolExecutor(12) as pool:
+            sent = list(pool.map(send, range(48)))
+        assert [status for *_, status in sent] == [200] * 48
+        for user, conv, query, _ in sent:
+            history = requests.get(
+                f"{served.url}/v1/messages",
+                params={"conversation_id": conv, "user": user},
+                headers=AUTH,
+                timeout=30,
+            ).json()["data"]
+            assert [m["query"] for m in history] == [query]
