@@ -39,6 +39,7 @@ class ConnectionPool:
         self.keep = keep
         self._idle: list[sqlite3.Connection] = []
         self._pid = pid.current()
+        self.writes = store.GroupCommit(self.acquire, self.release)  # see store.GroupCommit.write
 
     # No lock: list.pop and list.append are atomic under the GIL, and a lock is Python code under
     # gevent (two of them per request). Only a fresh child process resets the list.

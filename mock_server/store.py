@@ -13,9 +13,9 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from mock_server import jsoncodec, pid
 from mock_server.app_store import APP_SCHEMA, APP_TABLES
@@ -185,6 +185,132 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
             conn.execute("COMMIT")
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+T = TypeVar("T")
+
+
+class _Write:
+    """One write of a group commit: its work, then its outcome (set by the leader that ran it)."""
+
+    __slots__ = ("work", "done", "result", "error", "lead")
+
+    def __init__(self, work: Any) -> None:
+        self.work = work
+        self.done = threading.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.lead = False  # handed the lead: run the next batch (the write is not done yet)
+
+
+class GroupCommit:
+    """Group commit of one store's writes (one per connection pool): the writes waiting for a batch,
+    per process (a fork starts with none), and whether a leader is gathering or running one."""
+
+    def __init__(
+        self, acquire: Callable[[], sqlite3.Connection], release: Callable[[sqlite3.Connection], None]
+    ) -> None:
+        self._acquire, self._release = acquire, release
+        self._pid = -1
+
+    def _fresh(self) -> None:
+        if self._pid != pid.current():
+            self._pid = pid.current()
+            self._lock = threading.Lock()
+            self._pending: list[_Write] = []
+            self._leading = False
+
+    def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run work(connection) in a write transaction shared with the writes that arrive meanwhile;
+        returns (or raises) what work did, once the transaction that holds it is committed.
+
+        The first writer leads. It lets the other ready greenlets (or threads) run once, so that
+        those about to write queue behind it, then runs every queued write in one BEGIN IMMEDIATE
+        ... COMMIT on a connection of its own, each in a SAVEPOINT (a write that raises is rolled
+        back alone and gets its exception; the others commit), and wakes each writer after the
+        COMMIT: the BEGIN, the COMMIT and the WAL frames of the pages the writes share are paid
+        once per batch. The cross-worker flock is taken after the yield, for the batch alone (see
+        transaction). A waiting writer holds no connection (10,000 streams starting at once must
+        not open 10,000). `work` runs in the leader's greenlet (or thread) on its connection: it
+        must use only the connection it is given (no request context) and wait on nothing but SQLite.
+        """
+        self._fresh()
+        mine = _Write(work)
+        with self._lock:
+            self._pending.append(mine)
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            mine.done.wait()
+            if not mine.lead:
+                return _outcome(mine)
+        try:
+            time.sleep(0)  # (patched by gevent: a yield to the loop) the others queue their writes
+            with _WRITERS.get():
+                with self._lock:
+                    batch, self._pending = self._pending, []
+                conn = self._acquire()
+                try:
+                    _run_batch(conn, batch)
+                finally:
+                    self._release(conn)
+        finally:
+            with self._lock:
+                if mine in self._pending:  # interrupted before its batch: it is not run
+                    self._pending.remove(mine)
+                if self._pending:  # those too late for this batch: the first leads the next
+                    self._pending[0].lead = True
+                    self._pending[0].done.set()
+                else:
+                    self._leading = False
+        return _outcome(mine)
+
+
+def _outcome(write: _Write) -> Any:
+    if write.error is not None:
+        raise write.error
+    return write.result
+
+
+def _run_batch(conn: sqlite3.Connection, batch: list[_Write]) -> None:
+    """One transaction for the batch (the writer lock of the process is held); every write is done
+    (its result or error set, its writer woken) when this returns or raises."""
+    fd = conn.writer_fd  # type: ignore[attr-defined]
+    alone = len(batch) == 1  # no SAVEPOINT needed: its error rolls the transaction back
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for write in batch:
+                    if not alone:
+                        conn.execute("SAVEPOINT write")
+                    try:
+                        write.result = write.work(conn)
+                    except Exception as exc:
+                        write.error = exc
+                        if not alone:
+                            conn.execute("ROLLBACK TO write")
+                    if not alone:
+                        conn.execute("RELEASE write")
+                if alone and batch[0].error is not None:
+                    conn.execute("ROLLBACK")
+                else:
+                    conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    except BaseException as exc:  # the transaction failed as a whole: so did every write of it
+        for write in batch:
+            write.error, write.result = exc, None
+        raise
+    finally:
+        for write in batch:
+            write.lead = False
+            write.done.set()
 
 
 def init_schema(path: str) -> None:

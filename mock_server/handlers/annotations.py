@@ -85,7 +85,7 @@ def get_annotation_reply_status(call: Call) -> Response:
 
 def annotation_reply(call: Call, query: str) -> tuple[str, str] | None:
     """(id, answer) of the annotation that answers `query`, or None: replies off, or no question
-    similar enough. It only reads: count the hit (count_annotation_hit) where the reply is stored."""
+    similar enough. It only reads: count the hit (app_store.count_hit) where the reply is stored."""
     setting = call.state.reply_setting(call.db, call.key)
     if setting is None or not setting["enabled"]:
         return None
@@ -102,10 +102,6 @@ def annotation_record(call: Call, annotation_id: str) -> dict[str, Any]:
     `{id, account: {id, name}}`), the account being the app's author who wrote the annotations."""
     author = str((call.app.raw.get("app") or {}).get("author_name") or "Dify user")
     return {"id": annotation_id, "account": {"id": account_id(call.key), "name": author}}
-
-
-def count_annotation_hit(call: Call, annotation_id: str) -> None:
-    app_store.count_hit(call.db, annotation_id)
 
 
 HANDLERS = {

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from flask import Response
 
-from mock_server import files_store, store
+from mock_server import app_store, files_store, store
 from mock_server.errors import ApiError
 from mock_server.fixtures import UUID_NIL, form_controls
-from mock_server.handlers.annotations import annotation_record, annotation_reply, count_annotation_hit
+from mock_server.handlers.annotations import annotation_record, annotation_reply
 from mock_server.handlers.base import (
     Call,
     bad_param,
@@ -24,6 +25,7 @@ from mock_server.handlers.base import (
 )
 from mock_server.handlers.files import (
     assistant_file_url,
+    assistant_files,
     chat_files,
     message_end_files,
     store_assistant_files,
@@ -126,19 +128,29 @@ def send_chat_message(call: Call) -> Response:
         reply = _replayed(call, common, int(now), streaming, new_conversation)
     else:
         reply = _compose(call, common, int(now), query, answer, run_context)
-    with store.transaction(conn):
-        if not new_conversation:
+    name = None
+    if new_conversation:
+        name = (
+            derive_name(query) if body_default(call, "auto_generate_name") else app.default_conversation_name
+        )
+    try:
+        attached: list[dict[str, Any]] | ApiError = chat_files(call, user, body.get("files"))
+    except ApiError as exc:  # told after the conversation check, as Dify
+        attached = exc
+    made = assistant_files(call, user, reply.files, int(now))
+    introduction = app.parameters.get("opening_statement")
+
+    def write(conn: sqlite3.Connection) -> None:
+        """The message's rows (run by store.GroupCommit.write on the batch's connection: nothing here may
+        touch the request's context, e.g. call.db)."""
+        if name is None:
             conv = store.get_conversation(conn, call.key, user, conv_id)
             if conv is None:
                 raise not_found("Conversation Not Exists.")
             store.touch_conversation(conn, conv_id, now)
-            inputs = json.loads(conv["inputs"])
+            stored_inputs = json.loads(conv["inputs"])
         else:
-            name = (
-                derive_name(query)
-                if body_default(call, "auto_generate_name")
-                else app.default_conversation_name
-            )
+            stored_inputs = inputs
             store.insert_conversation(
                 conn,
                 call.key,
@@ -148,14 +160,15 @@ def send_chat_message(call: Call) -> Response:
                     "name": name,
                     "inputs": inputs,
                     "status": "normal",
-                    "introduction": app.parameters.get("opening_statement"),
+                    "introduction": introduction,
                     "created_at": now,
                     "updated_at": now,
                 },
             )
-        attached = chat_files(call, user, body.get("files"))  # after the conversation check, as Dify
+        if isinstance(attached, ApiError):
+            raise attached
         if annotation:
-            count_annotation_hit(call, annotation[0])
+            app_store.count_hit(conn, annotation[0])
         store.insert_message(
             conn,
             call.key,
@@ -163,7 +176,7 @@ def send_chat_message(call: Call) -> Response:
             {
                 "id": message_id,
                 "conversation_id": conv_id,
-                "inputs": inputs,
+                "inputs": stored_inputs,
                 "query": query,
                 "answer": reply.answer,
                 "created_at": int(now),
@@ -172,7 +185,10 @@ def send_chat_message(call: Call) -> Response:
             },
         )
         files_store.insert_message_files(conn, call.key, message_id, attached)
-        store_assistant_files(call, user, message_id, reply.files, int(now))
+        store_assistant_files(conn, call.key, user, message_id, made)
+
+    release_db()  # a writer waiting for its batch holds no connection (the leader takes one)
+    call.state.pool.writes.write(write)
     if not streaming:
         if reply.delay_s:  # a recorded answer comes as late as it came
             release_db()
@@ -188,7 +204,8 @@ def send_chat_message(call: Call) -> Response:
             }
         )
     release_db()
-    listed = message_end_files(call, call.state.vocabulary.listed_files.get(app.mode), attached, reply.files)
+    files = attached if isinstance(attached, list) else []  # (an ApiError was raised by the write)
+    listed = message_end_files(call, call.state.vocabulary.listed_files.get(app.mode), files, reply.files)
     return sse_response(_chat_stream(call, user, common, int(now), query, reply, annotation, listed))
 
 

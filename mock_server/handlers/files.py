@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import mimetypes
 import secrets
+import sqlite3
 import time
 import uuid
 from typing import Any
@@ -353,37 +354,53 @@ def _assistant_upload_id(file_id: str) -> str:
     return str(uuid.uuid5(uuid.UUID(file_id), "upload"))
 
 
-def store_assistant_files(call: Call, user: str, message_id: str, made: list[Any], created_at: int) -> None:
-    """Keep the files an answer produced: their bytes as uploads, their records as the message's
-    files (`belongs_to: assistant`, `transfer_method: tool_file`, as Dify's tool files)."""
+def assistant_files(
+    call: Call, user: str, made: list[Any], created_at: int
+) -> list[tuple[dict[str, Any], bytes]]:
+    """The files an answer produced, as (upload, bytes) to keep (see store_assistant_files); none
+    when the API serves no uploads."""
     if not made or not serves_files(call.state):
-        return
+        return []
+    return [
+        (
+            {
+                "id": _assistant_upload_id(f.id),
+                "file_id": f.id,
+                "name": f.filename,
+                "extension": _extension(f.filename),
+                "mime_type": f.mime_type,
+                "kind": f.type,
+                "created_at": created_at,
+            },
+            f.data,
+        )
+        for f in made
+    ]
+
+
+def store_assistant_files(
+    conn: sqlite3.Connection, key: str, user: str, message_id: str, made: list[tuple[dict[str, Any], bytes]]
+) -> None:
+    """Keep the files an answer produced: their bytes as uploads, their records as the message's
+    files (`belongs_to: assistant`, `transfer_method: tool_file`, as Dify's tool files). It runs in
+    a group commit (store.GroupCommit.write): it uses the connection given, not the request's."""
     records = []
-    for f in made:
-        upload_id = _assistant_upload_id(f.id)
-        upload = {
-            "id": upload_id,
-            "name": f.filename,
-            "extension": _extension(f.filename),
-            "mime_type": f.mime_type,
-            "kind": f.type,
-            "created_at": created_at,
-        }
-        files_store.insert_upload(call.db, call.key, user, upload, f.data)
+    for upload, data in made:
+        files_store.insert_upload(conn, key, user, upload, data)
         records.append(
             {
-                "id": f.id,
-                "type": f.type,
+                "id": upload["file_id"],
+                "type": upload["kind"],
                 "transfer_method": "tool_file",
                 "url": None,
-                "upload_file_id": upload_id,
-                "filename": f.filename,
-                "mime_type": f.mime_type,
-                "size": len(f.data),
+                "upload_file_id": upload["id"],
+                "filename": upload["name"],
+                "mime_type": upload["mime_type"],
+                "size": len(data),
                 "belongs_to": "assistant",
             }
         )
-    files_store.insert_message_files(call.db, call.key, message_id, records)
+    files_store.insert_message_files(conn, key, message_id, records)
 
 
 def message_end_files(
