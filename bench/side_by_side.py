@@ -566,7 +566,15 @@ def ratio(a: float, b: float) -> float:
     return a / b if b else float("nan")
 
 
-def verdict(ok: bool | None) -> str:
+# The throughput ratios of the earlier performance issue: with one worker even a bare Flask app on the
+# same gunicorn + gevent stack reaches only ~1.6x Prism's req/s, so issue 24 restated those targets
+# per core (CPU per request, SPEC_NOTES L6). They are printed as figures, with no verdict.
+FOR_REFERENCE = "(ratio only)"
+
+
+def verdict(ok: bool | None | str) -> str:
+    if isinstance(ok, str):
+        return ok
     return "n/a" if ok is None else ("met" if ok else "NOT met")
 
 
@@ -611,7 +619,7 @@ def main() -> int:
         return 2
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start")
     print(f"wrk -t2 -c32, {args.duration:.0f} s per figure, {args.rounds} interleaved rounds, medians")
-    targets: list[tuple[str, str, bool | None]] = []
+    targets: list[tuple[str, str, bool | None | str]] = []
     tmp = Path(tempfile.mkdtemp(prefix="chat-mock-side-by-side-"))
     try:
         if "http" not in skip:
@@ -661,7 +669,7 @@ def main() -> int:
     return 0
 
 
-def run_http(args: argparse.Namespace, skip: set[str], tmp: Path) -> list[tuple[str, str, bool | None]]:
+def run_http(args: argparse.Namespace, skip: set[str], tmp: Path) -> list[tuple[str, str, bool | None | str]]:
     mock1 = mock_server("chat-mock, 1 worker (default)", 1)
     mock2 = mock_server("chat-mock, --workers 2", 2)
     # the bare app answers with the mock's own bytes, so both send the same bodies
@@ -689,7 +697,7 @@ def run_http(args: argparse.Namespace, skip: set[str], tmp: Path) -> list[tuple[
         figs = http_rounds(up, args.rounds, args.duration)
         names = [s.name for s in up]
     print_http(figs, names)
-    targets: list[tuple[str, str, bool | None]] = []
+    targets: list[tuple[str, str, bool | None | str]] = []
     bare = {1: servers[2].name, 2: servers[3].name}
     for mock, workers in ((mock1, 1), (mock2, 2)):
         for route in ("GET", "POST"):
@@ -704,7 +712,7 @@ def run_http(args: argparse.Namespace, skip: set[str], tmp: Path) -> list[tuple[
                 same_stack = figs.get((bare[workers], route))
                 if same_stack:  # the ceiling: what a fixed answer on the same stack reaches
                     figure += f" (bare Flask: {ratio(same_stack.rps, p.rps):.2f}x)"
-                targets.append((f"{label}: req/s >= 2x Prism", figure, r_ >= 2))
+                targets.append((f"{label}: req/s vs Prism (was >= 2x)", figure, FOR_REFERENCE))
                 targets.append((f"{label}: p99 <= Prism's", f"{m.p99:.0f} / {p.p99:.0f} ms", m.p99 <= p.p99))
                 if workers == 1 and math.isfinite(m.cpu_us) and math.isfinite(p.cpu_us):  # issue 24
                     cpu = f"{m.cpu_us:.0f} / {p.cpu_us:.0f} us"
@@ -720,9 +728,9 @@ def run_http(args: argparse.Namespace, skip: set[str], tmp: Path) -> list[tuple[
                         figure = f"{figure} (CPU per request: {ratio(b.cpu_us, m.cpu_us):.2f}x)"
                     targets.append(
                         (
-                            f"{label}: req/s >= 0.7x bare Flask, {bw} worker{'s' if bw > 1 else ''}",
+                            f"{label}: req/s vs bare Flask x{bw} (was >= 0.7x)",
                             figure,
-                            r_ >= 0.7,
+                            FOR_REFERENCE,
                         )
                     )
     g2, p2 = figs.get((mock2.name, "GET")), figs.get((mock2.name, "POST"))
@@ -732,7 +740,7 @@ def run_http(args: argparse.Namespace, skip: set[str], tmp: Path) -> list[tuple[
     return targets
 
 
-def run_streams(args: argparse.Namespace, tmp: Path) -> list[tuple[str, str, bool | None]]:
+def run_streams(args: argparse.Namespace, tmp: Path) -> list[tuple[str, str, bool | None | str]]:
     folder = tmp / "bare-sse"
     folder.mkdir(exist_ok=True)
     write_bare_app(folder, b"{}", b"{}")

@@ -52,7 +52,10 @@ class StreamVocabulary:
         # which files `message_end` lists in a mode (x-listed-files): the message's, or the answer's
         self.listed_files: dict[str, str] = {}
         end = schemas.get(mapping.get("message_end", "").rsplit("/", 1)[-1], {})
+        # whether the era's `message_end` has `files` at all (the 2023 documents' has not)
+        self.end_has_files = False
         for part in [end, *(end.get("allOf") or [])]:
+            self.end_has_files |= "files" in (part.get("properties") or {})
             listed = ((part.get("properties") or {}).get("files") or {}).get("x-listed-files") or {}
             for what, modes in listed.items():
                 self.listed_files.update({m: str(what) for m in modes})

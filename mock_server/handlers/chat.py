@@ -323,7 +323,7 @@ def _chat_stream(
             **common,
             "created_at": created_at,
             "metadata": metadata or _metadata(call, query, so_far, annotation),
-            "files": files,
+            **({"files": files} if state.vocabulary.end_has_files else {}),
         }
         return frames([*reply.closing(so_far, stopped), end, *reply.trailing(stopped)])
 

@@ -372,6 +372,18 @@ def test_the_2023_era_serves_every_key_as_the_plain_chat_app(make_app) -> None:
         assert types == {"message", "message_end"}, app
 
 
+def test_a_2023_message_end_has_no_files(make_app) -> None:
+    """The 2023 documents' `message_end` has no `files` (today's has: K10); the era's contract says
+    which, and the mock sends what its era's has."""
+    old = make_app(era="2023").test_client()
+    body = {"inputs": INPUTS, "query": POSTER, "user": "u1", "response_mode": "streaming"}
+    resp = old.post("/v1/chat-messages", headers=auth("chat"), json=body)
+    ends = [json.loads(e["data"]) for e in parse_sse(resp.get_data(as_text=True)) if "data" in e]
+    assert ends[-1]["event"] == "message_end" and "files" not in ends[-1]
+    today = stream(CheckedClient(make_app()), "chat", POSTER)
+    assert today[-1]["event"] == "message_end" and "files" in today[-1]
+
+
 def test_app_files_are_valid_yaml_with_a_key_each() -> None:
     folder = Path(__file__).resolve().parents[2] / "fixtures" / "apps"
     docs = {p.stem: yaml.safe_load(p.read_text()) for p in folder.glob("*.yaml")}
