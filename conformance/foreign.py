@@ -2,8 +2,9 @@
 
 Stop is idempotent and answers success for a task it does not know (A17), so its answer tells
 nothing; what tells is the owner's stream. The same long answer is asked for twice, at the same
-time: once untouched (the control, by a user of its own) and once by the owner while an intruder
-(another user, or another app's key) asks to stop its task at the first piece. A stream cut to
+time: once untouched (the control: the run's long answer, conformance/longstream.py, which the
+streaming area judges) and once by the owner while an intruder (another user, or another app's key)
+asks to stop its task at the first piece. A stream cut to
 under half of the control's pieces was stopped by the intruder (an answer's length varies, on a
 model, far less than that). Used by isolation.stop and isolation.other_app[stopChatMessage].
 """
@@ -11,7 +12,6 @@ model, far less than that). Used by isolation.stop and isolation.other_app[stopC
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,6 +21,7 @@ from conformance.chatapp import ChatApp, long_answer_query, valid_inputs
 from conformance.checking import expect, expect_status
 from conformance.grammar import PIECE, grammar
 from conformance.http import Client, Exchange, StreamResult
+from conformance.longstream import LongStream
 from conformance.sse import SseEvent
 
 MIN_CONTROL_PIECES = 6  # a shorter answer leaves no room to tell a cut stream from a whole one
@@ -78,50 +79,26 @@ def stop_at_first_piece(client: Client, user: str) -> tuple[Callable[[SseEvent],
     return stop_once, stops
 
 
-class _Beside:
-    """A stream made in a thread of its own while this one makes another. A daemon thread, so a run
-    stopped by a signal meanwhile exits at once instead of waiting for it (its exchange is bounded
-    like every other: a deadline, a body cap)."""
-
-    def __init__(self, make: Callable[[], StreamResult]) -> None:
-        self._made: list[StreamResult] = []
-        self._failed: list[BaseException] = []
-        self._thread = threading.Thread(
-            target=self._run, args=(make,), name="conformance-control", daemon=True
-        )
-        self._thread.start()
-
-    def _run(self, make: Callable[[], StreamResult]) -> None:
-        try:
-            self._made.append(make())
-        except BaseException as exc:  # a failure, skip or block: raised in the thread that waits
-            self._failed.append(exc)
-
-    def result(self) -> StreamResult:
-        self._thread.join()
-        if self._failed:
-            raise self._failed[0]
-        return self._made[0]
-
-
-def stop_by_intruder(app: ChatApp, owner: str, intruder_client: Client, intruder: str) -> ForeignStop:
-    """The control stream and, at the same time, the owner's stream with the intruder's stop at its
-    first piece. Side by side, not one after the other: each is a whole long answer (4 s on the mock's
-    default pacing), and this check was a third of a default run. The control is asked by a user of
-    its own, so a server that serves one stream per user at a time is judged as fairly as any."""
-    control_of = _Beside(lambda: _stream(app, f"{owner}-control"))
+def stop_by_intruder(
+    app: ChatApp, owner: str, intruder_client: Client, intruder: str, control: LongStream
+) -> ForeignStop:
+    """The run's long answer (the control) and, at the same time, the owner's stream of the same
+    question with the intruder's stop at its first piece. Side by side, not one after the other: each
+    is a whole long answer (4 s on the mock's default pacing). The control is another user's, so a
+    server that serves one stream per user at a time is judged as fairly as any."""
+    control.start()
     stop_once, stops = stop_at_first_piece(intruder_client, intruder)
     stopped = _stream(app, owner, stop_once)
-    control = control_of.result()
-    expect_status(control.exchange, 200, expected="sendChatMessage 200: a streamed answer")
-    if _pieces(control) < MIN_CONTROL_PIECES:
+    control_stream = control.result()
+    expect_status(control_stream.exchange, 200, expected="sendChatMessage 200: a streamed answer")
+    if _pieces(control_stream) < MIN_CONTROL_PIECES:
         pytest.skip(
-            f"the long answer came in {_pieces(control)} piece(s): too short to tell a stopped stream "
-            "from a whole one"
+            f"the long answer came in {_pieces(control_stream)} piece(s): too short to tell a stopped "
+            "stream from a whole one"
         )
     if not stops:
         pytest.skip("no piece with a task_id arrived, so there was no task to aim a stop at")
-    return ForeignStop(control, stopped, stops[0])
+    return ForeignStop(control_stream, stopped, stops[0])
 
 
 def expect_owner_went_on(result: ForeignStop, who: str) -> None:

@@ -31,6 +31,7 @@ from conformance.contract import Operation
 from conformance.data import contract_path
 from conformance.fuzzing import missing_engine
 from conformance.http import Client
+from conformance.longstream import LongStream
 from conformance.options import (
     API_KEY_ENV,
     AREAS,
@@ -633,6 +634,13 @@ def app(client: Client, run: Run, options: Options, pytestconfig: pytest.Config)
     results.meta["conversations created and deleted"] = len(run.created)
     if problems:
         results.meta["cleanup problems"] = "; ".join(problems[:5])
+
+
+@pytest.fixture(scope="session")
+def long_stream(app: ChatApp, run: Run) -> LongStream:
+    """The run's long streamed answer, made once (conformance/longstream.py): judged by the streaming
+    area, the control of the isolation areas' stop checks."""
+    return LongStream(app, run.user("stream"))
 
 
 @pytest.fixture(scope="session")

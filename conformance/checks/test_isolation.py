@@ -21,6 +21,7 @@ from conformance.checking import check, expect, expect_error, expect_json_body, 
 from conformance.contract import operation
 from conformance.foreign import expect_owner_went_on, stop_by_intruder
 from conformance.http import Client
+from conformance.longstream import LongStream
 from conformance.run import Run
 
 OPS = contract.operations()
@@ -226,6 +227,6 @@ def test_delete(app: ChatApp, owner: dict[str, Any], intruder: str) -> None:
         "success (stop is idempotent) but the owner's stream goes on to its whole answer"
     ),
 )
-def test_stop(app: ChatApp, client: Client, run: Run) -> None:
+def test_stop(app: ChatApp, client: Client, run: Run, long_stream: LongStream) -> None:
     owner, intruder = run.user("stop-owner"), run.user("stop-intruder")
-    expect_owner_went_on(stop_by_intruder(app, owner, client, intruder), "another user")
+    expect_owner_went_on(stop_by_intruder(app, owner, client, intruder, long_stream), "another user")

@@ -20,6 +20,7 @@ from conformance.checking import check, expect, expect_error, expect_status, nee
 from conformance.contract import operation, operation_or_skip
 from conformance.foreign import expect_owner_went_on, stop_by_intruder
 from conformance.http import Client
+from conformance.longstream import LongStream
 from conformance.run import Run
 from conformance.samples import tiny_png
 
@@ -27,9 +28,10 @@ Owned = dict[str, Any]
 
 
 @pytest.fixture(scope="module")
-def owned(app: ChatApp, client: Client, run: Run) -> Owned:
+def owned(app: ChatApp, client: Client, run: Run, long_stream: LongStream) -> Owned:
     """A conversation of this app (with an attached image where the app takes files, and its first
-    variable where it has some), made by a user whose name the other app will use too."""
+    variable where it has some), made by a user whose name the other app will use too; and the run's
+    long answer, the stop check's control (not started here: only that check waits for it)."""
     user = run.user("app-owner")
     files = []
     file_id = None
@@ -57,6 +59,7 @@ def owned(app: ChatApp, client: Client, run: Run) -> Owned:
         "conversation_id": answer["conversation_id"],
         "message_id": answer["id"],
         "file_id": file_id,
+        "control": long_stream,
     }
     if _has("listConversationVariables"):
         listing = client.call(
@@ -184,7 +187,7 @@ def _preview(app: ChatApp, other: Client, owned: Owned) -> None:
 
 def _stop(app: ChatApp, other: Client, owned: Owned) -> None:
     user = app.run.user("app-stop-owner")
-    expect_owner_went_on(stop_by_intruder(app, user, other, user), "another app")
+    expect_owner_went_on(stop_by_intruder(app, user, other, user, owned["control"]), "another app")
 
 
 def _delete(app: ChatApp, other: Client, owned: Owned) -> None:

@@ -17,13 +17,14 @@ from typing import Any
 import pytest
 
 from conformance import contract
-from conformance.chatapp import ChatApp, long_answer_query, random_id, valid_inputs
+from conformance.chatapp import ChatApp, random_id, valid_inputs
 from conformance.checking import SHOULD, check, expect, expect_error, expect_json_body, expect_status, fail
 from conformance.data import fixtures_dir, load_yaml
 from conformance.foreign import stop_at_first_piece
 from conformance.grammar import PIECE, TRAILER, grammar
 from conformance.grammar import TERMINAL as TERMINAL_ROLE
 from conformance.http import Exchange, StreamResult
+from conformance.longstream import LongStream
 from conformance.recall import Recall, compare
 from conformance.run import Run
 from conformance.runs import run_problems
@@ -45,8 +46,8 @@ MIN_JUDGED_PIECES = 3
 
 
 @pytest.fixture(scope="module")
-def streamed(app: ChatApp, run: Run) -> StreamResult:
-    return app.stream(run.user("stream"), long_answer_query())
+def streamed(long_stream: LongStream) -> StreamResult:
+    return long_stream.result()
 
 
 def _complete(s: StreamResult) -> StreamResult:
